@@ -1,0 +1,33 @@
+"""dnn_core: the compiled kernels of dnn-core (Cython over SciPy's BLAS).
+
+Low level and unforgiving of meaning (they check only that shapes fit, so
+nothing is read or written out of bounds): use the ``dnn`` package for a
+validated API. Arrays are in the course's layout, ``(units, examples)``.
+"""
+from dnn_core import _activations, _blas, _dense, _losses, _update
+
+#: activation name -> the code the kernels take
+ACTIVATIONS = {member.name.lower(): int(member) for member in _activations.Activation}
+
+#: loss name -> the code the kernels take
+LOSSES = {
+    "binary_crossentropy": int(_losses.Loss.BINARY_CROSSENTROPY),
+    "categorical_crossentropy": int(_losses.Loss.CATEGORICAL_CROSSENTROPY),
+    "mse": int(_losses.Loss.MEAN_SQUARED_ERROR),
+}
+
+dense_forward = _dense.forward
+dense_backward = _dense.backward
+activation_forward = _activations.forward
+activation_backward = _activations.backward
+logits_cost = _losses.logits_cost
+probs_cost = _losses.probs_cost
+probs_gradient = _losses.probs_gradient
+output_delta = _losses.delta
+sgd_update = _update.sgd
+
+__all__ = [
+    "ACTIVATIONS", "LOSSES", "dense_forward", "dense_backward", "activation_forward",
+    "activation_backward", "logits_cost", "probs_cost", "probs_gradient", "output_delta",
+    "sgd_update",
+]

@@ -1,0 +1,21 @@
+from dnn_core._blas cimport floating
+
+cpdef enum Activation:
+    IDENTITY = 0
+    SIGMOID = 1
+    RELU = 2
+    TANH = 3
+    LEAKY_RELU = 4
+    SOFTMAX = 5
+
+cdef Py_ssize_t bias_activation_forward(
+    Activation activation, double slope, Py_ssize_t n, Py_ssize_t m,
+    floating *Z, const floating *b, floating *A, double *work) noexcept nogil
+
+cdef void activation_backward(
+    Activation activation, double slope, Py_ssize_t n, Py_ssize_t m,
+    const floating *dA, const floating *Z, const floating *A, floating *dZ,
+    floating *db, double scale, double *work) noexcept nogil
+
+cdef void row_sums(Py_ssize_t n, Py_ssize_t m, const floating *X, floating *out,
+                   double scale) noexcept nogil

@@ -1,0 +1,236 @@
+"""Activations fused with the bias add (forward) and with ``db`` (backward).
+
+All arrays are in the course's layout: ``(units, examples)``, C-order, so a
+row holds one unit over the batch and a column one example. ``work`` is a
+caller-provided buffer of ``2 m`` doubles, used only by softmax.
+"""
+from libc.float cimport FLT_MAX, DBL_MAX
+from libc.math cimport exp, expf, tanh, tanhf, fabs
+
+import numpy as np
+
+
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+
+cdef Py_ssize_t bias_activation_forward(
+        Activation activation, double slope, Py_ssize_t n, Py_ssize_t m,
+        floating *Z, const floating *b, floating *A, double *work) noexcept nogil:
+    """Z += b; A = g(Z). Return how many entries of Z are NaN or infinite.
+
+    Z, A: (n, m); b: (n,) or NULL (then Z is only read); A may be Z itself
+    except for softmax.
+    """
+    cdef Py_ssize_t i, j, nonfinite = 0
+    cdef floating bias, biggest = FLT_MAX if floating is float else DBL_MAX
+    cdef floating leak = <floating> slope
+    cdef floating *z
+    cdef floating *a
+    for i in range(n):
+        z = Z + i * m
+        a = A + i * m
+        if b != NULL:
+            bias = b[i]
+            # Z[i] = Z[i] + b[i]
+            for j in range(m):
+                z[j] = z[j] + bias
+        for j in range(m):
+            nonfinite += not (fabs(z[j]) <= biggest)
+        if activation == SIGMOID:
+            # A[i] = 1 / (1 + np.exp(-Z[i]))
+            for j in range(m):
+                a[j] = 1 / (1 + _exp(-z[j]))
+        elif activation == RELU:
+            # A[i] = np.maximum(0, Z[i])
+            for j in range(m):
+                a[j] = z[j] if z[j] > 0 else 0
+        elif activation == TANH:
+            # A[i] = np.tanh(Z[i])
+            for j in range(m):
+                a[j] = _tanh(z[j])
+        elif activation == LEAKY_RELU:
+            # A[i] = np.where(Z[i] > 0, Z[i], slope * Z[i])
+            for j in range(m):
+                a[j] = z[j] if z[j] > 0 else leak * z[j]
+        elif activation == IDENTITY and a != z:
+            # A[i] = Z[i]
+            for j in range(m):
+                a[j] = z[j]
+    if activation == SOFTMAX:
+        softmax_columns(n, m, Z, A, work)
+    return nonfinite
+
+
+cdef void softmax_columns(Py_ssize_t n, Py_ssize_t m, const floating *Z,
+                          floating *A, double *work) noexcept nogil:
+    """A = exp(Z - Z.max(0)) / exp(Z - Z.max(0)).sum(0); work: 2 m doubles."""
+    cdef Py_ssize_t i, j
+    cdef double *colmax = work
+    cdef double *colsum = work + m
+    cdef floating *a
+    # colmax = Z.max(axis=0)
+    for j in range(m):
+        colmax[j] = Z[j]
+    for i in range(1, n):
+        for j in range(m):
+            if Z[i * m + j] > colmax[j]:
+                colmax[j] = Z[i * m + j]
+    # A = np.exp(Z - colmax); colsum = A.sum(axis=0)
+    for j in range(m):
+        colsum[j] = 0
+    for i in range(n):
+        a = A + i * m
+        for j in range(m):
+            a[j] = _exp(Z[i * m + j] - <floating> colmax[j])
+            colsum[j] += a[j]
+    # A /= colsum
+    for j in range(m):
+        colsum[j] = 1 / colsum[j]
+    for i in range(n):
+        a = A + i * m
+        for j in range(m):
+            a[j] = a[j] * <floating> colsum[j]
+
+
+cdef void activation_backward(
+        Activation activation, double slope, Py_ssize_t n, Py_ssize_t m,
+        const floating *dA, const floating *Z, const floating *A, floating *dZ,
+        floating *db, double scale, double *work) noexcept nogil:
+    """dZ = dA * g'(Z), from Z or A = g(Z) as is cheaper; db = scale * dZ.sum(1).
+
+    All (n, m) except db: (n,) or NULL. dZ may be dA itself.
+    """
+    cdef Py_ssize_t i, j
+    cdef floating leak = <floating> slope
+    cdef const floating *da
+    cdef const floating *z
+    cdef const floating *a
+    cdef floating *dz
+    if activation == SOFTMAX:
+        # work = (dA * A).sum(axis=0)
+        for j in range(m):
+            work[j] = 0
+        for i in range(n):
+            for j in range(m):
+                work[j] += dA[i * m + j] * A[i * m + j]
+    for i in range(n):
+        da = dA + i * m
+        z = Z + i * m
+        a = A + i * m
+        dz = dZ + i * m
+        if activation == SIGMOID:
+            # dZ[i] = dA[i] * A[i] * (1 - A[i])
+            for j in range(m):
+                dz[j] = da[j] * a[j] * (1 - a[j])
+        elif activation == RELU:
+            # dZ[i] = np.where(Z[i] > 0, dA[i], 0)
+            for j in range(m):
+                dz[j] = da[j] if z[j] > 0 else 0
+        elif activation == TANH:
+            # dZ[i] = dA[i] * (1 - A[i] ** 2)
+            for j in range(m):
+                dz[j] = da[j] * (1 - a[j] * a[j])
+        elif activation == LEAKY_RELU:
+            # dZ[i] = np.where(Z[i] > 0, dA[i], slope * dA[i])
+            for j in range(m):
+                dz[j] = da[j] if z[j] > 0 else leak * da[j]
+        elif activation == SOFTMAX:
+            # dZ[i] = A[i] * (dA[i] - work)
+            for j in range(m):
+                dz[j] = a[j] * (da[j] - <floating> work[j])
+        elif dz != da:
+            # dZ[i] = dA[i]
+            for j in range(m):
+                dz[j] = da[j]
+        if db != NULL:
+            row_sums(1, m, dz, db + i, scale)
+
+
+cdef void row_sums(Py_ssize_t n, Py_ssize_t m, const floating *X, floating *out,
+                   double scale) noexcept nogil:
+    """out = scale * X.sum(axis=1), X of shape (n, m), summed in double."""
+    cdef Py_ssize_t i, j
+    cdef double s0, s1, s2, s3
+    cdef const floating *x
+    for i in range(n):
+        x = X + i * m
+        s0 = s1 = s2 = s3 = 0
+        # four running sums, so the additions need not wait on each other
+        for j in range(0, m - 3, 4):
+            s0 += x[j]
+            s1 += x[j + 1]
+            s2 += x[j + 2]
+            s3 += x[j + 3]
+        for j in range(m - m % 4, m):
+            s0 += x[j]
+        out[i] = <floating> (scale * ((s0 + s1) + (s2 + s3)))
+
+
+# ---------------------------------------------------------------------------
+# Python entry points. Shapes are checked here; names are mapped in dnn_core.
+
+def _need_shape(str name, tuple got, tuple expected):
+    if got != expected:
+        raise ValueError(f"{name}: expected shape {expected}, got {got}")
+
+
+def forward(const floating[:, ::1] Z, floating[:, ::1] A, int activation,
+            double slope=0.01):
+    """A = g(Z) into A. Return the count of non-finite entries of Z.
+
+    Z, A: (n, m) C-contiguous; A may be Z except for softmax. (The bias add
+    fused with this kernel is reached through ``dnn_core.dense_forward``.)
+    """
+    cdef Py_ssize_t n = Z.shape[0], m = Z.shape[1], bad
+    _need_shape("A", (A.shape[0], A.shape[1]), (n, m))
+    _check_activation(activation)
+    if activation == SOFTMAX and n > 0 and m > 0 and &A[0, 0] == &Z[0, 0]:
+        raise ValueError("A: softmax needs an output buffer apart from Z")
+    if n == 0 or m == 0:
+        return 0
+    cdef double[::1] work = np.empty(2 * m)
+    with nogil:
+        # Z is not written: no bias is given
+        bad = bias_activation_forward(<Activation> activation, slope, n, m,
+                                      <floating *> &Z[0, 0], NULL, &A[0, 0], &work[0])
+    return bad
+
+
+def backward(const floating[:, ::1] dA, const floating[:, ::1] Z,
+             const floating[:, ::1] A, floating[:, ::1] dZ, floating[::1] db,
+             int activation, double slope=0.01, double scale=1.0):
+    """dZ = dA * g'(Z); db = scale * dZ.sum(1) unless db is None. In place.
+
+    dA, Z, A, dZ: (n, m) C-contiguous (Z is read by relu and leaky_relu, A by
+    the others); db: (n,) or None.
+    """
+    cdef Py_ssize_t n = dA.shape[0], m = dA.shape[1]
+    _need_shape("Z", (Z.shape[0], Z.shape[1]), (n, m))
+    _need_shape("A", (A.shape[0], A.shape[1]), (n, m))
+    _need_shape("dZ", (dZ.shape[0], dZ.shape[1]), (n, m))
+    if db is not None:
+        _need_shape("db", (db.shape[0],), (n,))
+    _check_activation(activation)
+    if n == 0 or m == 0:
+        return
+    cdef floating *db_ptr = &db[0] if db is not None else NULL
+    cdef double[::1] work = np.empty(2 * m)
+    with nogil:
+        activation_backward(<Activation> activation, slope, n, m, &dA[0, 0], &Z[0, 0],
+                            &A[0, 0], &dZ[0, 0], db_ptr, scale, &work[0])
+
+
+def _check_activation(int activation):
+    if not IDENTITY <= activation <= SOFTMAX:
+        raise ValueError(f"activation: expected a code in 0..{SOFTMAX}, got {activation}")

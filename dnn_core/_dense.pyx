@@ -1,0 +1,121 @@
+"""One dense layer, forward and backward, in the course's layout.
+
+``W`` is (n, n_prev), ``A_prev`` (n_prev, m), ``Z``, ``A``, ``dZ`` (n, m),
+one column per example. ``W`` and ``A_prev`` reach BLAS in whatever
+layout they come: C or F order, or a slice of either, are described by a
+transpose flag and a leading dimension, not copied (any other strides are
+copied once). Outputs are C-order.
+"""
+import numpy as np
+
+from dnn_core._blas cimport gemm, blas_ready, NoTrans, Trans
+from dnn_core._activations cimport bias_activation_forward, row_sums, SOFTMAX
+
+
+cdef inline BLAS_Trans _flip(BLAS_Trans t) noexcept nogil:
+    return NoTrans if t == Trans else Trans
+
+
+cdef Py_ssize_t dense_forward(
+        Activation activation, double slope, blas_int n, blas_int n_prev, blas_int m,
+        const floating *W, BLAS_Trans trans_w, blas_int ldw,
+        const floating *A_prev, BLAS_Trans trans_a, blas_int lda,
+        const floating *b, floating *Z, floating *A, double *work) noexcept nogil:
+    """Z = W @ A_prev + b; A = g(Z). Return the count of non-finite entries of Z."""
+    # Z = W @ A_prev
+    gemm(trans_w, trans_a, n, m, n_prev, 1, W, ldw, A_prev, lda, 0, Z, m)
+    # Z += b; A = g(Z)
+    return bias_activation_forward(activation, slope, n, m, Z, b, A, work)
+
+
+cdef void dense_backward(
+        blas_int n, blas_int n_prev, blas_int m, const floating *dZ,
+        const floating *A_prev, BLAS_Trans trans_a, blas_int lda,
+        const floating *W, BLAS_Trans trans_w, blas_int ldw,
+        floating *dW, floating *db, floating *dA_prev) noexcept nogil:
+    """From dZ: dW, and db and dA_prev unless NULL (dA_prev is not needed
+    below the first layer; db may already have been fused into dZ's kernel)."""
+    cdef floating inv_m = <floating> (1.0 / m)
+    # dW = dZ @ A_prev.T / m
+    gemm(NoTrans, _flip(trans_a), n, n_prev, m, inv_m, dZ, m, A_prev, lda, 0, dW, n_prev)
+    if db != NULL:
+        # db = np.sum(dZ, axis=1, keepdims=True) / m
+        row_sums(n, m, dZ, db, 1.0 / m)
+    if dA_prev != NULL:
+        # dA_prev = W.T @ dZ
+        gemm(_flip(trans_w), NoTrans, n_prev, m, n, 1, W, ldw, dZ, m, 0, dA_prev, m)
+
+
+# ---------------------------------------------------------------------------
+# Python entry points.
+
+cdef int _shape(str name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t want_rows,
+                Py_ssize_t want_cols) except -1:
+    if rows != want_rows or cols != want_cols:
+        raise ValueError(f"{name}: expected shape {(want_rows, want_cols)}, got {(rows, cols)}")
+    return 0
+
+
+def forward(const floating[:, :] W, const floating[:, :] A_prev, const floating[::1] b,
+            floating[:, ::1] Z, floating[:, ::1] A, int activation, double slope=0.01):
+    """Z = W @ A_prev + b; A = g(Z), into Z and A. Return the count of non-finite Z.
+
+    W: (n, n_prev); A_prev: (n_prev, m), in any layout; b: (n,) or None; Z, A: (n, m) C-contiguous (A may be Z for the
+    identity).
+    """
+    cdef Py_ssize_t n = W.shape[0], n_prev = W.shape[1], m = A_prev.shape[1], bad
+    if A_prev.shape[0] != n_prev:
+        raise ValueError(f"A_prev: expected {n_prev} rows (the columns of W), got {A_prev.shape[0]}")
+    if n == 0 or n_prev == 0 or m == 0:
+        raise ValueError(f"W and A_prev: expected non-empty arrays, got shapes "
+                         f"{(n, n_prev)} and {(n_prev, m)}")
+    _shape("Z", Z.shape[0], Z.shape[1], n, m)
+    _shape("A", A.shape[0], A.shape[1], n, m)
+    if b is not None and b.shape[0] != n:
+        raise ValueError(f"b: expected shape {(n,)}, got {(b.shape[0],)}")
+    if not 0 <= activation <= SOFTMAX:
+        raise ValueError(f"activation: expected a code in 0..{SOFTMAX}, got {activation}")
+    if activation == SOFTMAX and &A[0, 0] == &Z[0, 0]:
+        raise ValueError("A: softmax needs an output buffer apart from Z")
+    cdef BLAS_Trans tw, ta
+    cdef blas_int ldw, lda
+    W = blas_ready(W, &tw, &ldw)
+    A_prev = blas_ready(A_prev, &ta, &lda)
+    cdef const floating *b_ptr = &b[0] if b is not None else NULL
+    cdef double[::1] work = np.empty(2 * m)
+    with nogil:
+        bad = dense_forward(<Activation> activation, slope, n, n_prev, m,
+                            &W[0, 0], tw, ldw, &A_prev[0, 0], ta, lda,
+                            b_ptr, &Z[0, 0], &A[0, 0], &work[0])
+    return bad
+
+
+def backward(const floating[:, ::1] dZ, const floating[:, :] A_prev,
+             const floating[:, :] W, floating[:, ::1] dW, floating[::1] db=None,
+             floating[:, ::1] dA_prev=None):
+    """dW = dZ @ A_prev.T / m; db = dZ.sum(1) / m; dA_prev = W.T @ dZ, in place.
+
+    dZ: (n, m) C-contiguous; A_prev: (n_prev, m) and W: (n, n_prev) in any
+    layout; dW: (n, n_prev) C-contiguous; db (n,) and dA_prev
+    (n_prev, m) are skipped when None.
+    """
+    cdef Py_ssize_t n = dZ.shape[0], m = dZ.shape[1], n_prev = A_prev.shape[0]
+    if n == 0 or m == 0 or n_prev == 0:
+        raise ValueError(f"dZ and A_prev: expected non-empty arrays, got shapes "
+                         f"{(n, m)} and {(n_prev, A_prev.shape[1])}")
+    _shape("A_prev", A_prev.shape[0], A_prev.shape[1], n_prev, m)
+    _shape("W", W.shape[0], W.shape[1], n, n_prev)
+    _shape("dW", dW.shape[0], dW.shape[1], n, n_prev)
+    if db is not None and db.shape[0] != n:
+        raise ValueError(f"db: expected shape {(n,)}, got {(db.shape[0],)}")
+    if dA_prev is not None:
+        _shape("dA_prev", dA_prev.shape[0], dA_prev.shape[1], n_prev, m)
+    cdef BLAS_Trans tw, ta
+    cdef blas_int ldw, lda
+    W = blas_ready(W, &tw, &ldw)
+    A_prev = blas_ready(A_prev, &ta, &lda)
+    cdef floating *db_ptr = &db[0] if db is not None else NULL
+    cdef floating *da_ptr = &dA_prev[0, 0] if dA_prev is not None else NULL
+    with nogil:
+        dense_backward(n, n_prev, m, &dZ[0, 0], &A_prev[0, 0], ta, lda,
+                       &W[0, 0], tw, ldw, &dW[0, 0], db_ptr, da_ptr)

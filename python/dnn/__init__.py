@@ -1,0 +1,29 @@
+"""dnn: deep L-layer networks in the course's shape, on compiled kernels.
+
+The functional API (:mod:`dnn.functional`, re-exported here) follows the
+algorithm step by step: initialize, forward, cost, backward, update.
+:mod:`dnn.course` offers the same under the course's own names.
+"""
+from dnn import course, datasets, functional
+from dnn.functional import (
+    backward,
+    compute_cost,
+    forward,
+    gradient_check,
+    initialize_parameters,
+    linear_activation_backward,
+    linear_activation_forward,
+    linear_backward,
+    linear_forward,
+    predict,
+    update_parameters,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "backward", "compute_cost", "course", "datasets", "forward", "functional",
+    "gradient_check", "initialize_parameters", "linear_activation_backward",
+    "linear_activation_forward", "linear_backward", "linear_forward", "predict",
+    "update_parameters",
+]

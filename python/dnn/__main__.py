@@ -1,0 +1,5 @@
+import sys
+
+from dnn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,156 @@
+"""Checks run once at each public entry point, before anything reaches a kernel.
+
+Every failure raises ``TypeError`` (wrong kind of thing) or ``ValueError``
+(right kind, wrong value) with a message naming the argument, what was
+expected and what came.
+"""
+import math
+import numbers
+
+import numpy as np
+
+import dnn_core
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_array(value, name, ndim=None, dtype=None):
+    """``value`` as a float32/float64 ndarray of ``ndim`` dims, non-empty.
+
+    With ``dtype`` given, the array must already have it (mixing float32 and
+    float64 is refused rather than silently converted).
+    """
+    array = np.asarray(value)
+    if array.dtype.kind != "f" or array.dtype.itemsize not in (4, 8):
+        hint = (f"; convert it first, e.g. {name}.astype(np.float64)"
+                if array.dtype.kind in "biuf" else "")
+        raise TypeError(f"{name}: expected an array of float32 or float64, "
+                        f"got dtype {array.dtype}{hint}")
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    if dtype is not None and array.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {np.dtype(dtype)} like the other arrays, "
+                        f"got {array.dtype}; convert one of them with .astype()")
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name}: expected a non-empty array, got shape {array.shape}")
+    return array
+
+
+def check_finite(array, name):
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name}: expected finite values, found NaN or inf")
+
+
+def labels(value, name, dtype, shape):
+    """``value`` (bool, integer or float labels) as a C-ordered array of ``dtype``.
+
+    A 1-D array of m labels is accepted where ``shape`` is (1, m).
+    """
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected numeric labels, got dtype {array.dtype}")
+    if array.shape != shape:
+        if array.ndim == 1 and shape[0] == 1 and array.shape[0] == shape[1]:
+            array = array.reshape(shape)
+        else:
+            raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
+    array = np.ascontiguousarray(array, dtype=dtype)
+    check_finite(array, name)
+    return array
+
+
+def unit_interval(array, name, why):
+    low, high = array.min(), array.max()
+    if low < 0 or high > 1:
+        raise ValueError(f"{name}: expected values in [0, 1] for {why}, "
+                         f"got values in [{low:g}, {high:g}]")
+
+
+def positive_int(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {value}")
+    return int(value)
+
+
+def real(value, name, low=None, low_inclusive=True, high=None):
+    """``value`` as a finite Python float within the given bounds."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        bound = ">=" if low_inclusive else ">"
+        raise ValueError(f"{name}: expected a number {bound} {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name}: expected a number <= {high}, got {value}")
+    return value
+
+
+def choice(value, name, options):
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected a string, one of {sorted(options)}, "
+                        f"got {type(value).__name__}")
+    if value not in options:
+        raise ValueError(f"{name}: expected one of {sorted(options)}, got {value!r}")
+    return value
+
+
+def activation_code(value, name="activation"):
+    return dnn_core.ACTIVATIONS[choice(value, name, dnn_core.ACTIVATIONS)]
+
+
+def layer_dims(value, name="layer_dims"):
+    try:
+        dims = list(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected a sequence of layer sizes, "
+                        f"got {type(value).__name__}") from None
+    if len(dims) < 2:
+        raise ValueError(f"{name}: expected at least 2 sizes (input and output), got {dims}")
+    for index, size in enumerate(dims):
+        positive_int(size, f"{name}[{index}]")
+    return [int(size) for size in dims]
+
+
+def parameters(params, name="parameters"):
+    """Check a course-style dict {"W1", "b1", ...}; return ([W...], [b...], dtype).
+
+    b[l] may be (n[l], 1) or (n[l],); the returned b's are 1-D views.
+    """
+    if not isinstance(params, dict):
+        raise TypeError(f"{name}: expected a dict like {{'W1': ..., 'b1': ...}}, "
+                        f"got {type(params).__name__}")
+    n_layers = sum(1 for key in params if isinstance(key, str) and key.startswith("W"))
+    if n_layers == 0:
+        raise ValueError(f"{name}: expected keys 'W1', 'b1', ..., got {sorted(map(str, params))}")
+    weights, biases, dtype = [], [], None
+    for layer in range(1, n_layers + 1):
+        for key in (f"W{layer}", f"b{layer}"):
+            if key not in params:
+                raise ValueError(f"{name}: missing {key!r} (found {n_layers} weight matrices)")
+        W = float_array(params[f"W{layer}"], f"{name}['W{layer}']", ndim=2, dtype=dtype)
+        dtype = W.dtype
+        b = float_array(params[f"b{layer}"], f"{name}['b{layer}']", dtype=dtype)
+        if b.shape not in ((W.shape[0], 1), (W.shape[0],)):
+            raise ValueError(f"{name}['b{layer}']: expected shape ({W.shape[0]}, 1) to match "
+                             f"W{layer} of shape {W.shape}, got {b.shape}")
+        if weights and W.shape[1] != weights[-1].shape[0]:
+            raise ValueError(f"{name}['W{layer}']: expected {weights[-1].shape[0]} columns "
+                             f"(the rows of W{layer - 1}), got shape {W.shape}")
+        weights.append(W)
+        biases.append(b.reshape(-1))
+    return weights, biases, dtype
+
+
+def nonfinite_culprit(named_arrays, layer_name):
+    """Raise the error for non-finite values found in a layer's output Z."""
+    for name, array in named_arrays:
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name}: expected finite values, found NaN or inf")
+    raise ValueError(f"{layer_name}: the linear step overflowed to inf although its inputs "
+                     "are finite; scale the inputs down or lower the learning rate")

@@ -1,0 +1,244 @@
+"""The course's own functions, names and signatures, on the compiled kernels.
+
+A drop-in for the notebooks "Building your Deep Neural Network: Step by Step"
+and "Deep Neural Network - Application" of the "Neural Networks and Deep
+Learning" course::
+
+    from dnn.course import *
+
+gives ``initialize_parameters``, ``initialize_parameters_deep``,
+``linear_forward``, ``linear_activation_forward``, ``L_model_forward``,
+``compute_cost``, ``linear_backward``, ``linear_activation_backward``,
+``L_model_backward``, ``update_parameters``, ``predict``,
+``two_layer_model`` and ``L_layer_model``, computing what the course's NumPy
+code computes (to rounding), including on caches built by hand. Random draws
+use NumPy's legacy global stream (``np.random.seed``, ``np.random.randn``) in
+the course's order, so the numbers are the course's.
+"""
+import numpy as np
+
+import dnn_core
+
+from dnn import _validation as check
+from dnn import functional as F
+
+__all__ = [
+    "initialize_parameters", "initialize_parameters_deep",
+    "initialize_parameters_deep_application", "linear_forward",
+    "linear_activation_forward", "L_model_forward", "compute_cost", "linear_backward",
+    "linear_activation_backward", "L_model_backward", "update_parameters", "predict",
+    "two_layer_model", "L_layer_model",
+]
+
+_RELU = dnn_core.ACTIVATIONS["relu"]
+_SIGMOID = dnn_core.ACTIVATIONS["sigmoid"]
+_BCE = dnn_core.LOSSES["binary_crossentropy"]
+
+
+def initialize_parameters(n_x, n_h, n_y):
+    """Two-layer parameters: ``np.random.seed(1)``, ``W = randn * 0.01``, ``b = 0``.
+
+    Returns
+    -------
+    dict
+        W1 (n_h, n_x), b1 (n_h, 1), W2 (n_y, n_h), b2 (n_y, 1).
+    """
+    dims = check.layer_dims([n_x, n_h, n_y], "(n_x, n_h, n_y)")
+    np.random.seed(1)
+    return _draw(dims, lambda W, fan_in: W * 0.01)
+
+
+def initialize_parameters_deep(layer_dims):
+    """L-layer parameters as in the step-by-step notebook: ``np.random.seed(3)``,
+    ``W[l] = randn(n[l], n[l-1]) * 0.01``, ``b[l] = 0``."""
+    dims = check.layer_dims(layer_dims)
+    np.random.seed(3)
+    return _draw(dims, lambda W, fan_in: W * 0.01)
+
+
+def initialize_parameters_deep_application(layer_dims):
+    """L-layer parameters as in the application notebook (its ``dnn_app_utils``):
+    ``np.random.seed(1)``, ``W[l] = randn(n[l], n[l-1]) / sqrt(n[l-1])``, ``b[l] = 0``."""
+    dims = check.layer_dims(layer_dims)
+    np.random.seed(1)
+    return _draw(dims, lambda W, fan_in: W / np.sqrt(fan_in))
+
+
+def _draw(dims, scale):
+    """W[l] = scale(randn(n[l], n[l-1]), n[l-1]) in the course's order; b[l] = 0."""
+    parameters = {}
+    for layer in range(1, len(dims)):
+        W = np.random.randn(dims[layer], dims[layer - 1])
+        parameters[f"W{layer}"] = scale(W, dims[layer - 1])
+        parameters[f"b{layer}"] = np.zeros((dims[layer], 1))
+    return parameters
+
+
+def linear_forward(A, W, b):
+    """Z = W A + b. Returns ``Z, (A, W, b)``."""
+    return F.linear_forward(A, W, b)
+
+
+def linear_activation_forward(A_prev, W, b, activation):
+    """A = g(W A_prev + b). Returns ``A, ((A_prev, W, b), Z)``."""
+    return F.linear_activation_forward(A_prev, W, b, activation)
+
+
+def L_model_forward(X, parameters):
+    """[LINEAR -> RELU] x (L-1) -> LINEAR -> SIGMOID. Returns ``AL, caches``."""
+    return F.forward(X, parameters, "relu", "sigmoid")
+
+
+def compute_cost(AL, Y):
+    """Cross-entropy ``-1/m sum(Y log AL + (1 - Y) log(1 - AL))`` as a 0-d array."""
+    return np.asarray(F.compute_cost(AL, Y, "binary_crossentropy"))
+
+
+def linear_backward(dZ, cache):
+    """Returns ``dA_prev, dW, db`` from ``dZ`` and the cache ``(A_prev, W, b)``."""
+    return F.linear_backward(dZ, cache)
+
+
+def linear_activation_backward(dA, cache, activation):
+    """Returns ``dA_prev, dW, db``; ``activation`` is "relu" or "sigmoid" (or any
+    other name :mod:`dnn.functional` knows). ReLU's derivative is 0 where Z <= 0."""
+    return F.linear_activation_backward(dA, cache, activation)
+
+
+def L_model_backward(AL, Y, caches):
+    """Gradients of [LINEAR -> RELU] x (L-1) -> LINEAR -> SIGMOID with cross-entropy.
+
+    Follows the course: ``dAL = -(Y / AL - (1 - Y) / (1 - AL))``, then
+    sigmoid's and ReLU's derivatives from the cached Z, so hand-built caches
+    give the course's numbers.
+
+    Returns
+    -------
+    dict
+        ``"dA{l-1}"``, ``"dW{l}"``, ``"db{l}"`` for l = 1..L (``dA0`` is the
+        gradient with respect to X).
+    """
+    if not isinstance(caches, (list, tuple)) or not caches:
+        raise TypeError("caches: expected the non-empty list of caches L_model_forward "
+                        f"returns, got {type(caches).__name__}")
+    parts = [F._cache_parts(cache, index) for index, cache in enumerate(caches)]
+    AL = check.float_array(AL, "AL", ndim=2, dtype=parts[-1][1].dtype)
+    if AL.shape != parts[-1][3].shape:
+        raise ValueError(f"AL: expected shape {parts[-1][3].shape} like the last cache's Z, "
+                         f"got {AL.shape}")
+    check.check_finite(AL, "AL")
+    Y = F._targets(Y, AL, "binary_crossentropy")
+    return _L_model_backward(np.ascontiguousarray(AL), Y, parts, input_gradient=True)
+
+
+def _L_model_backward(AL, Y, parts, input_gradient):
+    L = len(parts)
+    grads = {}
+    # dAL = -(Y / AL - (1 - Y) / (1 - AL))
+    dA = np.empty_like(AL)
+    dnn_core.probs_gradient(AL, Y, dA, _BCE)
+    for layer in range(L, 0, -1):
+        A_prev, W, _, Z = parts[layer - 1]
+        dZ = F._activation_grad(dA, Z, _SIGMOID if layer == L else _RELU, 0.0)
+        dA, dW, db = F._dense_backward(dZ, A_prev, W, layer > 1 or input_gradient)
+        if dA is not None:
+            grads[f"dA{layer - 1}"] = dA
+        grads[f"dW{layer}"] = dW
+        grads[f"db{layer}"] = db
+    return grads
+
+
+def update_parameters(params, grads, learning_rate):
+    """``W[l] = W[l] - learning_rate * dW[l]``, same for b; returns a new dict and
+    leaves the arrays passed in unchanged."""
+    return F.update_parameters(params, grads, learning_rate)
+
+
+def predict(X, y, parameters):
+    """0/1 predictions (threshold 0.5) of shape (1, m); prints the accuracy against y."""
+    AL, _ = L_model_forward(X, parameters)
+    m = AL.shape[1]
+    p = (AL > 0.5).astype(np.float64)
+    print("Accuracy: " + str(np.sum((p == y) / m)))
+    return p
+
+
+def _training_data(X, Y, layers_dims, learning_rate, num_iterations):
+    dims = check.layer_dims(layers_dims, "layers_dims")
+    X = F._input(X)
+    if X.shape[0] != dims[0]:
+        raise ValueError(f"X: expected {dims[0]} rows (layers_dims[0]), got shape {X.shape}")
+    check.check_finite(X, "X")
+    Y = F._targets(Y, np.empty((dims[-1], X.shape[1]), dtype=X.dtype), "binary_crossentropy")
+    check.real(learning_rate, "learning_rate", low=0.0)
+    check.positive_int(num_iterations, "num_iterations")
+    return X, Y, dims
+
+
+def _train(X, Y, parameters, learning_rate, num_iterations, print_cost):
+    """The course's loop: forward, cost, backward, update; cost kept every 100 steps."""
+    weights = [parameters[f"W{l}"] for l in range(1, len(parameters) // 2 + 1)]
+    biases = [parameters[f"b{l}"] for l in range(1, len(parameters) // 2 + 1)]
+    weights = [np.ascontiguousarray(W, dtype=X.dtype) for W in weights]
+    biases = [np.ascontiguousarray(b, dtype=X.dtype).reshape(-1) for b in biases]
+    costs = []
+    for i in range(num_iterations):
+        AL, caches = F._forward(X, weights, biases, _RELU, _SIGMOID, 0.0)
+        cost = np.asarray(AL.dtype.type(dnn_core.probs_cost(AL, Y, _BCE)))
+        parts = [(A_prev, W, b, Z) for (A_prev, W, b), Z in caches]
+        grads = _L_model_backward(AL, Y, parts, input_gradient=False)
+        for layer, (W, b) in enumerate(zip(weights, biases), start=1):
+            dnn_core.sgd_update(W.reshape(-1), grads[f"dW{layer}"].reshape(-1), learning_rate)
+            dnn_core.sgd_update(b, grads[f"db{layer}"].reshape(-1), learning_rate)
+        if print_cost and (i % 100 == 0 or i == num_iterations - 1):
+            print(f"Cost after iteration {i}: {np.squeeze(cost)}")
+        if i % 100 == 0 or i == num_iterations:
+            costs.append(cost)
+    parameters = {}
+    for layer, (W, b) in enumerate(zip(weights, biases), start=1):
+        parameters[f"W{layer}"] = W
+        parameters[f"b{layer}"] = b.reshape(-1, 1)
+    return parameters, costs
+
+
+def two_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000,
+                    print_cost=False):
+    """LINEAR -> RELU -> LINEAR -> SIGMOID trained by gradient descent.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_x, m)
+    Y : array_like, shape (1, m), labels 0/1
+    layers_dims : tuple (n_x, n_h, n_y)
+    learning_rate : float
+    num_iterations : int
+    print_cost : bool
+        Print the cost every 100 iterations and at the last one.
+
+    Returns
+    -------
+    parameters : dict
+    costs : list
+        The cost before the update of every 100th iteration.
+    """
+    X, Y, dims = _training_data(X, Y, layers_dims, learning_rate, num_iterations)
+    if len(dims) != 3:
+        raise ValueError(f"layers_dims: expected (n_x, n_h, n_y), got {tuple(dims)}")
+    np.random.seed(1)
+    parameters = initialize_parameters(*dims)
+    return _train(X, Y, parameters, learning_rate, num_iterations, print_cost)
+
+
+def L_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000,
+                  print_cost=False):
+    """[LINEAR -> RELU] x (L-1) -> LINEAR -> SIGMOID trained by gradient descent,
+    initialised as the application notebook does
+    (:func:`initialize_parameters_deep_application`).
+
+    Parameters and returns as :func:`two_layer_model`, with ``layers_dims``
+    of any length >= 2.
+    """
+    X, Y, dims = _training_data(X, Y, layers_dims, learning_rate, num_iterations)
+    np.random.seed(1)
+    parameters = initialize_parameters_deep_application(dims)
+    return _train(X, Y, parameters, learning_rate, num_iterations, print_cost)

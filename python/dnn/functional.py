@@ -1,0 +1,618 @@
+"""The deep L-layer network as the course writes it, one function per step.
+
+Layout (the course's): ``X`` is ``(n_x, m)``, one column per example;
+``W[l]`` is ``(n[l], n[l-1])``; ``b[l]`` is ``(n[l], 1)``; parameters are a
+dict ``{"W1": ..., "b1": ..., ...}``. Caches are the course's tuples:
+``((A_prev, W, b), Z)`` per layer. float32 in gives float32 out.
+
+The arithmetic runs in the compiled kernels of :mod:`dnn_core`: each layer's
+forward is one GEMM fused with the bias add and the activation, each layer's
+backward one fused activation-gradient pass plus the GEMMs. Inputs reach BLAS
+in the layout they come (C or Fortran order, or slices): nothing is copied on
+the way.
+"""
+import numpy as np
+
+import dnn_core
+
+from dnn import _validation as check
+
+#: The loss that pairs with each output activation when ``loss`` is not given.
+DEFAULT_LOSS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy"}
+#: Output activations whose loss gives dZ = A - Y directly.
+MATCHED_LOSS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy",
+                "identity": "mse"}
+INITS = ("he", "xavier", "course", "glorot_uniform")
+_LOSS_NAMES = {"binary_crossentropy": "binary_crossentropy",
+               "categorical_crossentropy": "categorical_crossentropy",
+               "mse": "mse", "mean_squared_error": "mse"}
+
+
+# ---------------------------------------------------------------------------
+# Initialization
+
+def initialize_parameters(layer_dims, init="he", seed=None, dtype=np.float64):
+    """Random weights and zero biases for a network of ``len(layer_dims) - 1`` layers.
+
+    Parameters
+    ----------
+    layer_dims : sequence of int
+        ``[n_x, n_1, ..., n_L]``, every size >= 1.
+    init : {"he", "xavier", "course", "glorot_uniform"}
+        ``W[l]`` drawn as ``randn * sqrt(2 / n[l-1])`` (he), ``randn *
+        sqrt(1 / n[l-1])`` (xavier), ``randn * 0.01`` (course) or uniform on
+        ``+-sqrt(6 / (n[l-1] + n[l]))`` (glorot_uniform).
+    seed : int, numpy.random.Generator or None
+        Seed of ``numpy.random.default_rng``.
+    dtype : float32 or float64
+
+    Returns
+    -------
+    dict
+        ``"W{l}"``: (n[l], n[l-1]) and ``"b{l}"``: (n[l], 1), C-ordered.
+    """
+    dims = check.layer_dims(layer_dims)
+    check.choice(init, "init", INITS)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from None
+    if dtype not in check.FLOAT_DTYPES:
+        raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+    rng = np.random.default_rng(seed)
+    parameters = {}
+    for layer in range(1, len(dims)):
+        fan_in, fan_out = dims[layer - 1], dims[layer]
+        if init == "glorot_uniform":
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            W = rng.uniform(-limit, limit, size=(fan_out, fan_in))
+        else:
+            scale = {"he": np.sqrt(2.0 / fan_in), "xavier": np.sqrt(1.0 / fan_in),
+                     "course": 0.01}[init]
+            W = rng.standard_normal((fan_out, fan_in)) * scale
+        parameters[f"W{layer}"] = W.astype(dtype)
+        parameters[f"b{layer}"] = np.zeros((fan_out, 1), dtype=dtype)
+    return parameters
+
+
+# ---------------------------------------------------------------------------
+# Forward
+
+def _dense_forward(A_prev, W, b, code, slope, layer):
+    """Z = W @ A_prev + b and A = g(Z), fresh C-ordered arrays; b is 1-D."""
+    n, m = W.shape[0], A_prev.shape[1]
+    Z = np.empty((n, m), dtype=W.dtype)
+    A = Z if code == dnn_core.ACTIVATIONS["identity"] else np.empty_like(Z)
+    if dnn_core.dense_forward(W, A_prev, b, Z, A, code, slope):
+        check.nonfinite_culprit(
+            [("X" if layer == 1 else f"A{layer - 1}", A_prev), (f"W{layer}", W),
+             (f"b{layer}", b)], f"Z{layer}")
+    return Z, A
+
+
+def _input(X, dtype=None, name="X"):
+    return check.float_array(X, name, ndim=2, dtype=dtype)
+
+
+def _layer_inputs(A_prev, W, b, name_a="A_prev"):
+    W = check.float_array(W, "W", ndim=2)
+    A_prev = _input(A_prev, W.dtype, name_a)
+    b_checked = check.float_array(b, "b", dtype=W.dtype)
+    if A_prev.shape[0] != W.shape[1]:
+        raise ValueError(f"{name_a}: expected {W.shape[1]} rows (the columns of W, "
+                         f"shape {W.shape}), got shape {A_prev.shape}")
+    if b_checked.shape not in ((W.shape[0], 1), (W.shape[0],)):
+        raise ValueError(f"b: expected shape ({W.shape[0]}, 1) to match W of shape "
+                         f"{W.shape}, got {b_checked.shape}")
+    return A_prev, W, b_checked
+
+
+def linear_forward(A_prev, W, b):
+    """Z = W @ A_prev + b.
+
+    Parameters
+    ----------
+    A_prev : ndarray, shape (n_prev, m)
+    W : ndarray, shape (n, n_prev)
+    b : ndarray, shape (n, 1)
+
+    Returns
+    -------
+    Z : ndarray, shape (n, m)
+    cache : tuple ``(A_prev, W, b)``
+    """
+    A_prev, W, b_checked = _layer_inputs(A_prev, W, b)
+    Z, _ = _dense_forward(A_prev, W, b_checked.reshape(-1), dnn_core.ACTIVATIONS["identity"],
+                          0.0, 1)
+    return Z, (A_prev, W, b)
+
+
+def linear_activation_forward(A_prev, W, b, activation="relu", slope=0.01):
+    """A = g(W @ A_prev + b), one GEMM and one fused pass.
+
+    Parameters
+    ----------
+    A_prev : ndarray, shape (n_prev, m)
+    W : ndarray, shape (n, n_prev)
+    b : ndarray, shape (n, 1)
+    activation : {"relu", "sigmoid", "tanh", "leaky_relu", "identity", "softmax"}
+    slope : float
+        Slope of leaky_relu for negative inputs.
+
+    Returns
+    -------
+    A : ndarray, shape (n, m)
+    cache : tuple ``((A_prev, W, b), Z)`` with Z of shape (n, m)
+    """
+    code = check.activation_code(activation)
+    slope = check.real(slope, "slope")
+    A_prev, W, b_checked = _layer_inputs(A_prev, W, b)
+    Z, A = _dense_forward(A_prev, W, b_checked.reshape(-1), code, slope, 1)
+    return A, ((A_prev, W, b), Z)
+
+
+def forward(X, parameters, hidden_activation="relu", output_activation="sigmoid",
+            slope=0.01):
+    """The whole forward pass (the course's ``L_model_forward``).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_x, m)
+    parameters : dict
+        ``"W{l}"``: (n[l], n[l-1]), ``"b{l}"``: (n[l], 1), l = 1..L.
+    hidden_activation, output_activation : str
+        One of "relu", "sigmoid", "tanh", "leaky_relu", "identity", "softmax".
+    slope : float
+        Slope of leaky_relu for negative inputs.
+
+    Returns
+    -------
+    AL : ndarray, shape (n[L], m)
+    caches : list of L tuples ``((A_prev, W, b), Z)``
+    """
+    hidden = check.activation_code(hidden_activation, "hidden_activation")
+    output = check.activation_code(output_activation, "output_activation")
+    slope = check.real(slope, "slope")
+    weights, biases, dtype = check.parameters(parameters)
+    X = _input(X, dtype)
+    if X.shape[0] != weights[0].shape[1]:
+        raise ValueError(f"X: expected {weights[0].shape[1]} rows (the columns of W1), "
+                         f"got shape {X.shape}")
+    return _forward(X, weights, biases, hidden, output, slope,
+                    [parameters[f"b{layer}"] for layer in range(1, len(weights) + 1)])
+
+
+def _forward(X, weights, biases, hidden, output, slope, cached_biases=None):
+    """forward() on checked inputs; caches hold ``cached_biases`` (default biases)."""
+    cached_biases = biases if cached_biases is None else cached_biases
+    caches, A = [], X
+    last = len(weights)
+    for layer, (W, b) in enumerate(zip(weights, biases), start=1):
+        A_prev = A
+        Z, A = _dense_forward(A_prev, W, b, output if layer == last else hidden, slope, layer)
+        caches.append(((A_prev, W, cached_biases[layer - 1]), Z))
+    return A, caches
+
+
+# ---------------------------------------------------------------------------
+# Cost
+
+def _loss_name(loss, output_activation="sigmoid"):
+    if loss is None:
+        return DEFAULT_LOSS.get(output_activation, "mse")
+    return _LOSS_NAMES[check.choice(loss, "loss", _LOSS_NAMES)]
+
+
+def _targets(Y, AL, loss, name="Y"):
+    """Y checked against AL (n, m) and converted to AL's dtype.
+
+    For categorical cross-entropy, integer class labels of shape (m,) are
+    one-hot encoded.
+    """
+    Y_array = np.asarray(Y)
+    n, m = AL.shape
+    if (loss == "categorical_crossentropy" and n > 1 and Y_array.shape == (m,)
+            and Y_array.dtype.kind in "iu"):
+        if Y_array.min() < 0 or Y_array.max() >= n:
+            raise ValueError(f"{name}: expected class labels in 0..{n - 1}, "
+                             f"got values in [{Y_array.min()}, {Y_array.max()}]")
+        Y_array = np.eye(n, dtype=AL.dtype)[:, Y_array]
+    Y_checked = check.labels(Y_array, name, AL.dtype, AL.shape)
+    if loss != "mse":
+        check.unit_interval(Y_checked, name, loss.replace("_", " "))
+    return Y_checked
+
+
+def compute_cost(AL, Y, loss="binary_crossentropy", from_logits=False):
+    """The cost, averaged over the m examples.
+
+    Parameters
+    ----------
+    AL : ndarray, shape (n, m)
+        Output activations; with ``from_logits=True``, the output layer's Z
+        instead, which keeps saturated outputs finite.
+    Y : array_like, shape (n, m)
+        Targets (for binary cross-entropy (1, m) or (m,) labels in [0, 1]; for
+        categorical cross-entropy one-hot columns or (m,) integer classes).
+    loss : {"binary_crossentropy", "categorical_crossentropy", "mse"}
+        ``-sum(Y log AL + (1 - Y) log(1 - AL)) / m``, ``-sum(Y log AL) / m``,
+        or ``sum((AL - Y) ** 2) / (2 m)``.
+    from_logits : bool
+        Apply the loss's own output activation (sigmoid, softmax, identity)
+        to ``AL`` first, computing the cost stably.
+
+    Returns
+    -------
+    numpy scalar of AL's dtype
+    """
+    loss = _loss_name(loss)
+    AL = check.float_array(AL, "AL", ndim=2)
+    check.check_finite(AL, "AL")
+    if not from_logits and loss != "mse":
+        check.unit_interval(AL, "AL", "probabilities (or pass from_logits=True)")
+    Y = _targets(Y, AL, loss)
+    AL = np.ascontiguousarray(AL)
+    code = dnn_core.LOSSES[loss]
+    cost = dnn_core.logits_cost(AL, Y, code) if from_logits else dnn_core.probs_cost(AL, Y, code)
+    return AL.dtype.type(cost)
+
+
+# ---------------------------------------------------------------------------
+# Backward
+
+def _cache_parts(cache, index=None):
+    where = "cache" if index is None else f"caches[{index}]"
+    try:
+        (A_prev, W, b), Z = cache
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: expected ((A_prev, W, b), Z), as linear_activation_forward "
+                        "returns") from None
+    W = check.float_array(W, f"{where} W", ndim=2)
+    A_prev = _input(A_prev, W.dtype, f"{where} A_prev")
+    Z = check.float_array(Z, f"{where} Z", ndim=2, dtype=W.dtype)
+    if A_prev.shape[0] != W.shape[1] or Z.shape != (W.shape[0], A_prev.shape[1]):
+        raise ValueError(f"{where}: shapes do not fit: A_prev {A_prev.shape}, W {W.shape}, "
+                         f"Z {Z.shape} (expected Z of shape {(W.shape[0], A_prev.shape[1])})")
+    return A_prev, W, b, np.ascontiguousarray(Z)
+
+
+def _gradient_of(array, name, like):
+    array = check.float_array(array, name, ndim=2, dtype=like.dtype)
+    if array.shape != like.shape:
+        raise ValueError(f"{name}: expected shape {like.shape}, got {array.shape}")
+    check.check_finite(array, name)
+    return np.ascontiguousarray(array)
+
+
+def _dense_backward(dZ, A_prev, W, with_dA_prev):
+    """dW, db of shape (n, 1), and dA_prev (or None), fresh C-ordered arrays."""
+    n, m = dZ.shape
+    dW = np.empty(W.shape, dtype=dZ.dtype)
+    db = np.empty((n, 1), dtype=dZ.dtype)
+    dA_prev = np.empty((W.shape[1], m), dtype=dZ.dtype) if with_dA_prev else None
+    dnn_core.dense_backward(dZ, A_prev, W, dW, db.reshape(-1), dA_prev)
+    return dA_prev, dW, db
+
+
+def linear_backward(dZ, cache):
+    """dW = dZ @ A_prev.T / m, db = sum(dZ, axis=1) / m, dA_prev = W.T @ dZ.
+
+    Parameters
+    ----------
+    dZ : ndarray, shape (n, m)
+    cache : tuple ``(A_prev, W, b)`` from :func:`linear_forward`
+
+    Returns
+    -------
+    dA_prev : ndarray, shape (n_prev, m)
+    dW : ndarray, shape (n, n_prev)
+    db : ndarray, shape (n, 1)
+    """
+    try:
+        A_prev, W, b = cache
+    except (TypeError, ValueError):
+        raise TypeError("cache: expected (A_prev, W, b), as linear_forward returns") from None
+    A_prev, W, _ = _layer_inputs(A_prev, W, b)
+    dZ = _gradient_of(dZ, "dZ", np.empty((W.shape[0], A_prev.shape[1]), dtype=W.dtype))
+    return _dense_backward(dZ, A_prev, W, True)
+
+
+def _activation_grad(dA, Z, code, slope, A=None):
+    """dZ = dA * g'(Z); A = g(Z) is recomputed when not given and needed."""
+    if A is None:
+        if code in (dnn_core.ACTIVATIONS["relu"], dnn_core.ACTIVATIONS["leaky_relu"],
+                    dnn_core.ACTIVATIONS["identity"]):
+            A = Z  # the derivative reads Z only
+        else:
+            A = np.empty_like(Z)
+            dnn_core.activation_forward(Z, A, code, slope)
+    dZ = np.empty_like(Z)
+    dnn_core.activation_backward(dA, Z, A, dZ, None, code, slope)
+    return dZ
+
+
+def linear_activation_backward(dA, cache, activation="relu", slope=0.01):
+    """Backward through g then the linear step: dZ = dA * g'(Z), then :func:`linear_backward`.
+
+    Parameters
+    ----------
+    dA : ndarray, shape (n, m)
+    cache : tuple ``((A_prev, W, b), Z)`` from :func:`linear_activation_forward`
+    activation : str
+        The activation the forward pass used.
+    slope : float
+        Slope of leaky_relu for negative inputs.
+
+    Returns
+    -------
+    dA_prev : ndarray, shape (n_prev, m)
+    dW : ndarray, shape (n, n_prev)
+    db : ndarray, shape (n, 1)
+    """
+    code = check.activation_code(activation)
+    slope = check.real(slope, "slope")
+    A_prev, W, _, Z = _cache_parts(cache)
+    dA = _gradient_of(dA, "dA", Z)
+    dZ = _activation_grad(dA, Z, code, slope)
+    return _dense_backward(dZ, A_prev, W, True)
+
+
+def backward(AL, Y, caches, hidden_activation="relu", output_activation="sigmoid",
+             loss=None, slope=0.01, input_gradient=False):
+    """The whole backward pass (the course's ``L_model_backward``).
+
+    At the output, a loss matched to its activation (sigmoid with binary
+    cross-entropy, softmax with categorical cross-entropy, identity with mse)
+    gives ``dZ[L] = AL - Y`` directly; any other pairing goes through
+    ``dAL`` and ``g'``. Hidden layers read ``A[l]`` from the next cache, so
+    ``caches`` must be the ones :func:`forward` returned with ``AL``.
+
+    Parameters
+    ----------
+    AL : ndarray, shape (n[L], m)
+    Y : array_like, shape (n[L], m)
+    caches : list of ``((A_prev, W, b), Z)``
+    hidden_activation, output_activation : str
+        As given to :func:`forward`.
+    loss : str or None
+        Default: the one matched to ``output_activation`` ("mse" for others).
+    slope : float
+    input_gradient : bool
+        Also compute ``dA0``, the gradient with respect to X (not needed for
+        training, and as costly as the first layer's dW).
+
+    Returns
+    -------
+    dict
+        ``"dW{l}"``: (n[l], n[l-1]), ``"db{l}"``: (n[l], 1) for l = 1..L, and
+        ``"dA{l}"``: (n[l], m) for l = 1..L-1 (and l = 0 if ``input_gradient``).
+    """
+    hidden = check.activation_code(hidden_activation, "hidden_activation")
+    output = check.activation_code(output_activation, "output_activation")
+    slope = check.real(slope, "slope")
+    loss = _loss_name(loss, output_activation)
+    if not isinstance(caches, (list, tuple)) or not caches:
+        raise TypeError("caches: expected the non-empty list of caches forward() returns, "
+                        f"got {type(caches).__name__}")
+    parts = [_cache_parts(cache, index) for index, cache in enumerate(caches)]
+    AL = check.float_array(AL, "AL", ndim=2, dtype=parts[-1][1].dtype)
+    if AL.shape != parts[-1][3].shape:
+        raise ValueError(f"AL: expected shape {parts[-1][3].shape} like the last cache's Z, "
+                         f"got {AL.shape}")
+    for index in range(1, len(parts)):
+        if parts[index][0].shape != parts[index - 1][3].shape:
+            raise ValueError(f"caches[{index}]: A_prev of shape {parts[index][0].shape} does "
+                             f"not match caches[{index - 1}]'s Z of shape "
+                             f"{parts[index - 1][3].shape}")
+    Y = _targets(Y, AL, loss)
+    AL = np.ascontiguousarray(AL)
+    return _backward(AL, Y, parts, hidden, output, loss, slope, input_gradient)
+
+
+def _output_delta(AL, Y, Z, output, loss, slope):
+    """dZ[L] and db[L] of the output layer."""
+    n, m = AL.shape
+    dZ = np.empty_like(AL)
+    db = np.empty((n, 1), dtype=AL.dtype)
+    if MATCHED_LOSS.get(_ACTIVATION_NAMES[output]) == loss:
+        # dZ = AL - Y
+        dnn_core.output_delta(AL, Y, dZ, db.reshape(-1), 1.0 / m)
+    else:
+        # dAL from the loss, then dZ = dAL * g'(Z)
+        dAL = np.empty_like(AL)
+        dnn_core.probs_gradient(AL, Y, dAL, dnn_core.LOSSES[loss])
+        dnn_core.activation_backward(dAL, Z, AL, dZ, db.reshape(-1), output, slope, 1.0 / m)
+    return dZ, db
+
+
+def _backward(AL, Y, parts, hidden, output, loss, slope, input_gradient):
+    """backward() on checked inputs; parts are (A_prev, W, b, Z) per layer."""
+    L = len(parts)
+    grads = {}
+    A_prev, W, _, Z = parts[-1]
+    dZ, db = _output_delta(AL, Y, Z, output, loss, slope)
+    for layer in range(L, 0, -1):
+        A_prev, W, _, Z = parts[layer - 1]
+        if layer < L:
+            # dZ = dA * g'(Z), db = sum(dZ, axis=1) / m; A[l] is the next layer's A_prev
+            A = np.ascontiguousarray(parts[layer][0])
+            dZ = np.empty_like(Z)
+            db = np.empty((Z.shape[0], 1), dtype=Z.dtype)
+            dnn_core.activation_backward(dA, Z, A, dZ, db.reshape(-1), hidden, slope,
+                                         1.0 / Z.shape[1])
+        with_dA_prev = layer > 1 or input_gradient
+        dA = np.empty(A_prev.shape, dtype=Z.dtype) if with_dA_prev else None
+        dW = np.empty(W.shape, dtype=Z.dtype)
+        dnn_core.dense_backward(dZ, A_prev, W, dW, None, dA)
+        if with_dA_prev:
+            grads[f"dA{layer - 1}"] = dA
+        grads[f"dW{layer}"] = dW
+        grads[f"db{layer}"] = db
+    return grads
+
+
+_ACTIVATION_NAMES = {code: name for name, code in dnn_core.ACTIVATIONS.items()}
+
+
+# ---------------------------------------------------------------------------
+# Update
+
+def update_parameters(parameters, grads, learning_rate, inplace=False):
+    """One step of gradient descent: ``W[l] -= learning_rate * dW[l]``, same for b.
+
+    Parameters
+    ----------
+    parameters : dict
+        ``"W{l}"``, ``"b{l}"``.
+    grads : dict
+        ``"dW{l}"``, ``"db{l}"`` of the same shapes (other keys are ignored).
+    learning_rate : float
+        Finite, >= 0.
+    inplace : bool
+        Update the caller's arrays themselves (no allocation); by default a
+        new dict of new arrays is returned and the caller's are left alone.
+
+    Returns
+    -------
+    dict
+        The updated parameters (``parameters`` itself when ``inplace``).
+    """
+    learning_rate = check.real(learning_rate, "learning_rate", low=0.0)
+    weights, biases, dtype = check.parameters(parameters)
+    if not isinstance(grads, dict):
+        raise TypeError(f"grads: expected a dict like {{'dW1': ..., 'db1': ...}}, "
+                        f"got {type(grads).__name__}")
+    pairs = []
+    for layer in range(1, len(weights) + 1):
+        for key in (f"W{layer}", f"b{layer}"):
+            param = np.asarray(parameters[key])
+            if f"d{key}" not in grads:
+                raise ValueError(f"grads: missing 'd{key}' for parameters['{key}']")
+            grad = check.float_array(grads[f"d{key}"], f"grads['d{key}']", dtype=dtype)
+            if grad.shape != param.shape:
+                raise ValueError(f"grads['d{key}']: expected shape {param.shape} like "
+                                 f"parameters['{key}'], got {grad.shape}")
+            check.check_finite(grad, f"grads['d{key}']")
+            pairs.append((key, param, grad))
+    if inplace:
+        for key, param, grad in pairs:
+            if not param.flags.writeable:
+                raise ValueError(f"parameters['{key}']: inplace=True needs writeable arrays")
+    updated = parameters if inplace else dict(parameters)
+    for key, param, grad in pairs:
+        target = param if inplace else np.array(param, order="C")
+        _sgd_step(target, grad, learning_rate)
+        updated[key] = target
+    return updated
+
+
+def _sgd_step(param, grad, learning_rate):
+    """param -= learning_rate * grad in place, through BLAS axpy when the layout allows."""
+    if param.flags.c_contiguous:
+        flat_param, flat_grad = param.reshape(-1), np.ascontiguousarray(grad).reshape(-1)
+    elif param.flags.f_contiguous:
+        flat_param, flat_grad = param.T.reshape(-1), np.ascontiguousarray(grad.T).reshape(-1)
+    else:
+        np.subtract(param, learning_rate * grad, out=param)
+        return
+    dnn_core.sgd_update(flat_param, flat_grad, learning_rate)
+
+
+# ---------------------------------------------------------------------------
+# Prediction and checking
+
+def predict(X, parameters, hidden_activation="relu", output_activation="sigmoid",
+            slope=0.01, threshold=0.5):
+    """Predictions of the network.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_x, m)
+    parameters : dict
+    hidden_activation, output_activation : str
+    slope : float
+    threshold : float
+        For a sigmoid output: the probability above which the label is 1.
+
+    Returns
+    -------
+    ndarray
+        sigmoid: 0/1 labels of shape (n[L], m) (int64); softmax: class
+        indices of shape (m,); other outputs: AL itself, (n[L], m).
+    """
+    threshold = check.real(threshold, "threshold", low=0.0, high=1.0)
+    AL, _ = forward(X, parameters, hidden_activation, output_activation, slope)
+    if output_activation == "sigmoid":
+        return (AL > threshold).astype(np.int64)
+    if output_activation == "softmax":
+        return np.argmax(AL, axis=0)
+    return AL
+
+
+def gradient_check(parameters, X, Y, epsilon=1e-7, hidden_activation="relu",
+                   output_activation="sigmoid", loss=None, slope=0.01):
+    """Compare backward()'s gradient with two-sided finite differences of the cost.
+
+    Runs in float64 whatever the parameters' dtype (finite differences in
+    float32 mean little). Costs are computed from the logits.
+
+    Parameters
+    ----------
+    parameters : dict
+    X : ndarray, shape (n_x, m)
+    Y : array_like, shape (n[L], m)
+    epsilon : float
+        The step, > 0.
+    hidden_activation, output_activation, loss, slope
+        As for :func:`forward` and :func:`backward`.
+
+    Returns
+    -------
+    float
+        ``||g - g_approx|| / (||g|| + ||g_approx||)``: about 1e-7 or less
+        when the gradient is right.
+    """
+    epsilon = check.real(epsilon, "epsilon", low=0.0, low_inclusive=False)
+    hidden = check.activation_code(hidden_activation, "hidden_activation")
+    output = check.activation_code(output_activation, "output_activation")
+    slope = check.real(slope, "slope")
+    loss = _loss_name(loss, output_activation)
+    weights, biases, _ = check.parameters(parameters)
+    weights = [W.astype(np.float64) for W in weights]
+    biases = [b.astype(np.float64) for b in biases]
+    X = np.asarray(_input(X), dtype=np.float64)
+    if X.shape[0] != weights[0].shape[1]:
+        raise ValueError(f"X: expected {weights[0].shape[1]} rows (the columns of W1), "
+                         f"got shape {X.shape}")
+    AL, caches = _forward(X, weights, biases, hidden, output, slope)
+    Y = _targets(Y, AL, loss)
+    parts = [(A_prev, W, b, Z) for (A_prev, W, b), Z in caches]
+    grads = _backward(AL, Y, parts, hidden, output, loss, slope, False)
+    analytic = np.concatenate([np.concatenate([grads[f"dW{l}"].ravel(), grads[f"db{l}"].ravel()])
+                               for l in range(1, len(weights) + 1)])
+
+    matched = MATCHED_LOSS.get(_ACTIVATION_NAMES[output]) == loss
+    code = dnn_core.LOSSES[loss]
+
+    def cost():
+        AL, caches = _forward(X, weights, biases, hidden, output, slope)
+        if matched:  # from the logits, stably
+            return dnn_core.logits_cost(caches[-1][1], Y, code)
+        return dnn_core.probs_cost(AL, Y, code)
+
+    numeric = []
+    for W, b in zip(weights, biases):
+        for array in (W.reshape(-1), b):
+            for index in range(array.size):
+                saved = array[index]
+                array[index] = saved + epsilon
+                plus = cost()
+                array[index] = saved - epsilon
+                minus = cost()
+                array[index] = saved
+                numeric.append((plus - minus) / (2 * epsilon))
+    numeric = np.array(numeric)
+    denominator = np.linalg.norm(analytic) + np.linalg.norm(numeric)
+    if denominator == 0:
+        return 0.0
+    return float(np.linalg.norm(analytic - numeric) / denominator)
