@@ -1,0 +1,285 @@
+"""The course's vectorised equations, written plainly in NumPy.
+
+This is the oracle of the tests (float64 results of ``dnn`` must equal these
+to about 1e-12) and the baseline of the benchmarks. It follows "Building your
+Deep Neural Network: Step by Step" and "Deep Neural Network - Application"
+line by line, extended to the other activations and losses ``dnn`` offers.
+Layout: X (n_x, m), W[l] (n[l], n[l-1]), b[l] (n[l], 1).
+"""
+import numpy as np
+
+
+# --- activations and their derivatives (the course's *_backward take Z) ------
+
+def sigmoid(Z, slope=None):
+    return 1 / (1 + np.exp(-Z))
+
+
+def relu(Z, slope=None):
+    return np.maximum(0, Z)
+
+
+def tanh(Z, slope=None):
+    return np.tanh(Z)
+
+
+def leaky_relu(Z, slope=0.01):
+    return np.where(Z > 0, Z, slope * Z)
+
+
+def identity(Z, slope=None):
+    return Z
+
+
+def softmax(Z, slope=None):
+    E = np.exp(Z - np.max(Z, axis=0, keepdims=True))
+    return E / np.sum(E, axis=0, keepdims=True)
+
+
+ACTIVATIONS = {"sigmoid": sigmoid, "relu": relu, "tanh": tanh, "leaky_relu": leaky_relu,
+               "identity": identity, "softmax": softmax}
+
+
+def sigmoid_backward(dA, Z, slope=None):
+    s = 1 / (1 + np.exp(-Z))
+    return dA * s * (1 - s)
+
+
+def relu_backward(dA, Z, slope=None):
+    dZ = np.array(dA, copy=True)
+    dZ[Z <= 0] = 0
+    return dZ
+
+
+def tanh_backward(dA, Z, slope=None):
+    return dA * (1 - np.tanh(Z) ** 2)
+
+
+def leaky_relu_backward(dA, Z, slope=0.01):
+    return np.where(Z > 0, dA, slope * dA)
+
+
+def identity_backward(dA, Z, slope=None):
+    return dA
+
+
+def softmax_backward(dA, Z, slope=None):
+    S = softmax(Z)
+    return S * (dA - np.sum(dA * S, axis=0, keepdims=True))
+
+
+BACKWARDS = {"sigmoid": sigmoid_backward, "relu": relu_backward, "tanh": tanh_backward,
+             "leaky_relu": leaky_relu_backward, "identity": identity_backward,
+             "softmax": softmax_backward}
+
+
+# --- initialization (the course's legacy global random stream) ---------------
+
+def initialize_parameters(n_x, n_h, n_y):
+    np.random.seed(1)
+    W1 = np.random.randn(n_h, n_x) * 0.01
+    b1 = np.zeros((n_h, 1))
+    W2 = np.random.randn(n_y, n_h) * 0.01
+    b2 = np.zeros((n_y, 1))
+    return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+
+
+def initialize_parameters_deep(layer_dims):
+    np.random.seed(3)
+    parameters = {}
+    for l in range(1, len(layer_dims)):
+        parameters["W" + str(l)] = np.random.randn(layer_dims[l], layer_dims[l - 1]) * 0.01
+        parameters["b" + str(l)] = np.zeros((layer_dims[l], 1))
+    return parameters
+
+
+def initialize_parameters_deep_application(layer_dims):
+    np.random.seed(1)
+    parameters = {}
+    for l in range(1, len(layer_dims)):
+        parameters["W" + str(l)] = (np.random.randn(layer_dims[l], layer_dims[l - 1])
+                                    / np.sqrt(layer_dims[l - 1]))
+        parameters["b" + str(l)] = np.zeros((layer_dims[l], 1))
+    return parameters
+
+
+# --- forward ------------------------------------------------------------------
+
+def linear_forward(A, W, b):
+    Z = np.dot(W, A) + b
+    return Z, (A, W, b)
+
+
+def linear_activation_forward(A_prev, W, b, activation, slope=0.01):
+    Z, linear_cache = linear_forward(A_prev, W, b)
+    A = ACTIVATIONS[activation](Z, slope)
+    return A, (linear_cache, Z)
+
+
+def L_model_forward(X, parameters, hidden="relu", output="sigmoid", slope=0.01):
+    caches = []
+    A = X
+    L = len(parameters) // 2
+    for l in range(1, L):
+        A, cache = linear_activation_forward(A, parameters["W" + str(l)],
+                                             parameters["b" + str(l)], hidden, slope)
+        caches.append(cache)
+    AL, cache = linear_activation_forward(A, parameters["W" + str(L)],
+                                          parameters["b" + str(L)], output, slope)
+    caches.append(cache)
+    return AL, caches
+
+
+# --- cost ---------------------------------------------------------------------
+
+def compute_cost(AL, Y, loss="binary_crossentropy"):
+    m = Y.shape[1]
+    if loss == "binary_crossentropy":
+        cost = (-1 / m) * np.sum(np.multiply(Y, np.log(AL)) + np.multiply(1 - Y, np.log(1 - AL)))
+    elif loss == "categorical_crossentropy":
+        cost = (-1 / m) * np.sum(np.multiply(Y, np.log(AL)))
+    else:
+        cost = np.sum((AL - Y) ** 2) / (2 * m)
+    return np.squeeze(cost)
+
+
+def compute_cost_from_logits(Z, Y, loss="binary_crossentropy"):
+    m = Y.shape[1]
+    if loss == "binary_crossentropy":
+        return np.sum(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))) / m
+    if loss == "categorical_crossentropy":
+        top = np.max(Z, axis=0, keepdims=True)
+        lse = top + np.log(np.sum(np.exp(Z - top), axis=0, keepdims=True))
+        return -np.sum(Y * (Z - lse)) / m
+    return np.sum((Z - Y) ** 2) / (2 * m)
+
+
+def loss_gradient(AL, Y, loss="binary_crossentropy"):
+    """The course's dAL (the 1/m is applied in linear_backward)."""
+    if loss == "binary_crossentropy":
+        return -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    if loss == "categorical_crossentropy":
+        return -np.divide(Y, AL)
+    return AL - Y
+
+
+# --- backward -----------------------------------------------------------------
+
+def linear_backward(dZ, cache, input_gradient=True):
+    A_prev, W, b = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dZ) if input_gradient else None
+    return dA_prev, dW, db
+
+
+def linear_activation_backward(dA, cache, activation, slope=0.01, input_gradient=True):
+    linear_cache, activation_cache = cache
+    dZ = BACKWARDS[activation](dA, activation_cache, slope)
+    return linear_backward(dZ, linear_cache, input_gradient)
+
+
+def L_model_backward(AL, Y, caches, hidden="relu", output="sigmoid",
+                     loss="binary_crossentropy", slope=0.01, input_gradient=True):
+    """The course's L_model_backward; ``input_gradient=False`` skips dA0, which
+    training never uses."""
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = loss_gradient(AL, Y, loss)
+    current_cache = caches[L - 1]
+    dA_prev, dW, db = linear_activation_backward(dAL, current_cache, output, slope,
+                                                 input_gradient or L > 1)
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = dA_prev, dW, db
+    for l in reversed(range(L - 1)):
+        current_cache = caches[l]
+        dA_prev, dW, db = linear_activation_backward(grads["dA" + str(l + 1)], current_cache,
+                                                     hidden, slope, input_gradient or l > 0)
+        grads["dA" + str(l)], grads["dW" + str(l + 1)], grads["db" + str(l + 1)] = dA_prev, dW, db
+    if not input_gradient:
+        grads.pop("dA0", None)
+    return grads
+
+
+def update_parameters(params, grads, learning_rate):
+    parameters = dict(params)  # new arrays below; the caller's stay as they were
+    L = len(parameters) // 2
+    for l in range(L):
+        parameters["W" + str(l + 1)] = (parameters["W" + str(l + 1)]
+                                        - learning_rate * grads["dW" + str(l + 1)])
+        parameters["b" + str(l + 1)] = (parameters["b" + str(l + 1)]
+                                        - learning_rate * grads["db" + str(l + 1)])
+    return parameters
+
+
+def predict(X, y, parameters):
+    m = X.shape[1]
+    probas, caches = L_model_forward(X, parameters)
+    p = (probas > 0.5).astype(np.float64)
+    return p, np.sum((p == y) / m)
+
+
+# --- the application's models -------------------------------------------------
+
+def two_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000):
+    np.random.seed(1)
+    costs = []
+    (n_x, n_h, n_y) = layers_dims
+    parameters = initialize_parameters(n_x, n_h, n_y)
+    for i in range(0, num_iterations):
+        A1, cache1 = linear_activation_forward(X, parameters["W1"], parameters["b1"], "relu")
+        A2, cache2 = linear_activation_forward(A1, parameters["W2"], parameters["b2"], "sigmoid")
+        cost = compute_cost(A2, Y)
+        dA2 = -(np.divide(Y, A2) - np.divide(1 - Y, 1 - A2))
+        dA1, dW2, db2 = linear_activation_backward(dA2, cache2, "sigmoid")
+        dA0, dW1, db1 = linear_activation_backward(dA1, cache1, "relu")
+        grads = {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2}
+        parameters = update_parameters(parameters, grads, learning_rate)
+        if i % 100 == 0 or i == num_iterations:
+            costs.append(cost)
+    return parameters, costs
+
+
+def L_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000):
+    np.random.seed(1)
+    costs = []
+    parameters = initialize_parameters_deep_application(layers_dims)
+    for i in range(0, num_iterations):
+        AL, caches = L_model_forward(X, parameters)
+        cost = compute_cost(AL, Y)
+        grads = L_model_backward(AL, Y, caches)
+        parameters = update_parameters(parameters, grads, learning_rate)
+        if i % 100 == 0 or i == num_iterations:
+            costs.append(cost)
+    return parameters, costs
+
+
+# --- the course's planar data ---------------------------------------------------
+
+def load_planar_dataset():
+    np.random.seed(1)
+    m = 400
+    N = int(m / 2)
+    D = 2
+    X = np.zeros((m, D))
+    Y = np.zeros((m, 1), dtype="uint8")
+    a = 4
+    for j in range(2):
+        ix = range(N * j, N * (j + 1))
+        t = np.linspace(j * 3.12, (j + 1) * 3.12, N) + np.random.randn(N) * 0.2
+        r = a * np.sin(4 * t) + np.random.randn(N) * 0.2
+        X[ix] = np.c_[r * np.sin(t), r * np.cos(t)]
+        Y[ix] = j
+    return X.T, Y.T
+
+
+# --- one training step, as the benchmarks time it -------------------------------
+
+def train_step(X, Y, parameters, learning_rate, hidden="relu", output="sigmoid",
+               loss="binary_crossentropy"):
+    """forward, cost, backward (without dA0), update; returns (parameters, cost)."""
+    AL, caches = L_model_forward(X, parameters, hidden, output)
+    cost = compute_cost(AL, Y, loss)
+    grads = L_model_backward(AL, Y, caches, hidden, output, loss, input_gradient=False)
+    return update_parameters(parameters, grads, learning_rate), cost

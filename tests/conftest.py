@@ -1,0 +1,31 @@
+"""Shared fixtures. The tests import the INSTALLED dnn and dnn_core, never the source tree."""
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import dnn
+import dnn_core
+
+from helpers import REFERENCE, ROOT
+
+settings.register_profile(
+    "default", deadline=None, max_examples=40,
+    suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_configure(config):
+    for module in (dnn, dnn_core):
+        where = Path(module.__file__).resolve()
+        if ROOT in where.parents and not os.environ.get("DNN_TEST_SOURCE_TREE"):
+            raise pytest.UsageError(
+                f"{module.__name__} was imported from the source tree ({where}), not from the "
+                "installed package: run `pytest` (not `python -m pytest`) after `pip install .`")
+
+
+@pytest.fixture(scope="session")
+def ref():
+    """The NumPy reference (benchmarks/numpy_reference.py), the tests' oracle."""
+    return REFERENCE

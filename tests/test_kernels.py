@@ -1,0 +1,168 @@
+"""The compiled kernels of dnn_core against the NumPy reference."""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import dnn_core
+
+from helpers import REFERENCE as R, assert_close
+
+DTYPES = [np.float32, np.float64]
+ACTIVATIONS = sorted(dnn_core.ACTIVATIONS)
+SLOPE = 0.07
+
+shapes = st.tuples(st.integers(1, 12), st.integers(1, 40))
+
+
+def random(rng, shape, dtype, scale=3.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+@given(shape=shapes, activation=st.sampled_from(ACTIVATIONS), dtype=st.sampled_from(DTYPES),
+       seed=st.integers(0, 2**16))
+def test_activation_forward_and_backward(shape, activation, dtype, seed):
+    rng = np.random.default_rng(seed)
+    code = dnn_core.ACTIVATIONS[activation]
+    Z, dA = random(rng, shape, dtype), random(rng, shape, dtype, 1.0)
+    A = np.empty_like(Z)
+    assert dnn_core.activation_forward(Z, A, code, SLOPE) == 0
+    assert_close(A, R.ACTIVATIONS[activation](Z, SLOPE), dtype)
+
+    dZ, db = np.empty_like(Z), np.empty(shape[0], dtype=dtype)
+    dnn_core.activation_backward(dA, Z, A, dZ, db, code, SLOPE, 1 / shape[1])
+    expected = R.BACKWARDS[activation](dA, Z, SLOPE)
+    assert_close(dZ, expected, dtype)
+    assert_close(db, expected.sum(axis=1) / shape[1], dtype)
+
+
+@given(n=st.integers(1, 10), n_prev=st.integers(1, 10), m=st.integers(1, 30),
+       activation=st.sampled_from(ACTIVATIONS), dtype=st.sampled_from(DTYPES),
+       fortran=st.booleans(), seed=st.integers(0, 2**16))
+def test_dense_forward_and_backward(n, n_prev, m, activation, dtype, fortran, seed):
+    rng = np.random.default_rng(seed)
+    W, A_prev = random(rng, (n, n_prev), dtype, 1.0), random(rng, (n_prev, m), dtype, 1.0)
+    b, dZ = random(rng, (n, 1), dtype, 1.0), random(rng, (n, m), dtype, 1.0)
+    if fortran:
+        W, A_prev = np.asfortranarray(W), np.asfortranarray(A_prev)
+    Z, A = np.empty((n, m), dtype=dtype), np.empty((n, m), dtype=dtype)
+    code = dnn_core.ACTIVATIONS[activation]
+    assert dnn_core.dense_forward(W, A_prev, b.reshape(-1), Z, A, code, SLOPE) == 0
+    expected_A, ((_, _, _), expected_Z) = R.linear_activation_forward(A_prev, W, b, activation,
+                                                                      SLOPE)
+    assert_close(Z, expected_Z, dtype)
+    assert_close(A, expected_A, dtype)
+
+    dW, db, dA_prev = (np.empty((n, n_prev), dtype=dtype), np.empty(n, dtype=dtype),
+                       np.empty((n_prev, m), dtype=dtype))
+    dnn_core.dense_backward(dZ, A_prev, W, dW, db, dA_prev)
+    expected_dA_prev, expected_dW, expected_db = R.linear_backward(dZ, (A_prev, W, b))
+    assert_close(dW, expected_dW, dtype)
+    assert_close(db, expected_db.reshape(-1), dtype)
+    assert_close(dA_prev, expected_dA_prev, dtype)
+    # skipping dA_prev and db leaves them alone and gives the same dW
+    dW_again = np.empty_like(dW)
+    dnn_core.dense_backward(dZ, A_prev, W, dW_again, None, None)
+    np.testing.assert_array_equal(dW_again, dW)
+
+
+OUTPUTS = {"binary_crossentropy": "sigmoid", "categorical_crossentropy": "softmax",
+           "mse": "identity"}
+
+
+def targets(rng, loss, shape, dtype):
+    if loss == "binary_crossentropy":
+        return (rng.random(shape) < 0.5).astype(dtype)
+    if loss == "categorical_crossentropy":
+        return np.ascontiguousarray(np.eye(shape[0], dtype=dtype)[:, rng.integers(0, shape[0], shape[1])])
+    return random(rng, shape, dtype)
+
+
+@given(shape=shapes, loss=st.sampled_from(sorted(OUTPUTS)), dtype=st.sampled_from(DTYPES),
+       seed=st.integers(0, 2**16))
+def test_losses_match_reference(shape, loss, dtype, seed):
+    rng = np.random.default_rng(seed)
+    code = dnn_core.LOSSES[loss]
+    Z = random(rng, shape, dtype)
+    Y = targets(rng, loss, shape, dtype)
+    A = np.empty_like(Z)
+    cost = dnn_core.logits_cost(Z, Y, code, A)
+    expected_A = R.ACTIVATIONS[OUTPUTS[loss]](Z)
+    assert_close(A, expected_A, dtype)
+    assert_close(cost, R.compute_cost_from_logits(Z.astype(np.float64), Y.astype(np.float64),
+                                                  loss), dtype)
+    assert_close(dnn_core.probs_cost(A, Y, code), R.compute_cost(A, Y, loss), dtype,
+                 rtol=1e-4 if dtype == np.float32 else None)
+
+    dA = np.empty_like(A)
+    dnn_core.probs_gradient(A, Y, dA, code)
+    assert_close(dA, R.loss_gradient(A, Y, loss), dtype)
+
+    dZ, db = np.empty_like(A), np.empty(shape[0], dtype=dtype)
+    dnn_core.output_delta(A, Y, dZ, db, 1 / shape[1])
+    assert_close(dZ, A - Y, dtype)
+    assert_close(db, (A - Y).sum(axis=1) / shape[1], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_costs_from_logits_stay_finite_when_saturated(dtype):
+    Z = np.array([[-1e4, -800.0, 40.0, 1e4]], dtype=dtype)
+    Y = np.array([[1.0, 0.0, 0.0, 1.0]], dtype=dtype)
+    cost = dnn_core.logits_cost(Z, Y, dnn_core.LOSSES["binary_crossentropy"])
+    # losses: 1e4, ~0, 40 + log1p(e^-40), ~0
+    assert_close(cost, (1e4 + 40.0) / 4, dtype)
+    Z3 = np.array([[1e4, 0.0], [-1e4, 0.0], [0.0, 0.0]], dtype=dtype)
+    Y3 = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]], dtype=dtype)
+    cost = dnn_core.logits_cost(Z3, Y3, dnn_core.LOSSES["categorical_crossentropy"])
+    assert_close(cost, (2e4 + np.log(3)) / 2, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nonfinite_values_are_counted(dtype):
+    W, X = np.ones((2, 3), dtype=dtype), np.ones((3, 4), dtype=dtype)
+    X[1, 2] = np.nan
+    Z, A = np.empty((2, 4), dtype=dtype), np.empty((2, 4), dtype=dtype)
+    relu = dnn_core.ACTIVATIONS["relu"]
+    assert dnn_core.dense_forward(W, X, None, Z, A, relu) == 2  # column 2 of both rows
+    b = np.array([np.inf, 0.0], dtype=dtype)
+    assert dnn_core.dense_forward(W, np.ones((3, 4), dtype=dtype), b, Z, A, relu) == 4
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_update(dtype):
+    rng = np.random.default_rng(2)
+    W, dW = random(rng, 50, dtype), random(rng, 50, dtype)
+    expected = W - dtype(0.3) * dW
+    dnn_core.sgd_update(W, dW, 0.3)
+    assert_close(W, expected, dtype)
+
+
+def test_kernels_check_shapes_before_touching_memory():
+    relu = dnn_core.ACTIVATIONS["relu"]
+    with pytest.raises(ValueError, match="A_prev: expected 3 rows"):
+        dnn_core.dense_forward(np.ones((2, 3)), np.ones((4, 5)), None, np.empty((2, 5)),
+                               np.empty((2, 5)), relu)
+    with pytest.raises(ValueError, match="Z: expected shape"):
+        dnn_core.dense_forward(np.ones((2, 3)), np.ones((3, 5)), None, np.empty((2, 4)),
+                               np.empty((2, 5)), relu)
+    with pytest.raises(ValueError, match="b: expected shape"):
+        dnn_core.dense_forward(np.ones((2, 3)), np.ones((3, 5)), np.ones(3), np.empty((2, 5)),
+                               np.empty((2, 5)), relu)
+    with pytest.raises(ValueError, match="activation: expected a code"):
+        dnn_core.activation_forward(np.ones((2, 2)), np.empty((2, 2)), 99)
+    with pytest.raises(ValueError, match="dW: expected shape"):
+        dnn_core.dense_backward(np.ones((2, 5)), np.ones((3, 5)), np.ones((2, 3)),
+                                np.empty((3, 2)))
+    with pytest.raises(ValueError, match="Y: expected shape"):
+        dnn_core.logits_cost(np.ones((2, 5)), np.ones((1, 5)), 0)
+    with pytest.raises(ValueError, match="dW: expected 3 entries like W, got 4"):
+        dnn_core.sgd_update(np.ones(3), np.ones(4), 0.1)
+    with pytest.raises(ValueError, match="non-empty"):
+        dnn_core.dense_forward(np.ones((2, 0)), np.ones((0, 5)), None, np.empty((2, 5)),
+                               np.empty((2, 5)), relu)
+    with pytest.raises(ValueError, match="softmax needs an output buffer"):
+        Z = np.ones((2, 5))
+        dnn_core.dense_forward(np.ones((2, 3)), np.ones((3, 5)), None, Z, Z,
+                               dnn_core.ACTIVATIONS["softmax"])
+    with pytest.raises((TypeError, ValueError), match="dtype"):  # no mixed signature
+        dnn_core.dense_forward(np.ones((2, 3), np.float32), np.ones((3, 5)), None,
+                               np.empty((2, 5)), np.empty((2, 5)), relu)
