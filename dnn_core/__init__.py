@@ -4,7 +4,7 @@ Low level and unforgiving of meaning (they check only that shapes fit, so
 nothing is read or written out of bounds): use the ``dnn`` package for a
 validated API. Arrays are in the course's layout, ``(units, examples)``.
 """
-from dnn_core import _activations, _blas, _dense, _losses, _update
+from dnn_core import _activations, _blas, _checks, _dense, _losses, _update
 
 #: activation name -> the code the kernels take
 ACTIVATIONS = {member.name.lower(): int(member) for member in _activations.Activation}
@@ -25,9 +25,11 @@ probs_cost = _losses.probs_cost
 probs_gradient = _losses.probs_gradient
 output_delta = _losses.delta
 sgd_update = _update.sgd
+value_summary = _checks.summary
+has_nonfinite = _checks.has_nonfinite
 
 __all__ = [
     "ACTIVATIONS", "LOSSES", "dense_forward", "dense_backward", "activation_forward",
     "activation_backward", "logits_cost", "probs_cost", "probs_gradient", "output_delta",
-    "sgd_update",
+    "sgd_update", "value_summary", "has_nonfinite",
 ]

@@ -8,7 +8,7 @@ cpdef enum Activation:
     LEAKY_RELU = 4
     SOFTMAX = 5
 
-cdef Py_ssize_t bias_activation_forward(
+cdef bint bias_activation_forward(
     Activation activation, double slope, Py_ssize_t n, Py_ssize_t m,
     floating *Z, const floating *b, floating *A, double *work) noexcept nogil
 
@@ -19,3 +19,5 @@ cdef void activation_backward(
 
 cdef void row_sums(Py_ssize_t n, Py_ssize_t m, const floating *X, floating *out,
                    double scale) noexcept nogil
+
+cdef floating nonfinite_probe(Py_ssize_t m, const floating *x) noexcept nogil

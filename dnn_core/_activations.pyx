@@ -4,8 +4,7 @@ All arrays are in the course's layout: ``(units, examples)``, C-order, so a
 row holds one unit over the batch and a column one example. ``work`` is a
 caller-provided buffer of ``2 m`` doubles, used only by softmax.
 """
-from libc.float cimport FLT_MAX, DBL_MAX
-from libc.math cimport exp, expf, tanh, tanhf, fabs
+from libc.math cimport exp, expf, tanh, tanhf
 
 import numpy as np
 
@@ -24,16 +23,36 @@ cdef inline floating _tanh(floating x) noexcept nogil:
         return tanh(x)
 
 
-cdef Py_ssize_t bias_activation_forward(
+# Element-wise pieces as inline functions of values already loaded, so that the
+# compiler turns each select into a branch-free blend and vectorizes the loop.
+cdef inline floating _select(bint condition, floating if_true, floating if_false) noexcept nogil:
+    return if_true if condition else if_false
+
+
+cdef floating nonfinite_probe(Py_ssize_t m, const floating *x) noexcept nogil:
+    """np.sum(x[:m] * 0): 0 if x is finite, NaN otherwise (four running sums)."""
+    cdef Py_ssize_t j
+    cdef floating p0 = 0, p1 = 0, p2 = 0, p3 = 0
+    for j in range(0, m - 3, 4):
+        p0 = p0 + x[j] * 0
+        p1 = p1 + x[j + 1] * 0
+        p2 = p2 + x[j + 2] * 0
+        p3 = p3 + x[j + 3] * 0
+    for j in range(m - m % 4, m):
+        p0 = p0 + x[j] * 0
+    return (p0 + p1) + (p2 + p3)
+
+
+cdef bint bias_activation_forward(
         Activation activation, double slope, Py_ssize_t n, Py_ssize_t m,
         floating *Z, const floating *b, floating *A, double *work) noexcept nogil:
-    """Z += b; A = g(Z). Return how many entries of Z are NaN or infinite.
+    """Z += b; A = g(Z). Return 1 if some entry of Z is NaN or infinite, else 0.
 
     Z, A: (n, m); b: (n,) or NULL (then Z is only read); A may be Z itself
     except for softmax.
     """
-    cdef Py_ssize_t i, j, nonfinite = 0
-    cdef floating bias, biggest = FLT_MAX if floating is float else DBL_MAX
+    cdef Py_ssize_t i, j
+    cdef floating bias, probe = 0
     cdef floating leak = <floating> slope
     cdef floating *z
     cdef floating *a
@@ -45,8 +64,8 @@ cdef Py_ssize_t bias_activation_forward(
             # Z[i] = Z[i] + b[i]
             for j in range(m):
                 z[j] = z[j] + bias
-        for j in range(m):
-            nonfinite += not (fabs(z[j]) <= biggest)
+        # probe = np.sum(Z[i] * 0): 0 if Z[i] is finite, else NaN
+        probe = probe + nonfinite_probe(m, z)
         if activation == SIGMOID:
             # A[i] = 1 / (1 + np.exp(-Z[i]))
             for j in range(m):
@@ -54,7 +73,7 @@ cdef Py_ssize_t bias_activation_forward(
         elif activation == RELU:
             # A[i] = np.maximum(0, Z[i])
             for j in range(m):
-                a[j] = z[j] if z[j] > 0 else 0
+                a[j] = _select(z[j] > 0, z[j], 0)
         elif activation == TANH:
             # A[i] = np.tanh(Z[i])
             for j in range(m):
@@ -62,14 +81,14 @@ cdef Py_ssize_t bias_activation_forward(
         elif activation == LEAKY_RELU:
             # A[i] = np.where(Z[i] > 0, Z[i], slope * Z[i])
             for j in range(m):
-                a[j] = z[j] if z[j] > 0 else leak * z[j]
+                a[j] = _select(z[j] > 0, z[j], leak * z[j])
         elif activation == IDENTITY and a != z:
             # A[i] = Z[i]
             for j in range(m):
                 a[j] = z[j]
     if activation == SOFTMAX:
         softmax_columns(n, m, Z, A, work)
-    return nonfinite
+    return probe != probe
 
 
 cdef void softmax_columns(Py_ssize_t n, Py_ssize_t m, const floating *Z,
@@ -136,7 +155,7 @@ cdef void activation_backward(
         elif activation == RELU:
             # dZ[i] = np.where(Z[i] > 0, dA[i], 0)
             for j in range(m):
-                dz[j] = da[j] if z[j] > 0 else 0
+                dz[j] = _select(z[j] > 0, da[j], 0)
         elif activation == TANH:
             # dZ[i] = dA[i] * (1 - A[i] ** 2)
             for j in range(m):
@@ -144,7 +163,7 @@ cdef void activation_backward(
         elif activation == LEAKY_RELU:
             # dZ[i] = np.where(Z[i] > 0, dA[i], slope * dA[i])
             for j in range(m):
-                dz[j] = da[j] if z[j] > 0 else leak * da[j]
+                dz[j] = _select(z[j] > 0, da[j], leak * da[j])
         elif activation == SOFTMAX:
             # dZ[i] = A[i] * (dA[i] - work)
             for j in range(m):
@@ -187,23 +206,25 @@ def _need_shape(str name, tuple got, tuple expected):
 
 def forward(const floating[:, ::1] Z, floating[:, ::1] A, int activation,
             double slope=0.01):
-    """A = g(Z) into A. Return the count of non-finite entries of Z.
+    """A = g(Z) into A. Return True if some entry of Z is NaN or infinite.
 
     Z, A: (n, m) C-contiguous; A may be Z except for softmax. (The bias add
     fused with this kernel is reached through ``dnn_core.dense_forward``.)
     """
-    cdef Py_ssize_t n = Z.shape[0], m = Z.shape[1], bad
+    cdef Py_ssize_t n = Z.shape[0], m = Z.shape[1]
+    cdef bint bad
     _need_shape("A", (A.shape[0], A.shape[1]), (n, m))
     _check_activation(activation)
     if activation == SOFTMAX and n > 0 and m > 0 and &A[0, 0] == &Z[0, 0]:
         raise ValueError("A: softmax needs an output buffer apart from Z")
     if n == 0 or m == 0:
-        return 0
-    cdef double[::1] work = np.empty(2 * m)
+        return False
+    cdef double[::1] work = np.empty(2 * m) if activation == SOFTMAX else None
+    cdef double *work_ptr = &work[0] if activation == SOFTMAX else NULL
     with nogil:
         # Z is not written: no bias is given
         bad = bias_activation_forward(<Activation> activation, slope, n, m,
-                                      <floating *> &Z[0, 0], NULL, &A[0, 0], &work[0])
+                                      <floating *> &Z[0, 0], NULL, &A[0, 0], work_ptr)
     return bad
 
 
@@ -225,10 +246,11 @@ def backward(const floating[:, ::1] dA, const floating[:, ::1] Z,
     if n == 0 or m == 0:
         return
     cdef floating *db_ptr = &db[0] if db is not None else NULL
-    cdef double[::1] work = np.empty(2 * m)
+    cdef double[::1] work = np.empty(2 * m) if activation == SOFTMAX else None
+    cdef double *work_ptr = &work[0] if activation == SOFTMAX else NULL
     with nogil:
         activation_backward(<Activation> activation, slope, n, m, &dA[0, 0], &Z[0, 0],
-                            &A[0, 0], &dZ[0, 0], db_ptr, scale, &work[0])
+                            &A[0, 0], &dZ[0, 0], db_ptr, scale, work_ptr)
 
 
 def _check_activation(int activation):

@@ -1,7 +1,7 @@
 from dnn_core._blas cimport floating, blas_int, BLAS_Trans
 from dnn_core._activations cimport Activation
 
-cdef Py_ssize_t dense_forward(
+cdef bint dense_forward(
     Activation activation, double slope, blas_int n, blas_int n_prev, blas_int m,
     const floating *W, BLAS_Trans trans_w, blas_int ldw,
     const floating *A_prev, BLAS_Trans trans_a, blas_int lda,

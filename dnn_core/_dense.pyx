@@ -16,12 +16,12 @@ cdef inline BLAS_Trans _flip(BLAS_Trans t) noexcept nogil:
     return NoTrans if t == Trans else Trans
 
 
-cdef Py_ssize_t dense_forward(
+cdef bint dense_forward(
         Activation activation, double slope, blas_int n, blas_int n_prev, blas_int m,
         const floating *W, BLAS_Trans trans_w, blas_int ldw,
         const floating *A_prev, BLAS_Trans trans_a, blas_int lda,
         const floating *b, floating *Z, floating *A, double *work) noexcept nogil:
-    """Z = W @ A_prev + b; A = g(Z). Return the count of non-finite entries of Z."""
+    """Z = W @ A_prev + b; A = g(Z). Return True if some entry of Z is not finite."""
     # Z = W @ A_prev
     gemm(trans_w, trans_a, n, m, n_prev, 1, W, ldw, A_prev, lda, 0, Z, m)
     # Z += b; A = g(Z)
@@ -58,12 +58,13 @@ cdef int _shape(str name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t want_rows
 
 def forward(const floating[:, :] W, const floating[:, :] A_prev, const floating[::1] b,
             floating[:, ::1] Z, floating[:, ::1] A, int activation, double slope=0.01):
-    """Z = W @ A_prev + b; A = g(Z), into Z and A. Return the count of non-finite Z.
+    """Z = W @ A_prev + b; A = g(Z), into Z and A. Return True if Z has NaN or inf.
 
     W: (n, n_prev); A_prev: (n_prev, m), in any layout; b: (n,) or None; Z, A: (n, m) C-contiguous (A may be Z for the
     identity).
     """
-    cdef Py_ssize_t n = W.shape[0], n_prev = W.shape[1], m = A_prev.shape[1], bad
+    cdef Py_ssize_t n = W.shape[0], n_prev = W.shape[1], m = A_prev.shape[1]
+    cdef bint bad
     if A_prev.shape[0] != n_prev:
         raise ValueError(f"A_prev: expected {n_prev} rows (the columns of W), got {A_prev.shape[0]}")
     if n == 0 or n_prev == 0 or m == 0:
@@ -82,11 +83,12 @@ def forward(const floating[:, :] W, const floating[:, :] A_prev, const floating[
     W = blas_ready(W, &tw, &ldw)
     A_prev = blas_ready(A_prev, &ta, &lda)
     cdef const floating *b_ptr = &b[0] if b is not None else NULL
-    cdef double[::1] work = np.empty(2 * m)
+    cdef double[::1] work = np.empty(2 * m) if activation == SOFTMAX else None
+    cdef double *work_ptr = &work[0] if activation == SOFTMAX else NULL
     with nogil:
         bad = dense_forward(<Activation> activation, slope, n, n_prev, m,
                             &W[0, 0], tw, ldw, &A_prev[0, 0], ta, lda,
-                            b_ptr, &Z[0, 0], &A[0, 0], &work[0])
+                            b_ptr, &Z[0, 0], &A[0, 0], work_ptr)
     return bad
 
 

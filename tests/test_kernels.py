@@ -25,7 +25,7 @@ def test_activation_forward_and_backward(shape, activation, dtype, seed):
     code = dnn_core.ACTIVATIONS[activation]
     Z, dA = random(rng, shape, dtype), random(rng, shape, dtype, 1.0)
     A = np.empty_like(Z)
-    assert dnn_core.activation_forward(Z, A, code, SLOPE) == 0
+    assert not dnn_core.activation_forward(Z, A, code, SLOPE)
     assert_close(A, R.ACTIVATIONS[activation](Z, SLOPE), dtype)
 
     dZ, db = np.empty_like(Z), np.empty(shape[0], dtype=dtype)
@@ -46,7 +46,7 @@ def test_dense_forward_and_backward(n, n_prev, m, activation, dtype, fortran, se
         W, A_prev = np.asfortranarray(W), np.asfortranarray(A_prev)
     Z, A = np.empty((n, m), dtype=dtype), np.empty((n, m), dtype=dtype)
     code = dnn_core.ACTIVATIONS[activation]
-    assert dnn_core.dense_forward(W, A_prev, b.reshape(-1), Z, A, code, SLOPE) == 0
+    assert not dnn_core.dense_forward(W, A_prev, b.reshape(-1), Z, A, code, SLOPE)
     expected_A, ((_, _, _), expected_Z) = R.linear_activation_forward(A_prev, W, b, activation,
                                                                       SLOPE)
     assert_close(Z, expected_Z, dtype)
@@ -117,14 +117,22 @@ def test_costs_from_logits_stay_finite_when_saturated(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_nonfinite_values_are_counted(dtype):
+def test_nonfinite_values_are_reported(dtype):
     W, X = np.ones((2, 3), dtype=dtype), np.ones((3, 4), dtype=dtype)
     X[1, 2] = np.nan
     Z, A = np.empty((2, 4), dtype=dtype), np.empty((2, 4), dtype=dtype)
     relu = dnn_core.ACTIVATIONS["relu"]
-    assert dnn_core.dense_forward(W, X, None, Z, A, relu) == 2  # column 2 of both rows
+    assert dnn_core.dense_forward(W, X, None, Z, A, relu)  # relu would hide the NaN
     b = np.array([np.inf, 0.0], dtype=dtype)
-    assert dnn_core.dense_forward(W, np.ones((3, 4), dtype=dtype), b, Z, A, relu) == 4
+    assert dnn_core.dense_forward(W, np.ones((3, 4), dtype=dtype), b, Z, A, relu)
+    assert not dnn_core.dense_forward(W, np.ones((3, 4), dtype=dtype), None, Z, A, relu)
+    assert dnn_core.activation_forward(np.full((2, 3), -np.inf, dtype=dtype), A[:, :3].copy(),
+                                       relu)
+    x = np.ones(37, dtype=dtype)
+    assert not dnn_core.has_nonfinite(x)
+    x[36] = -np.inf
+    assert dnn_core.has_nonfinite(x)
+    assert dnn_core.value_summary(np.array([0.5, np.nan, -2.0, 3.0], dtype=dtype)) == (1, -2.0, 3.0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -20,15 +20,16 @@ def float_array(value, name, ndim=None, dtype=None):
     With ``dtype`` given, the array must already have it (mixing float32 and
     float64 is refused rather than silently converted).
     """
-    array = np.asarray(value)
-    if array.dtype.kind != "f" or array.dtype.itemsize not in (4, 8):
+    array = value if type(value) is np.ndarray else np.asarray(value)
+    kind = array.dtype
+    if kind.char not in "fd":
         hint = (f"; convert it first, e.g. {name}.astype(np.float64)"
-                if array.dtype.kind in "biuf" else "")
+                if kind.kind in "biuf" else "")
         raise TypeError(f"{name}: expected an array of float32 or float64, "
-                        f"got dtype {array.dtype}{hint}")
-    if not array.dtype.isnative:
-        array = array.astype(array.dtype.newbyteorder("="))
-    if dtype is not None and array.dtype != dtype:
+                        f"got dtype {kind}{hint}")
+    if not kind.isnative:
+        array = array.astype(kind.newbyteorder("="))
+    if dtype is not None and array.dtype is not dtype and array.dtype != dtype:
         raise TypeError(f"{name}: expected dtype {np.dtype(dtype)} like the other arrays, "
                         f"got {array.dtype}; convert one of them with .astype()")
     if ndim is not None and array.ndim != ndim:
@@ -39,16 +40,29 @@ def float_array(value, name, ndim=None, dtype=None):
 
 
 def check_finite(array, name):
-    if not np.isfinite(array).all():
+    """Refuse NaN and inf in a float32/float64 array."""
+    if dnn_core.has_nonfinite(np.ascontiguousarray(array).reshape(-1)):
         raise ValueError(f"{name}: expected finite values, found NaN or inf")
 
 
-def labels(value, name, dtype, shape):
-    """``value`` (bool, integer or float labels) as a C-ordered array of ``dtype``.
+def finite_values(array, name, unit_interval_for=None):
+    """Refuse NaN and inf, and, when ``unit_interval_for`` names why, values
+    outside [0, 1]; one pass over a float32/float64 array."""
+    nonfinite, low, high = dnn_core.value_summary(array.reshape(-1))
+    if nonfinite:
+        raise ValueError(f"{name}: expected finite values, found NaN or inf")
+    if unit_interval_for is not None and (low < 0 or high > 1):
+        raise ValueError(f"{name}: expected values in [0, 1] for {unit_interval_for}, "
+                         f"got values in [{low:g}, {high:g}]")
+
+
+def labels(value, name, dtype, shape, unit_interval_for=None):
+    """``value`` (bool, integer or float labels) as a C-ordered array of ``dtype``,
+    finite, and within [0, 1] when ``unit_interval_for`` says why.
 
     A 1-D array of m labels is accepted where ``shape`` is (1, m).
     """
-    array = np.asarray(value)
+    array = value if type(value) is np.ndarray else np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected numeric labels, got dtype {array.dtype}")
     if array.shape != shape:
@@ -57,15 +71,8 @@ def labels(value, name, dtype, shape):
         else:
             raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
     array = np.ascontiguousarray(array, dtype=dtype)
-    check_finite(array, name)
+    finite_values(array, name, unit_interval_for)
     return array
-
-
-def unit_interval(array, name, why):
-    low, high = array.min(), array.max()
-    if low < 0 or high > 1:
-        raise ValueError(f"{name}: expected values in [0, 1] for {why}, "
-                         f"got values in [{low:g}, {high:g}]")
 
 
 def positive_int(value, name):

@@ -217,10 +217,8 @@ def _targets(Y, AL, loss, name="Y"):
             raise ValueError(f"{name}: expected class labels in 0..{n - 1}, "
                              f"got values in [{Y_array.min()}, {Y_array.max()}]")
         Y_array = np.eye(n, dtype=AL.dtype)[:, Y_array]
-    Y_checked = check.labels(Y_array, name, AL.dtype, AL.shape)
-    if loss != "mse":
-        check.unit_interval(Y_checked, name, loss.replace("_", " "))
-    return Y_checked
+    return check.labels(Y_array, name, AL.dtype, AL.shape,
+                        None if loss == "mse" else loss.replace("_", " "))
 
 
 def compute_cost(AL, Y, loss="binary_crossentropy", from_logits=False):
@@ -247,9 +245,8 @@ def compute_cost(AL, Y, loss="binary_crossentropy", from_logits=False):
     """
     loss = _loss_name(loss)
     AL = check.float_array(AL, "AL", ndim=2)
-    check.check_finite(AL, "AL")
-    if not from_logits and loss != "mse":
-        check.unit_interval(AL, "AL", "probabilities (or pass from_logits=True)")
+    check.finite_values(AL, "AL", None if from_logits or loss == "mse"
+                        else "probabilities (or pass from_logits=True)")
     Y = _targets(Y, AL, loss)
     AL = np.ascontiguousarray(AL)
     code = dnn_core.LOSSES[loss]

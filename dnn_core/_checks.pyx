@@ -1,0 +1,38 @@
+"""One pass over an array to check it: non-finite count, minimum, maximum."""
+from libc.float cimport DBL_MAX
+from libc.math cimport fabs
+
+from dnn_core._blas cimport floating
+from dnn_core._activations cimport nonfinite_probe
+
+
+def summary(const floating[:] x):
+    """Return ``(count of NaN and inf, min, max)`` of x; min and max skip NaN.
+
+    The public API checks finiteness and label ranges with this instead of
+    several NumPy reductions, each with its own temporary.
+    """
+    cdef Py_ssize_t i, n = x.shape[0], nonfinite = 0
+    cdef double value, low = DBL_MAX, high = -DBL_MAX
+    with nogil:
+        for i in range(n):
+            value = x[i]
+            # nonfinite = np.count_nonzero(~np.isfinite(x))
+            nonfinite += not (fabs(value) <= DBL_MAX)
+            # low, high = np.nanmin(x), np.nanmax(x)
+            if value < low:
+                low = value
+            if value > high:
+                high = value
+    return nonfinite, low, high
+
+
+def has_nonfinite(const floating[::1] x):
+    """Return True if x holds a NaN or an inf."""
+    cdef floating probe = 0
+    if x.shape[0] == 0:
+        return False
+    with nogil:
+        # probe = np.sum(x * 0): 0 if x is finite, else NaN
+        probe = nonfinite_probe(x.shape[0], &x[0])
+    return probe != probe
