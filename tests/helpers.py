@@ -45,3 +45,16 @@ def catvnoncat():
         test_x, test_y = test["test_set_x"][:], test["test_set_y"][:]
     return (train_x.reshape(train_x.shape[0], -1).T / 255, train_y.reshape(1, -1),
             test_x.reshape(test_x.shape[0], -1).T / 255, test_y.reshape(1, -1))
+
+
+def check_update_is_a_copy(update, params, learning_rate):
+    """``update(params, grads, learning_rate)`` with unit gradients returns new arrays
+    equal to ``params - learning_rate`` and leaves ``params`` alone. Returns the
+    values before and the gradients."""
+    before = {key: value.copy() for key, value in params.items()}
+    grads = {f"d{key}": np.ones_like(value) for key, value in params.items()}
+    updated = update(params, grads, learning_rate)
+    for key in params:
+        np.testing.assert_array_equal(params[key], before[key])
+        assert_close(updated[key], before[key] - learning_rate)
+    return before, grads

@@ -43,6 +43,14 @@ def test_cli_reports_bad_options_without_traceback(capsys):
     err = capsys.readouterr().err
     assert err.startswith("dnn: error: learning_rate: expected a number >= 0.0")
     assert cli.main([]) == 2
+    for argv, message in [(["--layers", "4,a"], "--layers: expected comma-separated sizes"),
+                          (["--layers", "4,0"], "--layers: expected comma-separated sizes >= 1"),
+                          (["--print-every", "0"], "--print-every: expected a number >= 1"),
+                          (["--iterations", "-3"], "--iterations: expected a number >= 0"),
+                          (["--m", "7"], "m: expected an even number")]:
+        capsys.readouterr()
+        assert cli.main(["train", *argv]) == 2
+        assert capsys.readouterr().err.startswith(f"dnn: error: {message}"), argv
 
 
 @pytest.mark.skipif(shutil.which("dnn") is None, reason="the dnn console script is not on PATH")

@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 import dnn
 from dnn import functional as F
 
-from helpers import REFERENCE as R, assert_close
+from helpers import REFERENCE as R, assert_close, check_update_is_a_copy
 
 DTYPES = [np.float32, np.float64]
 HIDDEN = ["relu", "sigmoid", "tanh", "leaky_relu", "identity"]
@@ -144,12 +144,7 @@ def test_fortran_ordered_parameters_and_read_only_arrays():
 def test_update_leaves_callers_arrays_alone_unless_inplace():
     rng = np.random.default_rng(5)
     params = network(rng, [3, 2, 1], np.float64)
-    before = {key: value.copy() for key, value in params.items()}
-    grads = {f"d{key}": np.ones_like(value) for key, value in params.items()}
-    updated = F.update_parameters(params, grads, 0.5)
-    for key in params:
-        np.testing.assert_array_equal(params[key], before[key])
-        assert_close(updated[key], before[key] - 0.5)
+    before, grads = check_update_is_a_copy(F.update_parameters, params, 0.5)
     same = F.update_parameters(params, grads, 0.5, inplace=True)
     assert same is params
     for key in params:

@@ -41,14 +41,14 @@ def float_array(value, name, ndim=None, dtype=None):
 
 def check_finite(array, name):
     """Refuse NaN and inf in a float32/float64 array."""
-    if dnn_core.has_nonfinite(np.ascontiguousarray(array).reshape(-1)):
+    if dnn_core.has_nonfinite(array.ravel(order="K")):
         raise ValueError(f"{name}: expected finite values, found NaN or inf")
 
 
 def finite_values(array, name, unit_interval_for=None):
     """Refuse NaN and inf, and, when ``unit_interval_for`` names why, values
     outside [0, 1]; one pass over a float32/float64 array."""
-    nonfinite, low, high = dnn_core.value_summary(array.reshape(-1))
+    nonfinite, low, high = dnn_core.value_summary(array.ravel(order="K"))
     if nonfinite:
         raise ValueError(f"{name}: expected finite values, found NaN or inf")
     if unit_interval_for is not None and (low < 0 or high > 1):

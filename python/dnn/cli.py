@@ -9,9 +9,24 @@ from dnn import datasets
 from dnn import functional as F
 
 
+def _layer_sizes(text):
+    try:
+        sizes = [int(size) for size in text.split(",") if size.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"--layers: expected comma-separated sizes >= 1 such as 8,4, "
+                         f"got {text!r}")
+    return sizes
+
+
 def _train(args):
+    if args.iterations < 0:
+        raise ValueError(f"--iterations: expected a number >= 0, got {args.iterations}")
+    if args.print_every < 1:
+        raise ValueError(f"--print-every: expected a number >= 1, got {args.print_every}")
     X, Y = datasets.make_flower(m=args.m, seed=1)
-    hidden = [int(size) for size in args.layers.split(",") if size]
+    hidden = _layer_sizes(args.layers)
     layer_dims = [X.shape[0], *hidden, 1]
     parameters = F.initialize_parameters(layer_dims, init=args.init, seed=args.seed)
     print(f"flower dataset: X {X.shape}, network {layer_dims}, {args.activation} hidden "
