@@ -8,6 +8,8 @@ from libc.math cimport exp, expf, tanh, tanhf
 
 import numpy as np
 
+from dnn_core._blas cimport check_shape
+
 
 cdef inline floating _exp(floating x) noexcept nogil:
     if floating is float:
@@ -199,11 +201,6 @@ cdef void row_sums(Py_ssize_t n, Py_ssize_t m, const floating *X, floating *out,
 # ---------------------------------------------------------------------------
 # Python entry points. Shapes are checked here; names are mapped in dnn_core.
 
-def _need_shape(str name, tuple got, tuple expected):
-    if got != expected:
-        raise ValueError(f"{name}: expected shape {expected}, got {got}")
-
-
 def forward(const floating[:, ::1] Z, floating[:, ::1] A, int activation,
             double slope=0.01):
     """A = g(Z) into A. Return True if some entry of Z is NaN or infinite.
@@ -213,7 +210,7 @@ def forward(const floating[:, ::1] Z, floating[:, ::1] A, int activation,
     """
     cdef Py_ssize_t n = Z.shape[0], m = Z.shape[1]
     cdef bint bad
-    _need_shape("A", (A.shape[0], A.shape[1]), (n, m))
+    check_shape("A", A.shape[0], A.shape[1], n, m)
     _check_activation(activation)
     if activation == SOFTMAX and n > 0 and m > 0 and &A[0, 0] == &Z[0, 0]:
         raise ValueError("A: softmax needs an output buffer apart from Z")
@@ -237,11 +234,11 @@ def backward(const floating[:, ::1] dA, const floating[:, ::1] Z,
     the others); db: (n,) or None.
     """
     cdef Py_ssize_t n = dA.shape[0], m = dA.shape[1]
-    _need_shape("Z", (Z.shape[0], Z.shape[1]), (n, m))
-    _need_shape("A", (A.shape[0], A.shape[1]), (n, m))
-    _need_shape("dZ", (dZ.shape[0], dZ.shape[1]), (n, m))
-    if db is not None:
-        _need_shape("db", (db.shape[0],), (n,))
+    check_shape("Z", Z.shape[0], Z.shape[1], n, m)
+    check_shape("A", A.shape[0], A.shape[1], n, m)
+    check_shape("dZ", dZ.shape[0], dZ.shape[1], n, m)
+    if db is not None and db.shape[0] != n:
+        raise ValueError(f"db: expected shape {(n,)}, got {(db.shape[0],)}")
     _check_activation(activation)
     if n == 0 or m == 0:
         return

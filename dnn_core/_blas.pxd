@@ -33,3 +33,6 @@ cdef floating dot(blas_int n, const floating *x, blas_int incx,
 cdef int blas_operand(const floating[:, :] a, BLAS_Trans *trans, blas_int *ld) except -1
 
 cdef const floating[:, :] blas_ready(const floating[:, :] a, BLAS_Trans *trans, blas_int *ld)
+
+cdef int check_shape(str name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t want_rows,
+                     Py_ssize_t want_cols) except -1

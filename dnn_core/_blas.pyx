@@ -102,10 +102,12 @@ cdef const floating[:, :] blas_ready(const floating[:, :] a, BLAS_Trans *trans, 
 # Python entry points (for tests and experiments). Each checks shapes, so
 # nothing out of bounds reaches BLAS.
 
-def _check_2d_out(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t out_rows,
-                  Py_ssize_t out_cols, str what):
-    if rows != out_rows or cols != out_cols:
-        raise ValueError(f"{what}: expected shape ({rows}, {cols}), got ({out_rows}, {out_cols})")
+cdef int check_shape(str name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t want_rows,
+                     Py_ssize_t want_cols) except -1:
+    """Raise ValueError naming ``name`` unless its shape is (want_rows, want_cols)."""
+    if rows != want_rows or cols != want_cols:
+        raise ValueError(f"{name}: expected shape {(want_rows, want_cols)}, got {(rows, cols)}")
+    return 0
 
 
 def py_gemm(const floating[:, :] A, const floating[:, :] B, floating[:, ::1] C,
@@ -121,7 +123,7 @@ def py_gemm(const floating[:, :] A, const floating[:, :] B, floating[:, ::1] C,
     cdef Py_ssize_t n = B.shape[0] if trans_b else B.shape[1]
     if k != kb:
         raise ValueError(f"A and B: inner dimensions differ ({k} != {kb})")
-    _check_2d_out(m, n, C.shape[0], C.shape[1], "C")
+    check_shape("C", C.shape[0], C.shape[1], m, n)
     if trans_a:
         ta = NoTrans if ta == Trans else Trans
     if trans_b:

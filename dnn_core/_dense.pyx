@@ -8,7 +8,7 @@ copied once). Outputs are C-order.
 """
 import numpy as np
 
-from dnn_core._blas cimport gemm, blas_ready, NoTrans, Trans
+from dnn_core._blas cimport gemm, blas_ready, check_shape, NoTrans, Trans
 from dnn_core._activations cimport bias_activation_forward, row_sums, SOFTMAX
 
 
@@ -49,19 +49,12 @@ cdef void dense_backward(
 # ---------------------------------------------------------------------------
 # Python entry points.
 
-cdef int _shape(str name, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t want_rows,
-                Py_ssize_t want_cols) except -1:
-    if rows != want_rows or cols != want_cols:
-        raise ValueError(f"{name}: expected shape {(want_rows, want_cols)}, got {(rows, cols)}")
-    return 0
-
-
 def forward(const floating[:, :] W, const floating[:, :] A_prev, const floating[::1] b,
             floating[:, ::1] Z, floating[:, ::1] A, int activation, double slope=0.01):
     """Z = W @ A_prev + b; A = g(Z), into Z and A. Return True if Z has NaN or inf.
 
-    W: (n, n_prev); A_prev: (n_prev, m), in any layout; b: (n,) or None; Z, A: (n, m) C-contiguous (A may be Z for the
-    identity).
+    W: (n, n_prev); A_prev: (n_prev, m), in any layout; b: (n,) or None;
+    Z, A: (n, m) C-contiguous (A may be Z for the identity).
     """
     cdef Py_ssize_t n = W.shape[0], n_prev = W.shape[1], m = A_prev.shape[1]
     cdef bint bad
@@ -70,8 +63,8 @@ def forward(const floating[:, :] W, const floating[:, :] A_prev, const floating[
     if n == 0 or n_prev == 0 or m == 0:
         raise ValueError(f"W and A_prev: expected non-empty arrays, got shapes "
                          f"{(n, n_prev)} and {(n_prev, m)}")
-    _shape("Z", Z.shape[0], Z.shape[1], n, m)
-    _shape("A", A.shape[0], A.shape[1], n, m)
+    check_shape("Z", Z.shape[0], Z.shape[1], n, m)
+    check_shape("A", A.shape[0], A.shape[1], n, m)
     if b is not None and b.shape[0] != n:
         raise ValueError(f"b: expected shape {(n,)}, got {(b.shape[0],)}")
     if not 0 <= activation <= SOFTMAX:
@@ -105,13 +98,13 @@ def backward(const floating[:, ::1] dZ, const floating[:, :] A_prev,
     if n == 0 or m == 0 or n_prev == 0:
         raise ValueError(f"dZ and A_prev: expected non-empty arrays, got shapes "
                          f"{(n, m)} and {(n_prev, A_prev.shape[1])}")
-    _shape("A_prev", A_prev.shape[0], A_prev.shape[1], n_prev, m)
-    _shape("W", W.shape[0], W.shape[1], n, n_prev)
-    _shape("dW", dW.shape[0], dW.shape[1], n, n_prev)
+    check_shape("A_prev", A_prev.shape[0], A_prev.shape[1], n_prev, m)
+    check_shape("W", W.shape[0], W.shape[1], n, n_prev)
+    check_shape("dW", dW.shape[0], dW.shape[1], n, n_prev)
     if db is not None and db.shape[0] != n:
         raise ValueError(f"db: expected shape {(n,)}, got {(db.shape[0],)}")
     if dA_prev is not None:
-        _shape("dA_prev", dA_prev.shape[0], dA_prev.shape[1], n_prev, m)
+        check_shape("dA_prev", dA_prev.shape[0], dA_prev.shape[1], n_prev, m)
     cdef BLAS_Trans tw, ta
     cdef blas_int ldw, lda
     W = blas_ready(W, &tw, &ldw)
