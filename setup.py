@@ -1,17 +1,22 @@
 """Build the compiled core `dnn_core`: one extension module per Cython source."""
 from pathlib import Path
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ["_blas", "_activations", "_losses", "_dense", "_update", "_checks"]
+MODULES = ["_blas", "_activations", "_losses", "_dense", "_update", "_checks", "_optim",
+           "_engine"]
 
 extensions = [
     Extension(
         f"dnn_core.{name}",
         [str(Path("dnn_core") / f"{name}.pyx")],
-        # -fno-trapping-math lets gcc vectorize the selects (relu, leaky_relu)
-        extra_compile_args=["-O3", "-g0", "-fno-trapping-math"],
+        include_dirs=[numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        # -fno-trapping-math lets gcc vectorize the selects (relu, leaky_relu),
+        # -fno-math-errno the square roots (optimizers)
+        extra_compile_args=["-O3", "-g0", "-fno-trapping-math", "-fno-math-errno"],
     )
     for name in MODULES
 ]

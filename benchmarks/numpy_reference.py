@@ -283,3 +283,115 @@ def train_step(X, Y, parameters, learning_rate, hidden="relu", output="sigmoid",
     cost = compute_cost(AL, Y, loss)
     grads = L_model_backward(AL, Y, caches, hidden, output, loss, input_gradient=False)
     return update_parameters(parameters, grads, learning_rate), cost
+
+
+# ---------------------------------------------------------------------------
+# Beyond the first course: regularisation, dropout, mini-batches, optimizers
+# and learning-rate decay (Improving Deep Neural Networks, weeks 1-2), in the
+# course's equations. The oracle of dnn.Network.
+
+def forward_with_dropout(X, parameters, hidden="relu", output="sigmoid", masks=None,
+                         slope=0.01):
+    """L_model_forward with inverted dropout: A[l] = A[l] * masks[l] for the hidden
+    layers in ``masks`` (a mask holds D[l] / keep_prob)."""
+    masks = masks or {}
+    caches = []
+    A = X
+    L = len(parameters) // 2
+    for l in range(1, L):
+        A, cache = linear_activation_forward(A, parameters["W" + str(l)],
+                                             parameters["b" + str(l)], hidden, slope)
+        if l in masks:
+            A = A * masks[l]
+        caches.append(cache)
+    AL, cache = linear_activation_forward(A, parameters["W" + str(L)],
+                                          parameters["b" + str(L)], output, slope)
+    caches.append(cache)
+    return AL, caches
+
+
+def cost_with_regularization(AL, Y, parameters, l2, loss="binary_crossentropy"):
+    """compute_cost + l2 / (2 m) * sum of ||W[l]||^2 (Frobenius)."""
+    m = Y.shape[1]
+    L = len(parameters) // 2
+    penalty = sum(np.sum(np.square(parameters["W" + str(l)])) for l in range(1, L + 1))
+    return compute_cost(AL, Y, loss) + l2 / (2 * m) * penalty
+
+
+def backward_with_regularization(AL, Y, caches, hidden="relu", masks=None, l2=0.0,
+                                 slope=0.01):
+    """Gradients for an output whose loss matches it (dZ[L] = AL - Y), with the
+    l2 term (dW += l2 / m * W) and dropout (dA[l] = dA[l] * masks[l])."""
+    masks = masks or {}
+    grads = {}
+    L = len(caches)
+    m = AL.shape[1]
+    dZ = AL - Y
+    for l in range(L, 0, -1):
+        (A_prev, W, b), Z = caches[l - 1]
+        grads["dW" + str(l)] = 1. / m * np.dot(dZ, A_prev.T) + l2 / m * W
+        grads["db" + str(l)] = 1. / m * np.sum(dZ, axis=1, keepdims=True)
+        if l > 1:
+            dA_prev = np.dot(W.T, dZ)
+            if l - 1 in masks:
+                dA_prev = dA_prev * masks[l - 1]
+            dZ = BACKWARDS[hidden](dA_prev, caches[l - 2][1], slope)
+    return grads
+
+
+def initialize_optimizer(parameters):
+    """v and s: zeros like every parameter, keyed "dW1", "db1", ..."""
+    return ({"d" + key: np.zeros_like(value) for key, value in parameters.items()},
+            {"d" + key: np.zeros_like(value) for key, value in parameters.items()})
+
+
+def update_parameters_with_optimizer(parameters, grads, v, s, t, learning_rate,
+                                     optimizer="gd", beta1=0.9, beta2=0.999, epsilon=1e-8):
+    """The course's update rules (gd, momentum, adam), with nesterov and rmsprop
+    written the same way. ``t`` counts updates from 1. Returns new dicts."""
+    parameters, v, s = dict(parameters), dict(v), dict(s)
+    for key in parameters:
+        g = grads["d" + key]
+        d = "d" + key
+        if optimizer == "gd":
+            parameters[key] = parameters[key] - learning_rate * g
+        elif optimizer in ("momentum", "nesterov"):
+            v[d] = beta1 * v[d] + (1 - beta1) * g
+            step = v[d] if optimizer == "momentum" else beta1 * v[d] + (1 - beta1) * g
+            parameters[key] = parameters[key] - learning_rate * step
+        elif optimizer == "rmsprop":
+            s[d] = beta2 * s[d] + (1 - beta2) * np.square(g)
+            parameters[key] = parameters[key] - learning_rate * g / (np.sqrt(s[d]) + epsilon)
+        elif optimizer == "adam":
+            v[d] = beta1 * v[d] + (1 - beta1) * g
+            s[d] = beta2 * s[d] + (1 - beta2) * np.square(g)
+            v_corrected = v[d] / (1 - beta1 ** t)
+            s_corrected = s[d] / (1 - beta2 ** t)
+            parameters[key] = (parameters[key]
+                               - learning_rate * v_corrected / (np.sqrt(s_corrected) + epsilon))
+        else:
+            raise ValueError(optimizer)
+    return parameters, v, s
+
+
+def random_mini_batches(X, Y, mini_batch_size, permutation=None):
+    """The course's random_mini_batches, with the permutation given (None: in order)."""
+    m = X.shape[1]
+    if permutation is None:
+        permutation = np.arange(m)
+    X, Y = X[:, permutation], Y[:, permutation]
+    return [(X[:, k:k + mini_batch_size], Y[:, k:k + mini_batch_size])
+            for k in range(0, m, mini_batch_size)]
+
+
+def learning_rate_of(epoch, learning_rate0, schedule="constant", a=0.0, b=1.0):
+    """Learning rate of an epoch: constant; inverse time (the course's
+    schedule_lr_decay, a = decay_rate, b = time_interval); step (a = factor,
+    b = step size); exponential (a = rate, b = epochs per decay)."""
+    if schedule == "inverse_time":
+        return learning_rate0 / (1 + a * np.floor(epoch / b))
+    if schedule == "step":
+        return learning_rate0 * a ** np.floor(epoch / b)
+    if schedule == "exponential":
+        return learning_rate0 * a ** (epoch / b)
+    return learning_rate0

@@ -22,16 +22,18 @@ cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floati
     2 m doubles (categorical cross-entropy only).
     """
     cdef Py_ssize_t i, j, size = n * m
-    cdef double z, total = 0
+    cdef double z, e, total = 0
     cdef double *colmax = work
     cdef double *colsum = work + m
     if loss == BINARY_CROSSENTROPY:
         # cost = np.sum(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))) / m
+        # A = 1 / (1 + np.exp(-Z)), from the same e = np.exp(-np.abs(Z))
         for i in range(size):
             z = Z[i]
-            total += (z if z > 0 else 0) - z * Y[i] + log1p(exp(-fabs(z)))
+            e = exp(-fabs(z))
+            total += (z if z > 0 else 0) - z * Y[i] + log1p(e)
             if A != NULL:
-                A[i] = <floating> (1 / (1 + exp(-z)))
+                A[i] = <floating> (1 / (1 + e) if z >= 0 else e / (1 + e))
         return total / m
     if loss == MEAN_SQUARED_ERROR:
         # cost = np.sum((Z - Y) ** 2) / (2 * m)

@@ -3,8 +3,10 @@
 The functional API (:mod:`dnn.functional`, re-exported here) follows the
 algorithm step by step: initialize, forward, cost, backward, update.
 :mod:`dnn.course` offers the same under the course's own names.
+:class:`dnn.Network` trains a whole network in the compiled engine, with
+mini-batches, optimizers (:mod:`dnn.optimizers`) and regularisation.
 """
-from dnn import course, datasets, functional
+from dnn import course, datasets, functional, optimizers
 from dnn.functional import (
     backward,
     compute_cost,
@@ -18,11 +20,12 @@ from dnn.functional import (
     predict,
     update_parameters,
 )
+from dnn.network import DivergenceError, History, Network, load
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "backward", "compute_cost", "course", "datasets", "forward", "functional",
+    "DivergenceError", "History", "Network", "load", "optimizers", "backward", "compute_cost", "course", "datasets", "forward", "functional",
     "gradient_check", "initialize_parameters", "linear_activation_backward",
     "linear_activation_forward", "linear_backward", "linear_forward", "predict",
     "update_parameters",

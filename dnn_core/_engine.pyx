@@ -1,0 +1,967 @@
+"""The training engine: a whole network in flat buffers, and the fit loop in C.
+
+An ``Engine`` owns ONE flat parameter buffer ``[W1, b1, W2, b2, ...]`` (each
+``W[l]`` C-ordered ``(n[l], n[l-1])``), one gradient buffer of the same
+layout, the optimizer's two moment buffers, a snapshot of all three (to undo a
+diverging run) and workspaces for one batch size, allocated once. Its epoch
+loop (shuffle, gather the batch, forward, cost, backward, update) runs without
+the GIL, which it takes back only to let Python see a pending Ctrl-C (every
+``CHECK_SECONDS`` of work) and to raise.
+
+Data come in scikit-learn's layout, ``X`` of shape ``(m, n0)`` C-ordered: read
+as the course's ``(n0, m)`` it is Fortran-ordered, so BLAS takes a batch of
+rows through a transpose flag, with no copy. Activations and gradients are in
+the course's ``(units, examples)`` layout. Targets come as a float matrix
+``(m, n_out)`` (sigmoid and linear outputs) or as integer class labels
+``(m,)`` (softmax, one-hot encoded while the batch is gathered).
+
+With plain gradient descent the update is folded into the ``dW`` GEMM,
+``W = (1 - lr l2 / m) W - (lr / m) dZ A_prev^T`` (BLAS's beta), after
+``dA_prev`` has been taken from the old ``W``; ``dA0`` is never computed.
+"""
+from libc.stdint cimport uint64_t, int64_t
+from libc.string cimport memcpy
+from libc.math cimport isfinite, NAN
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from cpython.exc cimport PyErr_CheckSignals
+
+cimport numpy as cnp
+import numpy as np
+
+from dnn_core._blas cimport floating, blas_int, BLAS_Trans, NoTrans, Trans, gemm, axpy, dot
+from dnn_core._activations cimport (Activation, IDENTITY, SIGMOID, SOFTMAX, RELU, TANH,
+                                    LEAKY_RELU, bias_activation_forward,
+                                    activation_backward, nonfinite_probe)
+from dnn_core._losses cimport (Loss, BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY,
+                               MEAN_SQUARED_ERROR, cost_from_logits, output_delta)
+from dnn_core._optim cimport Optimizer, Schedule, GD, ADAM, scheduled_rate, optimizer_step
+from dnn_core._random cimport Random, random_seed, random_uniform, random_permutation
+
+cnp.import_array()
+
+# Seconds of work between two looks for a pending Ctrl-C.
+cdef double CHECK_SECONDS = 0.02
+# Seconds of work between two snapshots of the parameters (undo for divergence).
+cdef double SNAPSHOT_SECONDS = 1.0
+
+# Return codes of the epoch loop.
+cdef enum:
+    DONE = 0
+    DIVERGED = 1
+
+cdef Py_ssize_t MAX_LAYER = 64
+
+
+cdef struct Plan:
+    # the network
+    int n_layers
+    blas_int dims[65]
+    Activation activations[65]     # hidden layers 1..L-1
+    double keep[65]                # keep probability per hidden layer (1: no dropout)
+    Loss loss
+    double slope
+    Py_ssize_t w_off[65]
+    Py_ssize_t b_off[65]
+    Py_ssize_t size
+    # the run
+    double l2
+    Optimizer optimizer
+    double beta1, beta2, epsilon
+    Schedule schedule
+    double rate0, schedule_a, schedule_b
+    bint dropout
+    # buffers, typed by the caller
+    void *params
+    void *grads
+    void *moment1
+    void *moment2
+    void *snapshot                 # (3, size): params, moment1, moment2
+    # workspaces for `batch` examples: offsets into ws
+    Py_ssize_t batch
+    void *ws
+    Py_ssize_t z_off[65]
+    Py_ssize_t a_off[65]
+    Py_ssize_t mask_off[65]
+    Py_ssize_t drop_off[65]
+    Py_ssize_t delta_off[2]
+    Py_ssize_t xb_off, yb_off, db_off
+    double *work                   # 2 * batch doubles (softmax)
+    Py_ssize_t *perm               # m indices (shuffle)
+
+
+cdef struct Progress:
+    long epochs_done
+    long step                      # optimizer steps so far (Adam's t)
+    long snapshot_step
+    bint has_snapshot
+    double last_check, last_snapshot
+
+
+cdef inline double _now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + 1e-9 * ts.tv_nsec
+
+
+cdef inline BLAS_Trans _flip(BLAS_Trans t) noexcept nogil:
+    return NoTrans if t == Trans else Trans
+
+
+cdef bint _nonfinite(Py_ssize_t size, const floating *x) noexcept nogil:
+    cdef floating probe = nonfinite_probe(size, x)
+    return probe != probe
+
+
+# ---------------------------------------------------------------------------
+# One batch
+
+cdef void gather_batch(const floating *X, const floating *T,
+                       const int64_t *labels, Py_ssize_t n_features, Py_ssize_t n_out,
+                       const Py_ssize_t *rows, Py_ssize_t start, Py_ssize_t mb,
+                       floating *Xb, floating *Yb) noexcept nogil:
+    """Xb = X[rows] (mb, n0) unless Xb is NULL; Yb = targets of rows as (n_out, mb).
+
+    rows: indices, or NULL for rows start..start+mb.
+    """
+    cdef Py_ssize_t i, j, k, row
+    for j in range(mb):
+        row = rows[j] if rows != NULL else start + j
+        if Xb != NULL:
+            # Xb[j] = X[row]
+            memcpy(Xb + j * n_features, X + row * n_features, n_features * sizeof(floating))
+        if labels != NULL:
+            # Yb[:, j] = one_hot(labels[row])
+            for k in range(n_out):
+                Yb[k * mb + j] = 1 if labels[row] == k else 0
+        else:
+            # Yb[:, j] = T[row]
+            for k in range(n_out):
+                Yb[k * mb + j] = T[row * n_out + k]
+
+
+cdef void dropout_forward(Random *rng, double keep, Py_ssize_t size, const floating *A,
+                          floating *mask, floating *dropped) noexcept nogil:
+    """mask = (rng.random(A.shape) < keep) / keep; dropped = A * mask."""
+    cdef Py_ssize_t i
+    cdef floating scale = <floating> (1 / keep)
+    for i in range(size):
+        mask[i] = scale if random_uniform(rng) < keep else 0
+        dropped[i] = A[i] * mask[i]
+
+
+cdef bint forward_pass(Plan *p, floating *P, const floating *Xb, BLAS_Trans tx,
+                       blas_int ldx, Py_ssize_t mb, bint with_dropout,
+                       Random *rng) noexcept nogil:
+    """Z[l], A[l] for every hidden layer and the output logits Z[L] into the
+    workspaces; return True if some Z is not finite."""
+    cdef floating *ws = <floating *> p.ws
+    cdef const floating *A_prev = Xb
+    cdef BLAS_Trans ta = tx
+    cdef blas_int lda = ldx
+    cdef int l, L = p.n_layers
+    cdef bint bad = False
+    cdef blas_int n, n_prev, m = <blas_int> mb
+    for l in range(1, L + 1):
+        n = p.dims[l]
+        n_prev = p.dims[l - 1]
+        # Z[l] = W[l] @ A[l-1] + b[l]; A[l] = g(Z[l])   (only Z[L] at the output)
+        gemm(NoTrans, ta, n, m, n_prev, 1, P + p.w_off[l], n_prev, A_prev, lda, 0,
+             ws + p.z_off[l], m)
+        if l < L:
+            bad |= bias_activation_forward(p.activations[l], p.slope, n, m, ws + p.z_off[l],
+                                           P + p.b_off[l], ws + p.a_off[l], p.work)
+            A_prev = ws + p.a_off[l]
+            if with_dropout and p.keep[l] < 1:
+                dropout_forward(rng, p.keep[l], n * mb, ws + p.a_off[l],
+                                ws + p.mask_off[l], ws + p.drop_off[l])
+                A_prev = ws + p.drop_off[l]
+        else:
+            bad |= bias_activation_forward(IDENTITY, 0, n, m, ws + p.z_off[l],
+                                           P + p.b_off[l], ws + p.z_off[l], p.work)
+        ta = NoTrans
+        lda = m
+    return bad
+
+
+cdef double weights_square_sum(Plan *p, const floating *P) noexcept nogil:
+    """sum over l of np.sum(W[l] ** 2)."""
+    cdef double total = 0
+    cdef int l
+    cdef blas_int size
+    for l in range(1, p.n_layers + 1):
+        size = p.dims[l] * p.dims[l - 1]
+        total += dot(size, P + p.w_off[l], 1, P + p.w_off[l], 1)
+    return total
+
+
+cdef double batch_cost(Plan *p, floating *P, const floating *Yb, Py_ssize_t mb,
+                       double l2) noexcept nogil:
+    """Cost of the batch from Z[L] (fills A[L]), plus l2 / (2 m) * sum ||W||^2."""
+    cdef floating *ws = <floating *> p.ws
+    cdef int L = p.n_layers
+    cdef double cost = cost_from_logits(p.loss, p.dims[L], mb, ws + p.z_off[L], Yb,
+                                        ws + p.a_off[L], p.work)
+    if l2 > 0:
+        cost += l2 / (2.0 * mb) * weights_square_sum(p, P)
+    return cost
+
+
+cdef void backward_pass(Plan *p, floating *P, floating *G, const floating *Xb,
+                        BLAS_Trans tx, blas_int ldx, const floating *Yb, Py_ssize_t mb,
+                        bint with_dropout, double l2, double fused_rate) noexcept nogil:
+    """Gradients of the batch into G, or, when G is NULL, the gradient-descent
+    update ``P -= fused_rate * grad`` folded into the GEMMs."""
+    cdef floating *ws = <floating *> p.ws
+    cdef int l, L = p.n_layers, current = 0
+    cdef blas_int n, n_prev, m = <blas_int> mb
+    cdef floating *dZ
+    cdef floating *dA_prev
+    cdef floating *db
+    cdef const floating *A_prev
+    cdef BLAS_Trans ta
+    cdef blas_int lda
+    cdef double inv_m = 1.0 / mb
+    cdef bint fused = G == NULL
+    # dZ[L] = A[L] - Y; db[L] = dZ[L].sum(1) / m
+    dZ = ws + p.delta_off[0]
+    db = ws + p.db_off if fused else G + p.b_off[L]
+    output_delta(p.dims[L], mb, ws + p.a_off[L], Yb, dZ, db, inv_m)
+    for l in range(L, 0, -1):
+        n = p.dims[l]
+        n_prev = p.dims[l - 1]
+        if l > 1:
+            A_prev = ws + (p.drop_off[l - 1] if with_dropout and p.keep[l - 1] < 1
+                           else p.a_off[l - 1])
+            ta = NoTrans
+            lda = m
+            # dA[l-1] = W[l].T @ dZ[l]   (from W[l] before its update)
+            dA_prev = ws + p.delta_off[1 - current]
+            gemm(Trans, NoTrans, n_prev, m, n, 1, P + p.w_off[l], n_prev, dZ, m, 0,
+                 dA_prev, m)
+        else:
+            A_prev = Xb
+            ta = tx
+            lda = ldx
+        if fused:
+            # W[l] = (1 - lr * l2 / m) * W[l] - (lr / m) * dZ[l] @ A[l-1].T
+            gemm(NoTrans, _flip(ta), n, n_prev, m, <floating> (-fused_rate * inv_m), dZ, m,
+                 A_prev, lda, <floating> (1 - fused_rate * l2 * inv_m), P + p.w_off[l],
+                 n_prev)
+            # b[l] = b[l] - lr * db[l]
+            axpy(n, <floating> -fused_rate, db, 1, P + p.b_off[l], 1)
+        else:
+            # dW[l] = dZ[l] @ A[l-1].T / m
+            gemm(NoTrans, _flip(ta), n, n_prev, m, <floating> inv_m, dZ, m, A_prev, lda,
+                 0, G + p.w_off[l], n_prev)
+            if l2 > 0:
+                # dW[l] += (l2 / m) * W[l]
+                axpy(n * n_prev, <floating> (l2 * inv_m), P + p.w_off[l], 1,
+                     G + p.w_off[l], 1)
+        if l > 1:
+            if with_dropout and p.keep[l - 1] < 1:
+                # dA[l-1] = dA[l-1] * D[l-1] / keep
+                _multiply(n_prev * mb, dA_prev, ws + p.mask_off[l - 1])
+            # dZ[l-1] = dA[l-1] * g'(Z[l-1]); db[l-1] = dZ[l-1].sum(1) / m
+            db = ws + p.db_off if fused else G + p.b_off[l - 1]
+            activation_backward(p.activations[l - 1], p.slope, n_prev, mb, dA_prev,
+                                ws + p.z_off[l - 1], ws + p.a_off[l - 1], dA_prev, db,
+                                inv_m, p.work)
+            dZ = dA_prev
+            current = 1 - current
+
+
+cdef inline void _multiply(Py_ssize_t size, floating *x, const floating *y) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(size):
+        x[i] = x[i] * y[i]
+
+
+# ---------------------------------------------------------------------------
+# Epochs
+
+cdef void _save_snapshot(Plan *p, floating *P, Progress *progress) noexcept nogil:
+    cdef floating *snap = <floating *> p.snapshot
+    memcpy(snap, P, p.size * sizeof(floating))
+    if p.optimizer != GD:
+        memcpy(snap + p.size, p.moment1, p.size * sizeof(floating))
+        memcpy(snap + 2 * p.size, p.moment2, p.size * sizeof(floating))
+    progress.snapshot_step = progress.step
+    progress.has_snapshot = True
+
+
+cdef void _restore_snapshot(Plan *p, floating *P, Progress *progress) noexcept nogil:
+    cdef floating *snap = <floating *> p.snapshot
+    memcpy(P, snap, p.size * sizeof(floating))
+    if p.optimizer != GD:
+        memcpy(p.moment1, snap + p.size, p.size * sizeof(floating))
+        memcpy(p.moment2, snap + 2 * p.size, p.size * sizeof(floating))
+    progress.step = progress.snapshot_step
+
+
+cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
+                    const int64_t *labels, Py_ssize_t m, Py_ssize_t batch, bint shuffle,
+                    long first_epoch, long n_epochs, Random *rng, double *costs,
+                    double *seconds, Progress *progress) except -1 nogil:
+    """Train for n_epochs; return DONE or DIVERGED (then progress tells where).
+
+    Raises (through the GIL) what a pending signal handler raises, such as
+    KeyboardInterrupt, between two steps: the parameters are then those at
+    the end of the last completed step.
+    """
+    cdef floating *ws = <floating *> p.ws
+    cdef floating *G = <floating *> p.grads
+    cdef Py_ssize_t n0 = p.dims[0], n_out = p.dims[p.n_layers]
+    cdef Py_ssize_t start, mb
+    cdef long e
+    cdef double rate, cost, total, now, began
+    cdef const floating *Xb
+    cdef floating *Yb = ws + p.yb_off
+    cdef bint full_batch = batch >= m
+    cdef bint fused = p.optimizer == GD
+    for e in range(n_epochs):
+        began = _now()
+        rate = scheduled_rate(p.schedule, p.rate0, p.schedule_a, p.schedule_b,
+                              first_epoch + e)
+        if shuffle and not full_batch:
+            random_permutation(rng, m, p.perm)
+        total = 0
+        start = 0
+        while start < m:
+            mb = min(batch, m - start)
+            if full_batch or not shuffle:
+                # a block of consecutive rows is read in place
+                Xb = X + start * n0
+                if not (full_batch and e > 0):
+                    gather_batch(X, T, labels, n0, n_out, NULL, start, mb, NULL, Yb)
+            else:
+                gather_batch(X, T, labels, n0, n_out, p.perm + start, 0, mb,
+                             ws + p.xb_off, Yb)
+                Xb = ws + p.xb_off
+            # X rows (mb, n0) C-ordered are the course's A0 (n0, mb) in Fortran order
+            if forward_pass(p, P, Xb, Trans, <blas_int> n0, mb, p.dropout, rng):
+                cost = NAN
+            else:
+                cost = batch_cost(p, P, Yb, mb, p.l2)
+            if not isfinite(cost):
+                if _nonfinite(p.size, P) and progress.has_snapshot:
+                    _restore_snapshot(p, P, progress)
+                progress.epochs_done = e
+                return DIVERGED
+            now = _now()
+            if not progress.has_snapshot or now - progress.last_snapshot >= SNAPSHOT_SECONDS:
+                _save_snapshot(p, P, progress)
+                progress.last_snapshot = now
+            progress.step += 1
+            if fused:
+                backward_pass(p, P, NULL, Xb, Trans, <blas_int> n0, Yb, mb, p.dropout,
+                              p.l2, rate)
+            else:
+                backward_pass(p, P, G, Xb, Trans, <blas_int> n0, Yb, mb, p.dropout,
+                              p.l2, 0)
+                optimizer_step(p.optimizer, p.size, rate, p.beta1, p.beta2, p.epsilon,
+                               progress.step, P, G, <floating *> p.moment1,
+                               <floating *> p.moment2)
+            total += cost * mb
+            if now - progress.last_check >= CHECK_SECONDS:
+                progress.last_check = now
+                with gil:
+                    PyErr_CheckSignals()
+            start += mb
+        costs[e] = total / m
+        seconds[e] = _now() - began
+        progress.epochs_done = e + 1
+    return DONE
+
+
+cdef void predict_rows(Plan *p, floating *P, const floating *X, Py_ssize_t m,
+                       Activation output, floating *out) noexcept nogil:
+    """out = g_out(Z[L]) for the rows of X, out of shape (m, n_out), in chunks."""
+    cdef floating *ws = <floating *> p.ws
+    cdef Py_ssize_t start, mb, i, j, n0 = p.dims[0], n_out = p.dims[p.n_layers]
+    cdef int L = p.n_layers
+    cdef floating *A
+    start = 0
+    while start < m:
+        mb = min(p.batch, m - start)
+        forward_pass(p, P, X + start * n0, Trans, <blas_int> n0, mb, False, NULL)
+        A = ws + p.a_off[L]
+        bias_activation_forward(output, p.slope, n_out, mb, ws + p.z_off[L], NULL, A,
+                                p.work)
+        # out[start:start + mb] = A.T
+        for j in range(mb):
+            for i in range(n_out):
+                out[(start + j) * n_out + i] = A[i * mb + j]
+        start += mb
+
+
+cdef double data_cost(Plan *p, floating *P, const floating *X, const floating *T,
+                      const int64_t *labels, Py_ssize_t m) noexcept nogil:
+    """The mean cost over all rows of X (no l2 term), in chunks."""
+    cdef floating *ws = <floating *> p.ws
+    cdef Py_ssize_t start, mb, n0 = p.dims[0], n_out = p.dims[p.n_layers]
+    cdef double total = 0
+    start = 0
+    while start < m:
+        mb = min(p.batch, m - start)
+        gather_batch(X, T, labels, n0, n_out, NULL, start, mb, NULL, ws + p.yb_off)
+        if forward_pass(p, P, X + start * n0, Trans, <blas_int> n0, mb, False, NULL):
+            return NAN
+        total += batch_cost(p, P, ws + p.yb_off, mb, 0) * mb
+        start += mb
+    return total / m
+
+
+# ---------------------------------------------------------------------------
+# The Python object
+
+cdef class Workspace:
+    """Buffers for batches of up to ``batch`` examples (made once, reused)."""
+    cdef readonly Py_ssize_t batch
+    cdef readonly bint dropout
+    cdef readonly object buffer
+    cdef readonly object work
+    cdef Py_ssize_t z_off[65]
+    cdef Py_ssize_t a_off[65]
+    cdef Py_ssize_t mask_off[65]
+    cdef Py_ssize_t drop_off[65]
+    cdef Py_ssize_t delta_off[2]
+    cdef Py_ssize_t xb_off, yb_off, db_off
+
+    def __init__(self, dims, Py_ssize_t batch, bint dropout, bint gather, dtype):
+        cdef Py_ssize_t total = 0, l, L = len(dims) - 1, widest = max(dims[1:])
+        self.batch = batch
+        self.dropout = dropout
+        for l in range(1, L + 1):
+            self.z_off[l] = total
+            total += dims[l] * batch
+            self.a_off[l] = total
+            total += dims[l] * batch
+            if dropout and l < L:
+                self.mask_off[l] = total
+                total += dims[l] * batch
+                self.drop_off[l] = total
+                total += dims[l] * batch
+        self.delta_off[0] = total
+        self.delta_off[1] = total + widest * batch
+        total += 2 * widest * batch
+        self.xb_off = total
+        total += dims[0] * batch if gather else 0
+        self.yb_off = total
+        total += dims[L] * batch
+        self.db_off = total
+        total += widest
+        self.buffer = np.zeros(total, dtype=dtype)
+        self.work = np.zeros(2 * batch)
+
+
+cdef char *_data(object array) except NULL:
+    return <char *> cnp.PyArray_DATA(array)
+
+
+cdef class Engine:
+    """A network's buffers and its compiled training loop.
+
+    Parameters
+    ----------
+    layer_dims : sequence of int
+        ``[n0, n1, ..., nL]``, 1 <= L <= 64.
+    activations : sequence of int
+        Activation codes of the hidden layers 1..L-1 (not softmax).
+    loss : int
+        Loss code; it fixes the output activation (sigmoid, softmax, identity).
+    slope : float
+        The leaky relu's slope.
+    dtype : numpy.float32 or numpy.float64
+    seed : int
+        Seed of the engine's generator (shuffles, dropout masks).
+    """
+    cdef readonly object dtype
+    cdef readonly tuple layer_dims
+    cdef readonly tuple weight_offsets
+    cdef readonly tuple bias_offsets
+    #: the flat parameter buffer [W1, b1, W2, b2, ...]
+    cdef readonly object parameters
+    #: the flat gradient buffer, same layout (filled by optimizers but gd, and by gradients())
+    cdef readonly object gradients
+    #: the optimizer's moments, shape (2, size)
+    cdef readonly object moments
+    cdef readonly object snapshot
+    #: optimizer steps taken so far (Adam's t)
+    cdef public long step_count
+    #: epochs completed by the last call to train() (also when it raised)
+    cdef readonly long epochs_done
+    cdef Plan plan
+    cdef Random rng
+    cdef bint is_double
+    cdef bint busy
+    cdef Workspace train_ws, infer_ws
+    cdef object perm
+
+    def __init__(self, layer_dims, activations, int loss, double slope, dtype,
+                 uint64_t seed=0):
+        cdef int l, L = len(layer_dims) - 1
+        cdef Py_ssize_t offset = 0
+        if not 1 <= L <= MAX_LAYER:
+            raise ValueError(f"layer_dims: expected 2 to {MAX_LAYER + 1} sizes, got {L + 1}")
+        if any(int(n) < 1 for n in layer_dims):
+            raise ValueError(f"layer_dims: expected sizes >= 1, got {list(layer_dims)}")
+        if any(int(n) > 2147483647 for n in layer_dims):
+            raise ValueError(f"layer_dims: sizes must fit BLAS's 32-bit integers, got {list(layer_dims)}")
+        if len(activations) != L - 1:
+            raise ValueError(f"activations: expected {L - 1} codes, got {len(activations)}")
+        if any(not IDENTITY <= a <= LEAKY_RELU for a in activations):
+            raise ValueError(f"activations: expected codes in 0..{LEAKY_RELU}, got {list(activations)}")
+        if not BINARY_CROSSENTROPY <= loss <= MEAN_SQUARED_ERROR:
+            raise ValueError(f"loss: expected a code in 0..{MEAN_SQUARED_ERROR}, got {loss}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype: expected float32 or float64, got {self.dtype}")
+        self.is_double = self.dtype == np.float64
+        self.layer_dims = tuple(int(n) for n in layer_dims)
+        self.plan.n_layers = L
+        self.plan.loss = <Loss> loss
+        self.plan.slope = slope
+        for l in range(L + 1):
+            self.plan.dims[l] = <blas_int> self.layer_dims[l]
+            self.plan.keep[l] = 1
+        for l in range(1, L):
+            self.plan.activations[l] = <Activation> activations[l - 1]
+        for l in range(1, L + 1):
+            self.plan.w_off[l] = offset
+            offset += self.layer_dims[l] * self.layer_dims[l - 1]
+            self.plan.b_off[l] = offset
+            offset += self.layer_dims[l]
+        self.plan.size = offset
+        self.weight_offsets = tuple(self.plan.w_off[l] for l in range(1, L + 1))
+        self.bias_offsets = tuple(self.plan.b_off[l] for l in range(1, L + 1))
+        self.parameters = np.zeros(offset, dtype=self.dtype)
+        self.gradients = np.zeros(offset, dtype=self.dtype)
+        self.moments = np.zeros((2, offset), dtype=self.dtype)
+        self.snapshot = None
+        self.step_count = 0
+        self.epochs_done = 0
+        random_seed(&self.rng, seed)
+
+    @property
+    def size(self):
+        """Number of parameters."""
+        return self.plan.size
+
+    def seed(self, uint64_t seed):
+        """Reseed the generator of shuffles and dropout masks."""
+        random_seed(&self.rng, seed)
+
+    def weight(self, int layer):
+        """W[layer] as a (n[l], n[l-1]) view of the parameter buffer."""
+        return self._view(self.parameters, layer, True)
+
+    def bias(self, int layer):
+        """b[layer] as a (n[l], 1) view of the parameter buffer."""
+        return self._view(self.parameters, layer, False)
+
+    def _view(self, flat, int layer, bint weight):
+        if not 1 <= layer <= self.plan.n_layers:
+            raise ValueError(f"layer: expected 1..{self.plan.n_layers}, got {layer}")
+        n, n_prev = self.layer_dims[layer], self.layer_dims[layer - 1]
+        if weight:
+            start = self.plan.w_off[layer]
+            return flat[start:start + n * n_prev].reshape(n, n_prev)
+        start = self.plan.b_off[layer]
+        return flat[start:start + n].reshape(n, 1)
+
+    def gradient_views(self):
+        """{"dW1": ..., "db1": ...} as views of the gradient buffer."""
+        grads = {}
+        for l in range(1, self.plan.n_layers + 1):
+            grads[f"dW{l}"] = self._view(self.gradients, l, True)
+            grads[f"db{l}"] = self._view(self.gradients, l, False)
+        return grads
+
+    # -- checks: everything that reaches C is shaped and typed here --------
+
+    cdef int _check_data(self, X, T, labels) except -1:
+        cdef Py_ssize_t m, n_out = self.layer_dims[self.plan.n_layers]
+        _check_array(X, "X", self.dtype, 2)
+        m = X.shape[0]
+        if m < 1 or X.shape[1] != self.layer_dims[0]:
+            raise ValueError(f"X: expected shape (m >= 1, {self.layer_dims[0]}), got {X.shape}")
+        if self.plan.loss == CATEGORICAL_CROSSENTROPY:
+            if T is not None or labels is None:
+                raise ValueError("labels: a softmax output takes integer labels, not T")
+            _check_array(labels, "labels", np.int64, 1)
+            if labels.shape[0] != m:
+                raise ValueError(f"labels: expected shape ({m},), got {labels.shape}")
+        else:
+            if labels is not None or T is None:
+                raise ValueError("T: this output takes a target matrix T, not labels")
+            _check_array(T, "T", self.dtype, 2)
+            if T.shape != (m, n_out):
+                raise ValueError(f"T: expected shape {(m, n_out)}, got {T.shape}")
+        return 0
+
+    cdef Workspace _workspace(self, Py_ssize_t batch, bint training, bint dropout,
+                              bint gather):
+        cdef Workspace ws = self.train_ws if training else self.infer_ws
+        if (ws is None or ws.batch != batch or ws.dropout != dropout
+                or (gather and ws.xb_off == ws.yb_off)):
+            ws = Workspace(self.layer_dims, batch, dropout, gather, self.dtype)
+            if training:
+                self.train_ws = ws
+            else:
+                self.infer_ws = ws
+        return ws
+
+    cdef void _use(self, Workspace ws):
+        cdef int l
+        self.plan.batch = ws.batch
+        self.plan.ws = _data(ws.buffer)
+        self.plan.work = <double *> _data(ws.work)
+        for l in range(1, self.plan.n_layers + 1):
+            self.plan.z_off[l] = ws.z_off[l]
+            self.plan.a_off[l] = ws.a_off[l]
+            self.plan.mask_off[l] = ws.mask_off[l]
+            self.plan.drop_off[l] = ws.drop_off[l]
+        self.plan.delta_off[0] = ws.delta_off[0]
+        self.plan.delta_off[1] = ws.delta_off[1]
+        self.plan.xb_off = ws.xb_off
+        self.plan.yb_off = ws.yb_off
+        self.plan.db_off = ws.db_off
+        self.plan.params = _data(self.parameters)
+        self.plan.grads = _data(self.gradients)
+        self.plan.moment1 = _data(self.moments[0])
+        self.plan.moment2 = _data(self.moments[1])
+
+    cdef int _enter(self) except -1:
+        if self.busy:
+            raise RuntimeError("this network is already running in another thread; "
+                               "use one network per thread")
+        self.busy = True
+        return 0
+
+    # -- training ------------------------------------------------------------
+
+    def train(self, X, T, labels, *, Py_ssize_t batch_size, bint shuffle, long epochs,
+              long first_epoch=0, int optimizer=GD, double beta1=0.9, double beta2=0.999,
+              double epsilon=1e-8, int schedule=0, double learning_rate=0.01,
+              double schedule_a=0, double schedule_b=1, double l2=0, keep=None,
+              costs=None, seconds=None):
+        """Train for ``epochs`` epochs; return True, or False if the cost diverged.
+
+        X: (m, n0) C-ordered in the engine's dtype; T: (m, n_out) in it, or
+        labels: (m,) int64 (softmax). batch_size >= 1 (>= m: full batch, no
+        shuffle). keep: a keep probability per hidden layer, or None.
+        costs, seconds: float64 arrays of ``epochs`` entries, filled per epoch.
+        ``epochs_done`` tells how many epochs completed, also after an exception.
+        """
+        cdef Py_ssize_t m, batch, l, L = self.plan.n_layers
+        cdef Progress progress
+        cdef int status
+        cdef bint dropout = False
+        cdef char *Xp
+        cdef char *Tp
+        cdef int64_t *Lp
+        cdef double *cp
+        cdef double *sp
+        self._check_data(X, T, labels)
+        m = X.shape[0]
+        if batch_size < 1 or epochs < 0 or first_epoch < 0:
+            raise ValueError(f"batch_size, epochs, first_epoch: expected >= 1, >= 0, >= 0, "
+                             f"got {batch_size}, {epochs}, {first_epoch}")
+        if not GD <= optimizer <= ADAM:
+            raise ValueError(f"optimizer: expected a code in 0..{ADAM}, got {optimizer}")
+        if not 0 <= schedule <= 3 or schedule_b <= 0:
+            raise ValueError(f"schedule: expected a code in 0..3 and b > 0, got {schedule}, {schedule_b}")
+        if not (l2 >= 0 and isfinite(l2)):
+            raise ValueError(f"l2: expected a finite number >= 0, got {l2}")
+        if not (learning_rate > 0 and isfinite(learning_rate)):
+            raise ValueError(f"learning_rate: expected a finite number > 0, got {learning_rate}")
+        for name, value in (("costs", costs), ("seconds", seconds)):
+            _check_array(value, name, np.float64, 1)
+            if value.shape[0] < epochs:
+                raise ValueError(f"{name}: expected at least {epochs} entries, got {value.shape[0]}")
+        keeps = [1.0] * (L - 1) if keep is None else [float(k) for k in keep]
+        if len(keeps) != L - 1 or not all(0 < k <= 1 for k in keeps):
+            raise ValueError(f"keep: expected {L - 1} probabilities in (0, 1], got {keep}")
+        for l in range(1, L):
+            self.plan.keep[l] = keeps[l - 1]
+            dropout |= keeps[l - 1] < 1
+        batch = min(batch_size, m)
+        gather = shuffle and batch < m
+        self._enter()
+        try:
+            ws = self._workspace(batch, True, dropout, gather)
+            self._use(ws)
+            if gather and (self.perm is None or self.perm.shape[0] != m):
+                self.perm = np.empty(m, dtype=np.intp)
+            if self.snapshot is None:
+                self.snapshot = np.empty((3 if optimizer != GD else 1, self.plan.size),
+                                         dtype=self.dtype)
+            elif optimizer != GD and self.snapshot.shape[0] < 3:
+                self.snapshot = np.empty((3, self.plan.size), dtype=self.dtype)
+            self.plan.snapshot = _data(self.snapshot)
+            self.plan.perm = <Py_ssize_t *> _data(self.perm) if gather else NULL
+            self.plan.dropout = dropout
+            self.plan.l2 = l2
+            self.plan.optimizer = <Optimizer> optimizer
+            self.plan.beta1 = beta1
+            self.plan.beta2 = beta2
+            self.plan.epsilon = epsilon
+            self.plan.schedule = <Schedule> schedule
+            self.plan.rate0 = learning_rate
+            self.plan.schedule_a = schedule_a
+            self.plan.schedule_b = schedule_b
+            progress.epochs_done = 0
+            progress.step = self.step_count
+            progress.has_snapshot = False
+            progress.last_check = _now()
+            progress.last_snapshot = 0
+            self.epochs_done = 0
+            Xp = _data(X)
+            Tp = _data(T) if T is not None else NULL
+            Lp = <int64_t *> _data(labels) if labels is not None else NULL
+            cp = <double *> _data(costs)
+            sp = <double *> _data(seconds)
+            try:
+                if self.is_double:
+                    with nogil:
+                        status = run_epochs(&self.plan, <double *> self.plan.params,
+                                            <double *> Xp, <double *> Tp, Lp, m, batch,
+                                            shuffle, first_epoch, epochs, &self.rng, cp, sp,
+                                            &progress)
+                else:
+                    with nogil:
+                        status = run_epochs(&self.plan, <float *> self.plan.params,
+                                            <float *> Xp, <float *> Tp, Lp, m, batch,
+                                            shuffle, first_epoch, epochs, &self.rng, cp, sp,
+                                            &progress)
+            finally:
+                self.epochs_done = progress.epochs_done
+                self.step_count = progress.step
+        finally:
+            self.busy = False
+        return status == DONE
+
+    def compute_gradients(self, X, T, labels, double l2=0):
+        """Fill ``gradients`` for the whole of X (one batch, no dropout); return the
+        cost with its l2 term, or NaN if it is not finite."""
+        cdef Py_ssize_t m
+        cdef double cost
+        cdef char *Xp
+        cdef char *Tp
+        cdef int64_t *Lp
+        self._check_data(X, T, labels)
+        m = X.shape[0]
+        if not (l2 >= 0 and isfinite(l2)):
+            raise ValueError(f"l2: expected a finite number >= 0, got {l2}")
+        self._enter()
+        try:
+            self._use(self._workspace(m, False, False, False))
+            Xp = _data(X)
+            Tp = _data(T) if T is not None else NULL
+            Lp = <int64_t *> _data(labels) if labels is not None else NULL
+            if self.is_double:
+                with nogil:
+                    cost = _gradients(&self.plan, <double *> self.plan.params, <double *> Xp,
+                                      <double *> Tp, Lp, m, l2)
+            else:
+                with nogil:
+                    cost = _gradients(&self.plan, <float *> self.plan.params, <float *> Xp,
+                                      <float *> Tp, Lp, m, l2)
+        finally:
+            self.busy = False
+        return cost
+
+    # -- inference -------------------------------------------------------------
+
+    def predict(self, X, out, Py_ssize_t chunk=1024):
+        """out = the output activations for the rows of X, shape (m, n_out)."""
+        cdef Activation output
+        cdef char *Xp
+        cdef char *Op
+        _check_array(X, "X", self.dtype, 2)
+        if X.shape[0] < 1 or X.shape[1] != self.layer_dims[0]:
+            raise ValueError(f"X: expected shape (m >= 1, {self.layer_dims[0]}), got {X.shape}")
+        _check_array(out, "out", self.dtype, 2)
+        if not out.flags.writeable:
+            raise ValueError("out: expected a writeable array")
+        if out.shape != (X.shape[0], self.layer_dims[self.plan.n_layers]):
+            raise ValueError(f"out: expected shape {(X.shape[0], self.layer_dims[self.plan.n_layers])}, got {out.shape}")
+        if chunk < 1:
+            raise ValueError(f"chunk: expected >= 1, got {chunk}")
+        output = {BINARY_CROSSENTROPY: SIGMOID, CATEGORICAL_CROSSENTROPY: SOFTMAX,
+                  MEAN_SQUARED_ERROR: IDENTITY}[self.plan.loss]
+        cdef Py_ssize_t m = X.shape[0]
+        self._enter()
+        try:
+            self._use(self._workspace(min(chunk, m), False, False, False))
+            Xp = _data(X)
+            Op = _data(out)
+            if self.is_double:
+                with nogil:
+                    predict_rows(&self.plan, <double *> self.plan.params, <double *> Xp, m,
+                                 output, <double *> Op)
+            else:
+                with nogil:
+                    predict_rows(&self.plan, <float *> self.plan.params, <float *> Xp, m,
+                                 output, <float *> Op)
+        finally:
+            self.busy = False
+        return out
+
+    def cost(self, X, T, labels, Py_ssize_t chunk=1024):
+        """The mean cost over the rows of X (no l2 term); NaN if not finite."""
+        cdef double cost
+        cdef char *Xp
+        cdef char *Tp
+        cdef int64_t *Lp
+        self._check_data(X, T, labels)
+        if chunk < 1:
+            raise ValueError(f"chunk: expected >= 1, got {chunk}")
+        cdef Py_ssize_t m = X.shape[0]
+        self._enter()
+        try:
+            self._use(self._workspace(min(chunk, m), False, False, False))
+            Xp = _data(X)
+            Tp = _data(T) if T is not None else NULL
+            Lp = <int64_t *> _data(labels) if labels is not None else NULL
+            if self.is_double:
+                with nogil:
+                    cost = data_cost(&self.plan, <double *> self.plan.params, <double *> Xp,
+                                     <double *> Tp, Lp, m)
+            else:
+                with nogil:
+                    cost = data_cost(&self.plan, <float *> self.plan.params, <float *> Xp,
+                                     <float *> Tp, Lp, m)
+        finally:
+            self.busy = False
+        return cost
+
+    def permutation(self):
+        """A copy of the last epoch's shuffle (None if it did not shuffle)."""
+        return None if self.perm is None else self.perm.copy()
+
+    def dropout_masks(self):
+        """The masks (0 or 1/keep) of the last training batch: {layer: (n, mb)}.
+
+        For tests: with them a NumPy step can be replayed exactly.
+        """
+        cdef Workspace ws = self.train_ws
+        masks = {}
+        if ws is None or not ws.dropout:
+            return masks
+        for l in range(1, self.plan.n_layers):
+            if self.plan.keep[l] < 1:
+                n = self.layer_dims[l]
+                masks[l] = ws.buffer[ws.mask_off[l]:ws.mask_off[l] + n * ws.batch].copy()
+        return masks
+
+
+cdef double _gradients(Plan *p, floating *P, const floating *X, const floating *T,
+                       const int64_t *labels, Py_ssize_t m, double l2) noexcept nogil:
+    cdef floating *ws = <floating *> p.ws
+    cdef double cost
+    cdef Py_ssize_t n0 = p.dims[0], n_out = p.dims[p.n_layers]
+    gather_batch(X, T, labels, n0, n_out, NULL, 0, m, NULL, ws + p.yb_off)
+    if forward_pass(p, P, X, Trans, <blas_int> n0, m, False, NULL):
+        return NAN
+    cost = batch_cost(p, P, ws + p.yb_off, m, l2)
+    backward_pass(p, P, <floating *> p.grads, X, Trans, <blas_int> n0, ws + p.yb_off, m,
+                  False, l2, 0)
+    return cost
+
+
+cdef int _check_array(object array, str name, object dtype, int ndim) except -1:
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array, got {type(array).__name__}")
+    if array.dtype != dtype or array.ndim != ndim or not array.flags.c_contiguous:
+        raise ValueError(f"{name}: expected a C-contiguous {ndim}-D {np.dtype(dtype)} array, "
+                         f"got {array.ndim}-D {array.dtype} (C-contiguous: "
+                         f"{array.flags.c_contiguous})")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# The floor: a training step's GEMMs alone (benchmarks)
+
+cdef void _step_gemms(int L, const blas_int *dims, blas_int m, floating **W,
+                      floating **A, floating **dZ, floating **dW) noexcept nogil:
+    cdef int l
+    for l in range(1, L + 1):
+        # Z[l] = W[l] @ A[l-1]   (A[0]: the rows of X, read through a transpose)
+        gemm(NoTrans, Trans if l == 1 else NoTrans, dims[l], m, dims[l - 1], 1, W[l],
+             dims[l - 1], A[l - 1], dims[0] if l == 1 else m, 0, A[l], m)
+    for l in range(L, 0, -1):
+        # dW[l] = dZ[l] @ A[l-1].T / m
+        gemm(NoTrans, NoTrans if l == 1 else Trans, dims[l], dims[l - 1], m,
+             <floating> (1.0 / m), dZ[l], m, A[l - 1], dims[0] if l == 1 else m, 0,
+             dW[l], dims[l - 1])
+        if l > 1:
+            # dA[l-1] = W[l].T @ dZ[l]
+            gemm(Trans, NoTrans, dims[l - 1], m, dims[l], 1, W[l], dims[l - 1], dZ[l], m,
+                 0, dZ[l - 1], m)
+
+
+cdef double _time_gemms(int L, const blas_int *dims, blas_int m, floating **W,
+                        floating **A, floating **dZ, floating **dW,
+                        long inner) noexcept nogil:
+    cdef long i
+    cdef double began = _now()
+    for i in range(inner):
+        _step_gemms(L, dims, m, W, A, dZ, dW)
+    return (_now() - began) / inner
+
+
+def gemm_floor(layer_dims, Py_ssize_t m, dtype, int repeats=15, double min_time=0.2):
+    """Median seconds of one training step's GEMMs alone, run in C on
+    preallocated buffers: ``Z = W A`` per layer, ``dW = dZ A_prev^T / m`` per
+    layer and ``dA_prev = W^T dZ`` above the first (as the engine does them,
+    the input read from sample-major rows)."""
+    cdef int l, L = len(layer_dims) - 1
+    cdef blas_int dims[65]
+    cdef double *dW64[65]
+    cdef double *W64[65]
+    cdef double *A64[65]
+    cdef double *dZ64[65]
+    cdef float *dW32[65]
+    cdef float *W32[65]
+    cdef float *A32[65]
+    cdef float *dZ32[65]
+    cdef long inner
+    cdef double once
+    if not 1 <= L <= MAX_LAYER or m < 1 or any(int(n) < 1 for n in layer_dims):
+        raise ValueError(f"layer_dims, m: expected 2..65 sizes >= 1 and m >= 1, "
+                         f"got {list(layer_dims)}, {m}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+    rng = np.random.default_rng(0)
+    keep = []
+    for l in range(L + 1):
+        dims[l] = <blas_int> layer_dims[l]
+        a = rng.standard_normal(dims[l] * m).astype(dtype)
+        dz = rng.standard_normal(dims[l] * m).astype(dtype)
+        keep += [a, dz]
+        if dtype == np.float64:
+            A64[l], dZ64[l] = <double *> _data(a), <double *> _data(dz)
+        else:
+            A32[l], dZ32[l] = <float *> _data(a), <float *> _data(dz)
+        if l > 0:
+            w = rng.standard_normal(dims[l] * dims[l - 1]).astype(dtype)
+            dw = np.empty_like(w)
+            keep += [w, dw]
+            if dtype == np.float64:
+                W64[l], dW64[l] = <double *> _data(w), <double *> _data(dw)
+            else:
+                W32[l], dW32[l] = <float *> _data(w), <float *> _data(dw)
+    cdef bint double = dtype == np.float64
+    samples = []
+    for repeat in range(repeats + 1):
+        inner = 1 if repeat == 0 else max(1, <long> (min_time / repeats / max(once, 1e-9)))
+        with nogil:
+            if double:
+                once = _time_gemms(L, dims, <blas_int> m, W64, A64, dZ64, dW64, inner)
+            else:
+                once = _time_gemms(L, dims, <blas_int> m, W32, A32, dZ32, dW32, inner)
+        if repeat > 0:
+            samples.append(once)
+    return float(np.median(samples))

@@ -1,0 +1,97 @@
+"""Optimizer update rules over flat buffers, and learning-rate schedules.
+
+``P`` holds every parameter of a network back to back, ``G`` its gradient,
+``V`` and ``S`` the optimizer's first and second moments (same length).
+The rules are the course's (Improving Deep Neural Networks, week 2):
+momentum keeps an exponentially weighted average of the gradients.
+"""
+from libc.math cimport floor, pow, sqrt
+
+
+cdef double scheduled_rate(Schedule schedule, double rate0, double a, double b,
+                           long epoch) noexcept nogil:
+    """The learning rate of epoch ``epoch`` (from 0)."""
+    if schedule == INVERSE_TIME:
+        # rate0 / (1 + decay * floor(epoch / interval));   a = decay, b = interval
+        return rate0 / (1 + a * floor(epoch / b))
+    if schedule == STEP:
+        # rate0 * factor ** floor(epoch / step_size);   a = factor, b = step_size
+        return rate0 * pow(a, floor(epoch / b))
+    if schedule == EXPONENTIAL:
+        # rate0 * rate ** (epoch / decay_epochs);   a = rate, b = decay_epochs
+        return rate0 * pow(a, epoch / b)
+    return rate0
+
+
+cdef void optimizer_step(Optimizer optimizer, Py_ssize_t size, double rate, double beta1,
+                         double beta2, double epsilon, long step, floating *P,
+                         const floating *G, floating *V, floating *S) noexcept nogil:
+    """One update of P from G; ``step`` counts updates from 1 (Adam's t)."""
+    cdef Py_ssize_t i
+    cdef floating v, s
+    cdef floating lr = <floating> rate, b1 = <floating> beta1, b2 = <floating> beta2
+    cdef floating eps = <floating> epsilon
+    cdef floating one_b1 = 1 - b1, one_b2 = 1 - b2
+    # bias corrections, in double like NumPy's `beta ** t`
+    cdef floating c1 = <floating> (1 - pow(beta1, step))
+    cdef floating c2 = <floating> (1 - pow(beta2, step))
+    if optimizer == GD:
+        # P = P - lr * G
+        for i in range(size):
+            P[i] = P[i] - lr * G[i]
+    elif optimizer == MOMENTUM:
+        # V = beta * V + (1 - beta) * G; P = P - lr * V
+        for i in range(size):
+            v = b1 * V[i] + one_b1 * G[i]
+            V[i] = v
+            P[i] = P[i] - lr * v
+    elif optimizer == NESTEROV:
+        # V = beta * V + (1 - beta) * G; P = P - lr * (beta * V + (1 - beta) * G)
+        for i in range(size):
+            v = b1 * V[i] + one_b1 * G[i]
+            V[i] = v
+            P[i] = P[i] - lr * (b1 * v + one_b1 * G[i])
+    elif optimizer == RMSPROP:
+        # S = beta * S + (1 - beta) * G ** 2; P = P - lr * G / (np.sqrt(S) + eps)
+        for i in range(size):
+            s = b2 * S[i] + one_b2 * (G[i] * G[i])
+            S[i] = s
+            P[i] = P[i] - lr * G[i] / (sqrt(s) + eps)
+    elif optimizer == ADAM:
+        # V = beta1 * V + (1 - beta1) * G; S = beta2 * S + (1 - beta2) * G ** 2
+        # P = P - lr * (V / (1 - beta1 ** t)) / (np.sqrt(S / (1 - beta2 ** t)) + eps)
+        for i in range(size):
+            v = b1 * V[i] + one_b1 * G[i]
+            s = b2 * S[i] + one_b2 * (G[i] * G[i])
+            V[i] = v
+            S[i] = s
+            P[i] = P[i] - lr * (v / c1) / (sqrt(s / c2) + eps)
+
+
+# ---------------------------------------------------------------------------
+# Python entry points (tests).
+
+def step(int optimizer, floating[::1] P, const floating[::1] G, floating[::1] V,
+         floating[::1] S, double rate, double beta1=0.9, double beta2=0.999,
+         double epsilon=1e-8, long t=1):
+    """One optimizer update of P in place (V and S are its state, same length)."""
+    cdef Py_ssize_t size = P.shape[0]
+    if not GD <= optimizer <= ADAM:
+        raise ValueError(f"optimizer: expected a code in 0..{ADAM}, got {optimizer}")
+    if G.shape[0] != size or V.shape[0] != size or S.shape[0] != size:
+        raise ValueError(f"G, V, S: expected {size} entries like P, got "
+                         f"{G.shape[0]}, {V.shape[0]}, {S.shape[0]}")
+    if t < 1:
+        raise ValueError(f"t: expected an integer >= 1, got {t}")
+    if size == 0:
+        return
+    with nogil:
+        optimizer_step(<Optimizer> optimizer, size, rate, beta1, beta2, epsilon, t,
+                       &P[0], &G[0], &V[0], &S[0])
+
+
+def rate(int schedule, double rate0, double a, double b, long epoch):
+    """The learning rate of ``epoch`` under a schedule code (see Schedule)."""
+    if not CONSTANT <= schedule <= EXPONENTIAL:
+        raise ValueError(f"schedule: expected a code in 0..{EXPONENTIAL}, got {schedule}")
+    return scheduled_rate(<Schedule> schedule, rate0, a, b, epoch)

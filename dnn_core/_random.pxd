@@ -1,0 +1,67 @@
+# A small, fast, seedable generator for the engine's shuffles and dropout
+# masks, usable without the GIL: xoshiro256** seeded through splitmix64
+# (Blackman and Vigna, https://prng.di.unimi.it/).
+from libc.stdint cimport uint64_t
+
+
+cdef struct Random:
+    uint64_t s0, s1, s2, s3
+
+
+cdef inline uint64_t _rotl(uint64_t x, int k) noexcept nogil:
+    return (x << k) | (x >> (64 - k))
+
+
+cdef inline uint64_t _splitmix64(uint64_t *state) noexcept nogil:
+    state[0] += 0x9E3779B97F4A7C15ULL
+    cdef uint64_t z = state[0]
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef inline void random_seed(Random *r, uint64_t seed) noexcept nogil:
+    """Fill the state from one 64-bit seed."""
+    r.s0 = _splitmix64(&seed)
+    r.s1 = _splitmix64(&seed)
+    r.s2 = _splitmix64(&seed)
+    r.s3 = _splitmix64(&seed)
+
+
+cdef inline uint64_t random_next(Random *r) noexcept nogil:
+    """Next 64 random bits (xoshiro256**)."""
+    cdef uint64_t result = _rotl(r.s1 * 5, 7) * 9
+    cdef uint64_t t = r.s1 << 17
+    r.s2 ^= r.s0
+    r.s3 ^= r.s1
+    r.s1 ^= r.s2
+    r.s0 ^= r.s3
+    r.s2 ^= t
+    r.s3 = _rotl(r.s3, 45)
+    return result
+
+
+cdef inline double random_uniform(Random *r) noexcept nogil:
+    """A double uniform on [0, 1), 53 random bits."""
+    return (random_next(r) >> 11) * (1.0 / 9007199254740992.0)
+
+
+cdef inline uint64_t random_below(Random *r, uint64_t n) noexcept nogil:
+    """An integer uniform on [0, n), n >= 1, without modulo bias."""
+    cdef uint64_t threshold = (0 - n) % n
+    cdef uint64_t x = random_next(r)
+    while x < threshold:
+        x = random_next(r)
+    return x % n
+
+
+cdef inline void random_permutation(Random *r, Py_ssize_t n, Py_ssize_t *perm) noexcept nogil:
+    """perm = rng.permutation(n) (Fisher-Yates)."""
+    cdef Py_ssize_t i, j, tmp
+    for i in range(n):
+        perm[i] = i
+    for i in range(n - 1, 0, -1):
+        j = <Py_ssize_t> random_below(r, i + 1)
+        tmp = perm[i]
+        perm[i] = perm[j]
+        perm[j] = tmp

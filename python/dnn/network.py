@@ -1,0 +1,701 @@
+"""``dnn.Network``: a deep L-layer network trained by the compiled engine.
+
+Data come in scikit-learn's layout, ``X`` of shape ``(n_samples, n_features)``
+(the course's ``X.T``); the whole training loop runs in
+:class:`dnn_core._engine.Engine`, without the GIL.
+"""
+import contextlib
+import numbers
+import os
+import threading
+import time
+
+import numpy as np
+
+import dnn_core
+from dnn_core._engine import Engine
+
+from dnn import _validation as check
+from dnn import optimizers as optim
+from dnn.functional import INITS, initialize_parameters
+
+__all__ = ["Network", "History", "DivergenceError", "load"]
+
+#: output activation -> the loss it is trained with
+OUTPUTS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy",
+           "linear": "mse"}
+HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")
+FORMAT = "dnn-core-network"
+FORMAT_VERSION = 1
+#: multiply-adds per GEMM from which a fit uses more than one BLAS thread
+THREADED_GEMM_WORK = 2.5e7
+
+
+class DivergenceError(FloatingPointError):
+    """The cost became NaN or infinite during fit()."""
+
+
+class History:
+    """What fit() recorded, one entry per completed epoch.
+
+    Attributes
+    ----------
+    epoch : list of int
+        Epoch numbers over the network's life, from 0.
+    cost : list of float
+        Mean training cost of the epoch's batches (with the l2 term).
+    val_cost, val_accuracy : list of float
+        On the validation data, after the epoch (no l2 term); empty without
+        validation data; no accuracy for a linear output.
+    seconds : list of float
+        Wall time of the epoch's training.
+    stopped_early : bool
+    """
+
+    def __init__(self):
+        self.epoch, self.cost, self.seconds = [], [], []
+        self.val_cost, self.val_accuracy = [], []
+        self.stopped_early = False
+
+    @property
+    def history(self):
+        """The recorded lists by name, like Keras's ``History.history``."""
+        names = ("cost", "val_cost", "val_accuracy", "seconds")
+        return {name: getattr(self, name) for name in names if getattr(self, name)}
+
+    def __len__(self):
+        return len(self.epoch)
+
+    def __repr__(self):
+        last = f", cost={self.cost[-1]:.6g}" if self.cost else ""
+        return f"History(epochs={len(self)}{last})"
+
+
+class _BlasThreads:
+    """Pins BLAS's thread pools for the duration of a fit; the first of
+    concurrent fits sets the count, the last restores it."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._users = 0
+        self._limiter = None
+        self._controller = None
+
+    @contextlib.contextmanager
+    def limit(self, n_threads):
+        from threadpoolctl import ThreadpoolController
+
+        with self._lock:
+            if self._users == 0:
+                if self._controller is None:
+                    self._controller = ThreadpoolController()
+                blas = self._controller.select(user_api="blas")
+                # never above a limit the user has set (threadpool_limits)
+                current = min((lib.num_threads for lib in blas.lib_controllers),
+                              default=n_threads)
+                self._limiter = blas.limit(limits=max(1, min(n_threads, current)))
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    self._limiter.restore_original_limits()
+                    self._limiter = None
+
+
+_BLAS_THREADS = _BlasThreads()
+
+
+class Network:
+    """A fully connected network: ``Z[l] = W[l] A[l-1] + b[l]``, ``A[l] = g(Z[l])``.
+
+    Parameters
+    ----------
+    layer_dims : sequence of int
+        ``[n_features, n_1, ..., n_out]``.
+    activation : str or sequence of str
+        Hidden activation: "relu", "leaky_relu", "tanh", "sigmoid" or
+        "identity"; one for all hidden layers or one per hidden layer.
+    output : {"sigmoid", "softmax", "linear"}
+        Output activation; it fixes the loss: binary cross-entropy (labels
+        0/1, one column per output), categorical cross-entropy (integer
+        classes ``0..n_out-1``), mean squared error ``sum((A - Y)**2) / 2m``.
+    init : {"he", "xavier", "course", "glorot_uniform"}
+        Weight initialization (see :func:`dnn.initialize_parameters`).
+    dtype : {"float64", "float32"}
+        Of the parameters and the arithmetic; inputs are converted to it.
+    seed : int or None
+        Seeds the initial weights, the shuffles and the dropout masks.
+    slope : float
+        Negative-side slope of "leaky_relu".
+    n_threads : int or None
+        BLAS threads during fit; None chooses by problem size (one thread
+        for layers too small to gain from more). Limits set with
+        threadpoolctl are honoured either way.
+
+    Attributes
+    ----------
+    parameters : dict
+        ``{"W1": (n1, n0), "b1": (n1, 1), ...}``: VIEWS of the engine's flat
+        buffer (writing into them changes the network; copy them to keep a
+        snapshot). Assigning a dict of that shape copies it in.
+    history_ : History
+        Of the last fit() (also after it was interrupted or diverged).
+    epochs_ : int
+        Epochs trained since the parameters were initialized.
+    """
+
+    def __init__(self, layer_dims, activation="relu", output="sigmoid", init="he",
+                 dtype="float64", seed=None, slope=0.01, n_threads=None):
+        dims = check.layer_dims(layer_dims)
+        n_hidden = len(dims) - 2
+        names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
+        if len(names) != n_hidden:
+            raise ValueError(f"activation: expected one name or {n_hidden} (one per hidden "
+                             f"layer), got {len(names)}")
+        for index, name in enumerate(names):
+            check.choice(name, "activation" if isinstance(activation, str)
+                         else f"activation[{index}]", HIDDEN)
+        check.choice(output, "output", OUTPUTS)
+        check.choice(init, "init", INITS)
+        self.dtype = _dtype(dtype)
+        self.slope = check.real(slope, "slope")
+        if n_threads is not None:
+            n_threads = check.positive_int(n_threads, "n_threads")
+        if seed is not None and not isinstance(seed, numbers.Integral):
+            raise TypeError(f"seed: expected an integer or None, got {type(seed).__name__}")
+        self.layer_dims = dims
+        self.activations = names
+        self.output = output
+        self.loss = OUTPUTS[output]
+        self.init = init
+        self.seed = seed
+        self.n_threads = n_threads
+        self._rng = np.random.default_rng(seed)
+        self._engine = Engine(dims, [dnn_core.ACTIVATIONS[name] for name in names],
+                              dnn_core.LOSSES[self.loss], self.slope, self.dtype,
+                              int(self._rng.integers(2 ** 63)))
+        self._optimizer = None
+        self._lock = threading.RLock()
+        self.history_ = History()
+        self.stop_training = False
+        self.initialize()
+
+    # -- parameters -----------------------------------------------------------
+
+    def initialize(self):
+        """Draw new weights (zero biases) and forget the optimizer's state."""
+        params = initialize_parameters(self.layer_dims, self.init, self._rng, self.dtype)
+        self._copy_in(params)
+        self._reset_optimizer(None)
+        self.epochs_ = 0
+        return self
+
+    def _reset_optimizer(self, optimizer):
+        self._engine.moments[...] = 0
+        self._engine.step_count = 0
+        self._optimizer = optimizer
+
+    @property
+    def parameters(self):
+        engine = self._engine
+        params = {}
+        for layer in range(1, len(self.layer_dims)):
+            params[f"W{layer}"] = engine.weight(layer)
+            params[f"b{layer}"] = engine.bias(layer)
+        return params
+
+    @parameters.setter
+    def parameters(self, params):
+        self._copy_in(params)
+
+    def _copy_in(self, params):
+        weights, biases, _ = check.parameters(params)
+        if len(weights) != len(self.layer_dims) - 1:
+            raise ValueError(f"parameters: expected {len(self.layer_dims) - 1} layers, "
+                             f"got {len(weights)}")
+        for layer, (W, b) in enumerate(zip(weights, biases), start=1):
+            shape = (self.layer_dims[layer], self.layer_dims[layer - 1])
+            if W.shape != shape:
+                raise ValueError(f"parameters['W{layer}']: expected shape {shape}, "
+                                 f"got {W.shape}")
+            check.check_finite(W, f"parameters['W{layer}']")
+            check.check_finite(b, f"parameters['b{layer}']")
+        for layer, (W, b) in enumerate(zip(weights, biases), start=1):
+            self._engine.weight(layer)[...] = W
+            self._engine.bias(layer)[:, 0] = b
+
+    @property
+    def n_parameters(self):
+        return self._engine.size
+
+    # -- data ----------------------------------------------------------------
+
+    def _features(self, X, name="X"):
+        array = X if type(X) is np.ndarray else np.asarray(X)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected numeric values, got dtype {array.dtype}")
+        if array.ndim != 2 or array.shape[1] != self.layer_dims[0] or array.shape[0] < 1:
+            raise ValueError(f"{name}: expected shape (n_samples >= 1, {self.layer_dims[0]}), "
+                             f"got {array.shape}")
+        array = np.ascontiguousarray(array, dtype=self.dtype)
+        check.check_finite(array, name)
+        return array
+
+    def _targets(self, y, m, name="y"):
+        """(T, labels) as the engine takes them: a float matrix (m, n_out) or
+        int64 class labels (m,)."""
+        array = y if type(y) is np.ndarray else np.asarray(y)
+        n_out = self.layer_dims[-1]
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected numeric labels, got dtype {array.dtype}")
+        if self.output == "softmax":
+            if array.shape != (m,):
+                raise ValueError(f"{name}: expected {m} integer class labels, shape ({m},), "
+                                 f"got shape {array.shape}")
+            labels = np.ascontiguousarray(array, dtype=np.int64)
+            if array.dtype.kind == "f" and not np.array_equal(labels, array):
+                raise ValueError(f"{name}: expected integer class labels, got fractions")
+            low, high = (labels.min(), labels.max())
+            if low < 0 or high >= n_out:
+                raise ValueError(f"{name}: expected classes in 0..{n_out - 1} (one per output "
+                                 f"unit), got values in {low}..{high}")
+            return None, labels
+        if array.shape == (m,) and n_out == 1:
+            array = array.reshape(m, 1)
+        if array.shape != (m, n_out):
+            raise ValueError(f"{name}: expected shape ({m}, {n_out})"
+                             + (f" or ({m},)" if n_out == 1 else "") + f", got {array.shape}")
+        target = np.ascontiguousarray(array, dtype=self.dtype)
+        check.finite_values(target, name, "binary labels of a sigmoid output"
+                            if self.output == "sigmoid" else None)
+        return target, None
+
+    def _dataset(self, X, y, name_x="X", name_y="y"):
+        X = self._features(X, name_x)
+        T, labels = self._targets(y, X.shape[0], name_y)
+        return X, T, labels
+
+    # -- training ------------------------------------------------------------
+
+    def fit(self, X, y, epochs=100, batch_size=None, optimizer="adam", learning_rate=None,
+            l2=0.0, keep_prob=None, shuffle=True, validation_data=None,
+            validation_split=0.0, early_stopping=False, patience=10, min_delta=0.0,
+            callbacks=(), verbose=False, reinitialize=False):
+        """Train; continue from the current parameters (warm start) unless told
+        to reinitialize.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like
+            Sigmoid output: 0/1 labels, shape (n_samples,) or (n_samples, n_out).
+            Softmax: integer classes 0..n_out-1, shape (n_samples,).
+            Linear: targets, shape (n_samples,) or (n_samples, n_out).
+        epochs : int >= 0
+        batch_size : int or None
+            None: full batch (one step per epoch, no shuffle). Otherwise
+            mini-batches of a seeded permutation, the last one smaller.
+        optimizer : str or dnn.optimizers.Optimizer
+            "gd", "momentum", "nesterov", "rmsprop", "adam". Its state carries
+            over to the next fit() while the optimizer stays the same.
+        learning_rate : float, dnn.optimizers.Schedule or None
+            None: the optimizer's default (0.01 for gd and momentum, 0.001
+            for rmsprop and adam).
+        l2 : float >= 0
+            The course's L2 penalty ``l2 / (2 m) * sum ||W||^2`` (m: batch size).
+        keep_prob : float, sequence of float or None
+            Inverted dropout: the probability of keeping a hidden unit, one for
+            all hidden layers or one per hidden layer (1: none). Off in predict.
+        shuffle : bool
+            Shuffle the examples every epoch (mini-batches only).
+        validation_data : (X_val, y_val) or None
+        validation_split : float in [0, 1)
+            Hold out this last fraction of X, y for validation.
+        early_stopping : bool
+            Stop when the monitored cost (validation cost if any, else training
+            cost) has not improved by ``min_delta`` for ``patience`` epochs,
+            and restore the best parameters.
+        callbacks : sequence of callables
+            Each called as ``callback(epoch, logs)`` after every epoch (``logs``:
+            this epoch's "cost", "seconds", "val_cost", "val_accuracy"). A
+            callback returning True, or setting ``network.stop_training =
+            True``, ends training.
+        verbose : bool
+            Show a progress bar (tqdm) over the epochs.
+        reinitialize : bool
+            Draw new parameters first.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        DivergenceError
+            The cost became NaN or inf; the parameters are the last finite ones.
+        KeyboardInterrupt
+            On Ctrl-C; the parameters are those at the end of a completed step.
+        """
+        epochs = _count(epochs, "epochs")
+        X, T, labels = self._dataset(X, y)
+        m = X.shape[0]
+        validation = None
+        split = check.real(validation_split, "validation_split", low=0.0, high=1.0)
+        if validation_data is not None:
+            if split:
+                raise ValueError("validation_split: give it or validation_data, not both")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("validation_data: expected a pair (X_val, y_val)")
+            validation = self._dataset(*validation_data, name_x="validation_data[0]",
+                                       name_y="validation_data[1]")
+        elif split:
+            n_val = int(round(m * split))
+            if not 1 <= n_val < m:
+                raise ValueError(f"validation_split: {split} of {m} samples leaves "
+                                 f"{n_val} for validation and {m - n_val} for training")
+            cut = m - n_val
+            validation = (X[cut:], None if T is None else T[cut:],
+                          None if labels is None else labels[cut:])
+            X, T, labels = X[:cut], None if T is None else T[:cut], \
+                None if labels is None else labels[:cut]
+            m = cut
+        settings = self._settings(m, batch_size, optimizer, learning_rate, l2, keep_prob,
+                                  shuffle)
+        patience = check.positive_int(patience, "patience")
+        min_delta = check.real(min_delta, "min_delta", low=0.0)
+        callbacks = list(callbacks) if callbacks else []
+        for index, callback in enumerate(callbacks):
+            if not callable(callback):
+                raise TypeError(f"callbacks[{index}]: expected a callable, "
+                                f"got {type(callback).__name__}")
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("this network is being trained in another thread; "
+                               "use one network per thread")
+        try:
+            if reinitialize:
+                self.initialize()
+            if settings["optimizer_object"] != self._optimizer:
+                self._reset_optimizer(settings["optimizer_object"])
+            history = self.history_ = History()
+            self.stop_training = False
+            per_epoch = validation is not None or callbacks or verbose or early_stopping
+            with _BLAS_THREADS.limit(self._thread_count(settings["batch_size"])):
+                if not per_epoch:
+                    self._train(X, T, labels, epochs, settings, history)
+                else:
+                    self._train_per_epoch(X, T, labels, epochs, settings, history,
+                                          validation, early_stopping, patience, min_delta,
+                                          callbacks, verbose)
+        finally:
+            self._lock.release()
+        return history
+
+    def partial_fit(self, X, y, optimizer=None, learning_rate=None, batch_size=None,
+                    l2=0.0, keep_prob=None, shuffle=True):
+        """One epoch over X, y, continuing from the current parameters and
+        optimizer state (the last fit's optimizer unless another is given).
+
+        Returns
+        -------
+        History
+        """
+        if optimizer is None:
+            optimizer = self._optimizer if self._optimizer is not None else "adam"
+        return self.fit(X, y, epochs=1, batch_size=batch_size, optimizer=optimizer,
+                        learning_rate=learning_rate, l2=l2, keep_prob=keep_prob,
+                        shuffle=shuffle)
+
+    def _settings(self, m, batch_size, optimizer, learning_rate, l2, keep_prob, shuffle):
+        opt = optim.get(optimizer)
+        schedule = optim.schedule(opt.default_learning_rate if learning_rate is None
+                                  else learning_rate)
+        batch = m if batch_size is None else check.positive_int(batch_size, "batch_size")
+        n_hidden = len(self.layer_dims) - 2
+        if keep_prob is None:
+            keep = None
+        else:
+            values = ([keep_prob] * n_hidden if isinstance(keep_prob, numbers.Real)
+                      else list(keep_prob))
+            if len(values) != n_hidden:
+                raise ValueError(f"keep_prob: expected one probability or {n_hidden} (one per "
+                                 f"hidden layer), got {len(values)}")
+            keep = [check.real(v, "keep_prob", low=0.0, low_inclusive=False, high=1.0)
+                    for v in values]
+        beta1, beta2, epsilon = opt.hyperparameters()
+        a, b = schedule.arguments()
+        return dict(batch_size=batch, shuffle=bool(shuffle), optimizer=opt.code,
+                    beta1=beta1, beta2=beta2, epsilon=epsilon, schedule=schedule.code,
+                    learning_rate=schedule.learning_rate, schedule_a=a, schedule_b=b,
+                    l2=check.real(l2, "l2", low=0.0), keep=keep, optimizer_object=opt)
+
+    def _thread_count(self, batch):
+        if self.n_threads is not None:
+            return self.n_threads
+        dims = self.layer_dims
+        work = sum(dims[l] * dims[l - 1] for l in range(1, len(dims))) * batch
+        if work / (len(dims) - 1) < THREADED_GEMM_WORK:
+            return 1
+        return os.cpu_count() or 1
+
+    def _train(self, X, T, labels, epochs, settings, history):
+        """Run epochs in the engine and record them; raise on divergence."""
+        costs = np.zeros(max(epochs, 1))
+        seconds = np.zeros(max(epochs, 1))
+        engine = self._engine
+        arguments = {key: value for key, value in settings.items()
+                     if key != "optimizer_object"}
+        first = self.epochs_
+        try:
+            finished = engine.train(X, T, labels, epochs=epochs, first_epoch=first,
+                                    costs=costs, seconds=seconds, **arguments)
+        finally:
+            done = engine.epochs_done
+            history.epoch.extend(range(first, first + done))
+            history.cost.extend(costs[:done].tolist())
+            history.seconds.extend(seconds[:done].tolist())
+            self.epochs_ += done
+        if not finished:
+            raise DivergenceError(
+                f"the cost became NaN or infinite in epoch {done + 1} of this fit; "
+                f"the parameters were kept at their last finite values. Try a smaller learning rate (it was "
+                f"{settings['learning_rate']:g}) or scale the inputs.")
+
+    def _train_per_epoch(self, X, T, labels, epochs, settings, history, validation,
+                         early_stopping, patience, min_delta, callbacks, verbose):
+        best, best_params, waited = np.inf, None, 0
+        bar = None
+        if verbose:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=epochs, unit="epoch", desc="fit")
+        try:
+            for _ in range(epochs):
+                self._train(X, T, labels, 1, settings, history)
+                logs = {"cost": history.cost[-1], "seconds": history.seconds[-1]}
+                if validation is not None:
+                    scores = self._scores(*validation)
+                    history.val_cost.append(scores["cost"])
+                    logs["val_cost"] = scores["cost"]
+                    if "accuracy" in scores:
+                        history.val_accuracy.append(scores["accuracy"])
+                        logs["val_accuracy"] = scores["accuracy"]
+                if bar is not None:
+                    bar.set_postfix({key: f"{value:.4g}" for key, value in logs.items()
+                                     if key != "seconds"}, refresh=False)
+                    bar.update(1)
+                stop = False
+                for callback in callbacks:
+                    stop |= callback(history.epoch[-1], dict(logs)) is True
+                if early_stopping:
+                    monitored = logs.get("val_cost", logs["cost"])
+                    if monitored < best - min_delta:
+                        best, waited = monitored, 0
+                        best_params = self._engine.parameters.copy()
+                    else:
+                        waited += 1
+                        if waited >= patience:
+                            history.stopped_early = stop = True
+                if stop or self.stop_training:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+            if best_params is not None:
+                self._engine.parameters[...] = best_params
+
+    # -- inference -----------------------------------------------------------
+
+    def predict_proba(self, X):
+        """The output activations, shape (n_samples, n_out): probabilities for
+        sigmoid (per output) and softmax (per class), values for linear."""
+        X = self._features(X)
+        out = np.empty((X.shape[0], self.layer_dims[-1]), dtype=self.dtype)
+        with self._lock:
+            return self._engine.predict(X, out)
+
+    def predict(self, X):
+        """Classes (softmax: argmax; sigmoid: probability >= 0.5) or values
+        (linear); shape (n_samples,) for one output unit or softmax, else
+        (n_samples, n_out)."""
+        A = self.predict_proba(X)
+        if self.output == "softmax":
+            return np.argmax(A, axis=1)
+        if self.output == "sigmoid":
+            A = (A >= 0.5).astype(np.int64)
+        return A[:, 0] if A.shape[1] == 1 else A
+
+    def evaluate(self, X, y):
+        """{"cost": mean cost (no l2 term), "accuracy" (classifiers) or "mse"
+        (linear: mean of (prediction - y)**2 over samples and outputs)}."""
+        return self._scores(*self._dataset(X, y))
+
+    def _scores(self, X, T, labels):
+        with self._lock:
+            cost = self._engine.cost(X, T, labels)
+            A = self._engine.predict(X, np.empty((X.shape[0], self.layer_dims[-1]),
+                                                 dtype=self.dtype))
+        scores = {"cost": float(cost)}
+        if self.output == "softmax":
+            scores["accuracy"] = float(np.mean(np.argmax(A, axis=1) == labels))
+        elif self.output == "sigmoid":
+            scores["accuracy"] = float(np.mean((A >= 0.5) == (T >= 0.5)))
+        else:
+            scores["mse"] = float(np.mean((A.astype(np.float64) - T) ** 2))
+        return scores
+
+    def compute_gradients(self, X, y, l2=0.0):
+        """The full-batch gradient at the current parameters (no dropout).
+
+        Returns
+        -------
+        cost : float
+            With the l2 term.
+        grads : dict
+            ``{"dW1": (n1, n0), "db1": (n1, 1), ...}``, copies.
+        """
+        X, T, labels = self._dataset(X, y)
+        l2 = check.real(l2, "l2", low=0.0)
+        with self._lock:
+            cost = self._engine.compute_gradients(X, T, labels, l2)
+            grads = {key: value.copy() for key, value in self._engine.gradient_views().items()}
+        return cost, grads
+
+    # -- files ---------------------------------------------------------------
+
+    def save(self, path, optimizer_state=True):
+        """Write the network to ``path`` (.npz; no pickle). With
+        ``optimizer_state`` the optimizer and its moments are saved too, so
+        a loaded network continues training where this one stopped."""
+        fields = dict(
+            format=np.array(FORMAT), format_version=np.array(FORMAT_VERSION),
+            layer_dims=np.array(self.layer_dims, dtype=np.int64),
+            activations=np.array(self.activations, dtype=str), output=np.array(self.output),
+            init=np.array(self.init), dtype=np.array(self.dtype.name),
+            slope=np.array(self.slope), epochs=np.array(self.epochs_, dtype=np.int64),
+            parameters=self._engine.parameters)
+        if optimizer_state and self._optimizer is not None:
+            fields.update(
+                optimizer=np.array(self._optimizer.name),
+                optimizer_hyperparameters=np.array(self._optimizer.hyperparameters()),
+                moments=self._engine.moments,
+                step_count=np.array(self._engine.step_count, dtype=np.int64))
+        with open(path, "wb") as file:
+            np.savez(file, **fields)
+
+    def __repr__(self):
+        return (f"Network({self.layer_dims}, activation={self.activations!r}, "
+                f"output={self.output!r}, dtype={self.dtype.name!r})")
+
+
+def _dtype(dtype):
+    try:
+        value = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype: expected 'float32' or 'float64', got {dtype!r}") from None
+    if value not in check.FLOAT_DTYPES:
+        raise ValueError(f"dtype: expected 'float32' or 'float64', got {value}")
+    return value
+
+
+def _count(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name}: expected an integer >= 0, got {value}")
+    return int(value)
+
+
+# ---------------------------------------------------------------------------
+# Loading
+
+def load(path):
+    """Read a network written by :meth:`Network.save`.
+
+    Every field is checked (nothing is unpickled): a damaged or foreign file
+    raises ValueError saying what is wrong.
+    """
+    name = os.fspath(path)
+    try:
+        archive = np.load(name, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except Exception as error:
+        raise ValueError(f"{name}: not a dnn model file (.npz): {error}") from None
+    if not hasattr(archive, "files"):
+        raise ValueError(f"{name}: not a dnn model file (expected an .npz archive)")
+    with archive:
+        try:
+            fields = {key: archive[key] for key in archive.files}
+        except Exception as error:
+            raise ValueError(f"{name}: damaged model file: {error}") from None
+    return _from_fields(fields, name)
+
+
+def _field(fields, key, name, kind, ndim):
+    if key not in fields:
+        raise ValueError(f"{name}: damaged model file: field {key!r} is missing")
+    value = fields[key]
+    if value.dtype.kind not in kind or value.ndim != ndim:
+        raise ValueError(f"{name}: damaged model file: field {key!r} has dtype {value.dtype} "
+                         f"and {value.ndim} dimensions")
+    return value
+
+
+def _from_fields(fields, name):
+    if str(_field(fields, "format", name, "U", 0)) != FORMAT:
+        raise ValueError(f"{name}: not a dnn model file (format {fields['format']!s})")
+    version = int(_field(fields, "format_version", name, "iu", 0))
+    if version != FORMAT_VERSION:
+        raise ValueError(f"{name}: model file format version {version}; this dnn reads "
+                         f"version {FORMAT_VERSION}")
+    dims = _field(fields, "layer_dims", name, "iu", 1).tolist()
+    activations = _field(fields, "activations", name, "U", 1).tolist()
+    settings = {key: str(_field(fields, key, name, "U", 0))
+                for key in ("output", "init", "dtype")}
+    slope = float(_field(fields, "slope", name, "f", 0))
+    epochs = int(_field(fields, "epochs", name, "iu", 0))
+    try:
+        network = Network(dims, activations, settings["output"], settings["init"],
+                          settings["dtype"], slope=slope)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name}: damaged model file: {error}") from None
+    engine = network._engine
+    flat = _field(fields, "parameters", name, "f", 1)
+    if flat.dtype != network.dtype or flat.shape != engine.parameters.shape:
+        raise ValueError(f"{name}: damaged model file: parameters are {flat.dtype} "
+                         f"{flat.shape}, expected {network.dtype} {engine.parameters.shape}")
+    if dnn_core.has_nonfinite(flat):
+        raise ValueError(f"{name}: damaged model file: parameters hold NaN or inf")
+    if epochs < 0:
+        raise ValueError(f"{name}: damaged model file: epochs is {epochs}")
+    engine.parameters[...] = flat
+    network.epochs_ = epochs
+    if "optimizer" in fields:
+        kind = str(_field(fields, "optimizer", name, "U", 0))
+        hyper = _field(fields, "optimizer_hyperparameters", name, "f", 1)
+        moments = _field(fields, "moments", name, "f", 2)
+        step = int(_field(fields, "step_count", name, "iu", 0))
+        if kind not in optim.OPTIMIZERS or hyper.shape != (3,):
+            raise ValueError(f"{name}: damaged model file: optimizer {kind!r} with "
+                             f"{hyper.shape} hyperparameters")
+        beta1, beta2, epsilon = hyper.tolist()
+        try:
+            optimizer = {"gd": lambda: optim.GD(), "momentum": lambda: optim.Momentum(beta1),
+                         "nesterov": lambda: optim.Nesterov(beta1),
+                         "rmsprop": lambda: optim.RMSProp(beta2, epsilon),
+                         "adam": lambda: optim.Adam(beta1, beta2, epsilon)}[kind]()
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{name}: damaged model file: {error}") from None
+        if moments.dtype != network.dtype or moments.shape != engine.moments.shape:
+            raise ValueError(f"{name}: damaged model file: optimizer moments are "
+                             f"{moments.dtype} {moments.shape}, expected {network.dtype} "
+                             f"{engine.moments.shape}")
+        if dnn_core.has_nonfinite(moments.ravel()) or step < 0:
+            raise ValueError(f"{name}: damaged model file: optimizer state holds NaN, inf "
+                             f"or a negative step count")
+        engine.moments[...] = moments
+        engine.step_count = step
+        network._optimizer = optimizer
+    return network
