@@ -1,9 +1,13 @@
-"""Time one training step side by side: dnn.functional, the NumPy reference, the GEMM floor.
+"""Time one training step side by side: the engine (dnn.Network), dnn.functional,
+the NumPy reference, PyTorch eager and scikit-learn's MLPClassifier (when
+installed), and the GEMM floor.
 
 A step is forward, cost, backward (without dA0, which training never needs)
-and the gradient-descent update. The floor is the time of the step's GEMMs
-alone, through dnn_core's own BLAS shim on the same buffers. Every timing is
-the median over repeats, with BLAS pinned to one thread (threadpoolctl), all
+and the gradient-descent update, full batch, relu hidden layers, sigmoid or
+softmax output. The floor is the time of the step's GEMMs alone, run in C
+through dnn_core's own BLAS shim on preallocated buffers
+(``dnn_core._engine.gemm_floor``). Every timing is the median over repeats,
+with BLAS pinned to one thread (threadpoolctl; torch.set_num_threads(1)), all
 in one run, so only the ratios mean anything.
 
     python benchmarks/bench_step.py            # all configurations
@@ -18,8 +22,9 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+import dnn
 from dnn import functional as F
-from dnn_core import _blas
+from dnn_core._engine import gemm_floor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy_reference as R  # noqa: E402
@@ -59,35 +64,82 @@ def numpy_step(X, Y, params, output, loss, lr=1e-3):
     params.update(new)
 
 
-def gemm_floor(dims, m, dtype):
-    """A function doing just the GEMMs of one step, on preallocated buffers."""
-    rng = np.random.default_rng(1)
-    Ws = [rng.standard_normal((dims[l], dims[l - 1])).astype(dtype) for l in range(1, len(dims))]
-    As = [rng.standard_normal((n, m)).astype(dtype) for n in dims]
-    dWs = [np.empty_like(W) for W in Ws]
-    dZs = [np.empty((n, m), dtype=dtype) for n in dims[1:]]
+def engine_steps(X, Y, params, output, lr=1e-3):
+    """k full-batch gradient-descent steps of dnn.Network, as one call."""
+    dims = [X.shape[0]] + [params[f"W{l}"].shape[0] for l in range(1, len(params) // 2 + 1)]
+    net = dnn.Network(dims, "relu", output, dtype=X.dtype, n_threads=1)
+    net.parameters = params
+    rows = np.ascontiguousarray(X.T)
+    y = Y[0] if output == "sigmoid" else np.argmax(Y, axis=0)
 
-    def run():
-        for l, W in enumerate(Ws):           # Z[l] = W[l] @ A[l-1]
-            _blas.py_gemm(W, As[l], As[l + 1])
-        for l in reversed(range(len(Ws))):
-            _blas.py_gemm(dZs[l], As[l], dWs[l], 1.0 / m, 0.0, False, True)  # dW = dZ A^T / m
-            if l > 0:                        # dA[l-1] = W[l]^T dZ[l]
-                _blas.py_gemm(Ws[l], dZs[l], As[l], 1.0, 0.0, True, False)
+    def run(k):
+        net.fit(rows, y, epochs=k, optimizer="gd", learning_rate=lr)
     return run
 
 
-def median_time(function, repeats, min_time=0.2):
-    function()  # warm up
+def torch_step(X, Y, params, output, lr=1e-3):
+    """One eager PyTorch step (autograd, torch.optim.SGD), or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    layers = []
+    for l in range(1, len(params) // 2 + 1):
+        W = params[f"W{l}"]
+        linear = torch.nn.Linear(W.shape[1], W.shape[0], dtype=torch.from_numpy(W).dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(W))
+            linear.bias.zero_()
+        layers += [linear, torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    rows = torch.from_numpy(np.ascontiguousarray(X.T))
+    if output == "sigmoid":
+        target, loss_fn = torch.from_numpy(np.ascontiguousarray(Y.T)), torch.nn.BCEWithLogitsLoss()
+    else:
+        target = torch.from_numpy(np.argmax(Y, axis=0))
+        loss_fn = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+
+    def run():
+        optimizer.zero_grad(set_to_none=False)
+        loss_fn(model(rows), target).backward()
+        optimizer.step()
+    return run
+
+
+def sklearn_step(X, Y, params, output, lr=1e-3):
+    """One full-batch MLPClassifier.partial_fit (plain SGD), or None without scikit-learn."""
+    try:
+        from sklearn.neural_network import MLPClassifier
+    except ImportError:
+        return None
+    hidden = tuple(params[f"W{l}"].shape[0] for l in range(1, len(params) // 2))
+    rows = np.ascontiguousarray(X.T)
+    y = Y[0] if output == "sigmoid" else np.argmax(Y, axis=0)
+    model = MLPClassifier(hidden, solver="sgd", momentum=0.0, alpha=0.0, batch_size=rows.shape[0],
+                          learning_rate_init=lr, shuffle=False)
+    classes = np.unique(y)
+
+    def run():
+        model.partial_fit(rows, y, classes=classes)
+    return run
+
+
+def median_time(function, repeats, min_time=0.2, batched=False):
+    """Median seconds per call; a ``batched`` function takes the number of steps."""
+    if function is None:
+        return float("nan")
+    call = function if batched else (lambda k: [function() for _ in range(k)])
+    call(1)  # warm up
     start = time.perf_counter()
-    function()
+    call(1)
     once = time.perf_counter() - start
     inner = max(1, int(min_time / max(once, 1e-9) / repeats))
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
-        for _ in range(inner):
-            function()
+        call(inner)
         samples.append((time.perf_counter() - start) / inner)
     return statistics.median(samples)
 
@@ -106,21 +158,39 @@ def main(argv=None):
         for name, dims, m, dtype in CONFIGS:
             if args.only and args.only not in name:
                 continue
-            X, Y, params, output, loss = problem(dims, m, dtype)
-            ours = median_time(lambda: dnn_step(X, Y, params, output, loss), repeats)
-            X, Y, params, output, loss = problem(dims, m, dtype)
-            theirs = median_time(lambda: numpy_step(X, Y, params, output, loss), repeats)
-            floor = median_time(gemm_floor(dims, m, dtype), repeats)
-            rows.append((name, floor, ours, theirs))
-            print(f"{name:32s} floor {floor * 1e6:10.1f} us  dnn {ours * 1e6:10.1f} us  "
-                  f"numpy {theirs * 1e6:10.1f} us", flush=True)
+            timings = {}
+            for column, make, batched in COLUMNS:
+                X, Y, params, output, loss = problem(dims, m, dtype)
+                if column == "floor":
+                    timings[column] = gemm_floor(dims, m, dtype, repeats)
+                    continue
+                if column in ("functional", "numpy"):
+                    function = (lambda X=X, Y=Y, p=params, o=output, lo=loss, f=make:
+                                f(X, Y, p, o, lo))
+                else:
+                    function = make(X, Y, params, output)
+                timings[column] = median_time(function, repeats, batched=batched)
+            rows.append((name, timings))
+            print(f"{name:32s} " + "  ".join(f"{column} {value * 1e6:.1f}"
+                                             for column, value in timings.items()), flush=True)
     print()
-    print("| configuration | GEMM floor (us) | dnn.functional (us) | NumPy reference (us) "
-          "| NumPy / dnn | dnn / floor |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, floor, ours, theirs in rows:
-        print(f"| {name} | {floor * 1e6:.1f} | {ours * 1e6:.1f} | {theirs * 1e6:.1f} "
-              f"| {theirs / ours:.2f} | {ours / floor:.2f} |")
+    print("Microseconds per training step (median), 1 BLAS thread; ratios are step time "
+          "over the engine's, and the engine's over the floor.")
+    print()
+    print("| configuration | GEMM floor | engine | functional | NumPy | PyTorch | scikit-learn "
+          "| engine / floor | NumPy / engine | PyTorch / engine | sklearn / engine |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, t in rows:
+        us = " | ".join(f"{t[c] * 1e6:.1f}" for c in
+                        ("floor", "engine", "functional", "numpy", "torch", "sklearn"))
+        print(f"| {name} | {us} | {t['engine'] / t['floor']:.2f} "
+              f"| {t['numpy'] / t['engine']:.2f} | {t['torch'] / t['engine']:.2f} "
+              f"| {t['sklearn'] / t['engine']:.2f} |")
+
+
+COLUMNS = [("floor", None, False), ("engine", engine_steps, True),
+           ("functional", dnn_step, False), ("numpy", numpy_step, False),
+           ("torch", torch_step, False), ("sklearn", sklearn_step, False)]
 
 
 if __name__ == "__main__":
