@@ -27,8 +27,10 @@ OUTPUTS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentrop
 HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")
 FORMAT = "dnn-core-network"
 FORMAT_VERSION = 1
-#: multiply-adds per GEMM from which a fit uses more than one BLAS thread
-THREADED_GEMM_WORK = 2.5e7
+#: multiply-adds per GEMM from which a fit uses more than one BLAS thread: a
+#: GEMM then lasts ~10 ms or more, so a thread waiting a scheduler slice on a busy
+#: machine costs little (below it, 2-thread OpenBLAS was seen 10-50x slower)
+THREADED_GEMM_WORK = 1e8
 
 
 class DivergenceError(FloatingPointError):
