@@ -23,13 +23,15 @@ REFERENCE = _load_reference()
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 
 
-def assert_close(actual, desired, dtype=np.float64, rtol=None):
-    """Equal to ``rtol`` relative to each entry, or to the largest entry (so a
-    sum that cancels to near zero is judged on the scale of its terms)."""
+def assert_close(actual, desired, dtype=np.float64, rtol=None, scale=None):
+    """Equal to ``rtol`` relative to each entry, or to ``scale`` (default: the
+    largest entry), so that a sum that cancels to near zero is judged on the
+    scale of its terms."""
     rtol = TOLERANCE[np.dtype(dtype).type] if rtol is None else rtol
     actual, desired = np.asarray(actual), np.asarray(desired)
     assert actual.shape == desired.shape, (actual.shape, desired.shape)
-    scale = np.max(np.abs(desired)) if desired.size else 0.0
+    if scale is None:
+        scale = np.max(np.abs(desired)) if desired.size else 0.0
     np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * scale)
 
 
