@@ -117,17 +117,7 @@ def linear_activation_forward(A_prev, W, b, activation, slope=0.01):
 
 
 def L_model_forward(X, parameters, hidden="relu", output="sigmoid", slope=0.01):
-    caches = []
-    A = X
-    L = len(parameters) // 2
-    for l in range(1, L):
-        A, cache = linear_activation_forward(A, parameters["W" + str(l)],
-                                             parameters["b" + str(l)], hidden, slope)
-        caches.append(cache)
-    AL, cache = linear_activation_forward(A, parameters["W" + str(L)],
-                                          parameters["b" + str(L)], output, slope)
-    caches.append(cache)
-    return AL, caches
+    return forward_with_dropout(X, parameters, hidden, output, None, slope)
 
 
 # --- cost ---------------------------------------------------------------------
@@ -292,8 +282,8 @@ def train_step(X, Y, parameters, learning_rate, hidden="relu", output="sigmoid",
 
 def forward_with_dropout(X, parameters, hidden="relu", output="sigmoid", masks=None,
                          slope=0.01):
-    """L_model_forward with inverted dropout: A[l] = A[l] * masks[l] for the hidden
-    layers in ``masks`` (a mask holds D[l] / keep_prob)."""
+    """The course's L_model_forward, with inverted dropout: A[l] = A[l] * masks[l]
+    for the hidden layers in ``masks`` (a mask holds D[l] / keep_prob)."""
     masks = masks or {}
     caches = []
     A = X

@@ -583,7 +583,7 @@ def test_threadpoolctl_limits_are_honoured():
     (lambda: dnn.Network([3, 4, 1], activation="softmax"), ValueError, "activation"),
     (lambda: dnn.Network([3, 4, 1], activation=["relu", "tanh"]), ValueError, "activation"),
     (lambda: dnn.Network([3, 4, 1], output="tanh"), ValueError, "output"),
-    (lambda: dnn.Network([3, 4, 1], dtype="float16"), ValueError, "dtype"),
+    (lambda: dnn.Network([3, 4, 1], dtype="float16"), TypeError, "dtype"),
     (lambda: dnn.Network([3, 4, 1], seed=1.5), TypeError, "seed"),
     (lambda: dnn.Network([3, 4, 1], n_threads=0), ValueError, "n_threads"),
 ])

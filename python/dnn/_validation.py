@@ -75,12 +75,28 @@ def labels(value, name, dtype, shape, unit_interval_for=None):
     return array
 
 
-def positive_int(value, name):
+def integer(value, name, low=0):
+    """``value`` as a Python int >= ``low`` (bools refused)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name}: expected an integer >= 1, got {value}")
+    if value < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
     return int(value)
+
+
+def positive_int(value, name):
+    return integer(value, name, low=1)
+
+
+def float_dtype(value, name="dtype"):
+    """``value`` as numpy's float32 or float64 dtype."""
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected float32 or float64, got {value!r}") from None
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: expected float32 or float64, got {dtype}")
+    return dtype
 
 
 def real(value, name, low=None, low_inclusive=True, high=None):

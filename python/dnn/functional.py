@@ -53,12 +53,7 @@ def initialize_parameters(layer_dims, init="he", seed=None, dtype=np.float64):
     """
     dims = check.layer_dims(layer_dims)
     check.choice(init, "init", INITS)
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}") from None
-    if dtype not in check.FLOAT_DTYPES:
-        raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+    dtype = check.float_dtype(dtype)
     rng = np.random.default_rng(seed)
     parameters = {}
     for layer in range(1, len(dims)):

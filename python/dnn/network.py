@@ -8,7 +8,6 @@ import contextlib
 import numbers
 import os
 import threading
-import time
 
 import numpy as np
 
@@ -162,7 +161,7 @@ class Network:
                          else f"activation[{index}]", HIDDEN)
         check.choice(output, "output", OUTPUTS)
         check.choice(init, "init", INITS)
-        self.dtype = _dtype(dtype)
+        self.dtype = check.float_dtype(dtype)
         self.slope = check.real(slope, "slope")
         if n_threads is not None:
             n_threads = check.positive_int(n_threads, "n_threads")
@@ -341,7 +340,7 @@ class Network:
         KeyboardInterrupt
             On Ctrl-C; the parameters are those at the end of a completed step.
         """
-        epochs = _count(epochs, "epochs")
+        epochs = check.integer(epochs, "epochs")
         X, T, labels = self._dataset(X, y)
         m = X.shape[0]
         validation = None
@@ -589,24 +588,6 @@ class Network:
     def __repr__(self):
         return (f"Network({self.layer_dims}, activation={self.activations!r}, "
                 f"output={self.output!r}, dtype={self.dtype.name!r})")
-
-
-def _dtype(dtype):
-    try:
-        value = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: expected 'float32' or 'float64', got {dtype!r}") from None
-    if value not in check.FLOAT_DTYPES:
-        raise ValueError(f"dtype: expected 'float32' or 'float64', got {value}")
-    return value
-
-
-def _count(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name}: expected an integer >= 0, got {value}")
-    return int(value)
 
 
 # ---------------------------------------------------------------------------
