@@ -12,7 +12,7 @@ extensions = [
     Extension(
         f"dnn_core.{name}",
         [str(Path("dnn_core") / f"{name}.pyx")],
-        include_dirs=[numpy.get_include()],
+        include_dirs=[numpy.get_include(), "dnn_core"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         # -fno-trapping-math lets gcc vectorize the selects (relu, leaky_relu),
         # -fno-math-errno the square roots (optimizers)

@@ -4,11 +4,12 @@ All arrays are in the course's layout: ``(units, examples)``, C-order, so a
 row holds one unit over the batch and a column one example. ``work`` is a
 caller-provided buffer of ``2 m`` doubles, used only by softmax.
 """
-from libc.math cimport exp, expf, tanh, tanhf
+from libc.math cimport exp, expf
 
 import numpy as np
 
 from dnn_core._blas cimport check_shape
+from dnn_core._vecmath cimport sigmoid_f, sigmoid_d, tanh_f, tanh_d
 
 
 cdef inline floating _exp(floating x) noexcept nogil:
@@ -16,13 +17,6 @@ cdef inline floating _exp(floating x) noexcept nogil:
         return expf(x)
     else:
         return exp(x)
-
-
-cdef inline floating _tanh(floating x) noexcept nogil:
-    if floating is float:
-        return tanhf(x)
-    else:
-        return tanh(x)
 
 
 # Element-wise pieces as inline functions of values already loaded, so that the
@@ -70,16 +64,20 @@ cdef bint bias_activation_forward(
         probe = probe + nonfinite_probe(m, z)
         if activation == SIGMOID:
             # A[i] = 1 / (1 + np.exp(-Z[i]))
-            for j in range(m):
-                a[j] = 1 / (1 + _exp(-z[j]))
+            if floating is float:
+                sigmoid_f(m, z, a)
+            else:
+                sigmoid_d(m, z, a)
         elif activation == RELU:
             # A[i] = np.maximum(0, Z[i])
             for j in range(m):
                 a[j] = _select(z[j] > 0, z[j], 0)
         elif activation == TANH:
             # A[i] = np.tanh(Z[i])
-            for j in range(m):
-                a[j] = _tanh(z[j])
+            if floating is float:
+                tanh_f(m, z, a)
+            else:
+                tanh_d(m, z, a)
         elif activation == LEAKY_RELU:
             # A[i] = np.where(Z[i] > 0, Z[i], slope * Z[i])
             for j in range(m):

@@ -12,6 +12,7 @@ from libc.math cimport exp, log, fabs
 import numpy as np
 
 from dnn_core._activations cimport row_sums
+from dnn_core._vecmath cimport bce_terms_f, bce_terms_d
 
 
 cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floating *Z,
@@ -19,25 +20,24 @@ cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floati
     """Cost of the logits Z (n, m) against Y, stable for saturated Z.
 
     Writes the output activation into A (n, m) unless A is NULL; ``work`` holds
-    2 m doubles (categorical cross-entropy only).
+    2 m doubles (the cross-entropies).
     """
     cdef Py_ssize_t i, j, size = n * m
-    cdef double z, e, u, inv_u, total = 0
+    cdef double z, row_total, total = 0
+    cdef floating *a
     cdef double *colmax = work
     cdef double *colsum = work + m
     if loss == BINARY_CROSSENTROPY:
         # cost = np.sum(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))) / m
-        # A = 1 / (1 + np.exp(-Z)), from the same e = np.exp(-np.abs(Z))
-        # np.log1p(e) as np.log(u) - ((u - 1) - e) / u with u = 1 + e: the
-        # second term undoes the rounding of u, and glibc's log is faster
-        for i in range(size):
-            z = Z[i]
-            e = exp(-fabs(z))
-            u = 1 + e
-            inv_u = 1 / u
-            total += (z if z > 0 else 0) - z * Y[i] + (log(u) - ((u - 1) - e) * inv_u)
-            if A != NULL:
-                A[i] = <floating> (inv_u if z >= 0 else e * inv_u)
+        # A = 1 / (1 + np.exp(-Z))   (the terms of a row go to work, then are summed)
+        for i in range(n):
+            a = A + i * m if A != NULL else NULL
+            if floating is float:
+                bce_terms_f(m, Z + i * m, Y + i * m, work, a)
+            else:
+                bce_terms_d(m, Z + i * m, Y + i * m, work, a)
+            row_sums(1, m, work, &row_total, 1.0)
+            total += row_total
         return total / m
     if loss == MEAN_SQUARED_ERROR:
         # cost = np.sum((Z - Y) ** 2) / (2 * m)
