@@ -21,7 +21,7 @@ With plain gradient descent the update is folded into the ``dW`` GEMM,
 """
 from libc.stdint cimport uint64_t, int64_t
 from libc.string cimport memcpy
-from libc.math cimport isfinite, NAN
+from libc.math cimport isfinite, NAN, INFINITY
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.exc cimport PyErr_CheckSignals
 
@@ -93,8 +93,11 @@ cdef struct Progress:
     long epochs_done
     long step                      # optimizer steps so far (Adam's t)
     long snapshot_step
+    long snapshot_epoch            # epochs completed before the snapshot's
+    long failed_epoch              # where the cost stopped being finite
     bint has_snapshot
     double last_check, last_snapshot
+    double previous_cost           # of the last step
 
 
 cdef inline double _now() noexcept nogil:
@@ -302,7 +305,12 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
                     const int64_t *labels, Py_ssize_t m, Py_ssize_t batch, bint shuffle,
                     long first_epoch, long n_epochs, Random *rng, double *costs,
                     double *seconds, Progress *progress) except -1 nogil:
-    """Train for n_epochs; return DONE or DIVERGED (then progress tells where).
+    """Train for n_epochs; return DONE or DIVERGED.
+
+    On DIVERGED the parameters are the last finite ones: the current ones if
+    finite, else the snapshot (taken before a step whose cost rose, and at
+    least every SNAPSHOT_SECONDS); progress.epochs_done counts the epochs
+    completed before that state.
 
     Raises (through the GIL) what a pending signal handler raises, such as
     KeyboardInterrupt, between two steps: the parameters are then those at
@@ -343,14 +351,22 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
             else:
                 cost = batch_cost(p, P, Yb, mb, p.l2)
             if not isfinite(cost):
+                progress.epochs_done = progress.failed_epoch = e
                 if _nonfinite(p.size, P) and progress.has_snapshot:
+                    # back to the state before the snapshot's step
                     _restore_snapshot(p, P, progress)
-                progress.epochs_done = e
+                    progress.epochs_done = progress.snapshot_epoch
                 return DIVERGED
             now = _now()
-            if not progress.has_snapshot or now - progress.last_snapshot >= SNAPSHOT_SECONDS:
+            # Keep the parameters aside (they are finite: they gave a finite cost)
+            # when the cost rose, as it does before a divergence, so that the
+            # last finite ones can be restored; at least every SNAPSHOT_SECONDS.
+            if (not progress.has_snapshot or cost >= progress.previous_cost
+                    or now - progress.last_snapshot >= SNAPSHOT_SECONDS):
                 _save_snapshot(p, P, progress)
+                progress.snapshot_epoch = e
                 progress.last_snapshot = now
+            progress.previous_cost = cost
             progress.step += 1
             if fused:
                 backward_pass(p, P, NULL, Xb, Trans, <blas_int> n0, Yb, mb, p.dropout,
@@ -490,6 +506,8 @@ cdef class Engine:
     cdef public long step_count
     #: epochs completed by the last call to train() (also when it raised)
     cdef readonly long epochs_done
+    #: the epoch (from 0, in the last call) whose cost was not finite, or -1
+    cdef readonly long diverged_epoch
     cdef Plan plan
     cdef Random rng
     cdef bint is_double
@@ -711,10 +729,12 @@ cdef class Engine:
             self.plan.schedule_a = schedule_a
             self.plan.schedule_b = schedule_b
             progress.epochs_done = 0
+            progress.failed_epoch = -1
             progress.step = self.step_count
             progress.has_snapshot = False
             progress.last_check = _now()
             progress.last_snapshot = 0
+            progress.previous_cost = INFINITY
             self.epochs_done = 0
             Xp = _data(X)
             Tp = _data(T) if T is not None else NULL
@@ -737,6 +757,7 @@ cdef class Engine:
             finally:
                 self.epochs_done = progress.epochs_done
                 self.step_count = progress.step
+                self.diverged_epoch = progress.failed_epoch
         finally:
             self.busy = False
         return status == DONE

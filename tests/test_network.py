@@ -392,6 +392,28 @@ def test_divergence_raises_and_keeps_finite_parameters():
     assert all(np.isfinite(value).all() for value in net.parameters.values())
 
 
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_divergence_restores_exactly_the_last_finite_parameters(optimizer):
+    X, y, _ = problem([5, 16, 16, 1], 64, "linear", np.float32)
+    y = y * 1e3
+    # gd: the last update makes the parameters overflow, the snapshot is restored;
+    # adam: the parameters stay finite, their logits overflow, they are kept
+    rate = 1.0 if optimizer == "gd" else 1e30
+
+    def network():
+        return dnn.Network([5, 16, 16, 1], "relu", "linear", dtype="float32", seed=0)
+
+    net = network()
+    with pytest.raises(dnn.DivergenceError):
+        net.fit(X, y, epochs=10000, optimizer=optimizer, learning_rate=rate)
+    steps = net.epochs_            # full batch: one step per epoch
+    assert steps == len(net.history_) > 0
+    replay = network()
+    replay.fit(X, y, epochs=steps, optimizer=optimizer, learning_rate=rate)
+    assert_params_close(net.parameters, copy_params(replay), rtol=0)
+    assert all(np.isfinite(value).all() for value in net.parameters.values())
+
+
 def test_ctrl_c_interrupts_promptly_between_steps():
     X, y, _ = problem([50, 200, 200, 1], 2000, "sigmoid")
     net = dnn.Network([50, 200, 200, 1], seed=0)

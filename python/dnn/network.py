@@ -460,8 +460,9 @@ class Network:
             self.epochs_ += done
         if not finished:
             raise DivergenceError(
-                f"the cost became NaN or infinite in epoch {done + 1} of this fit; "
-                f"the parameters were kept at their last finite values. Try a smaller learning rate (it was "
+                f"the cost became NaN or infinite in epoch {engine.diverged_epoch + 1} of this "
+                f"fit; the parameters were kept at their last finite values (after "
+                f"{done} completed epochs of this fit). Try a smaller learning rate (it was "
                 f"{settings['learning_rate']:g}) or scale the inputs.")
 
     def _train_per_epoch(self, X, T, labels, epochs, settings, history, validation,
