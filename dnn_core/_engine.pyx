@@ -43,6 +43,9 @@ cnp.import_array()
 cdef double CHECK_SECONDS = 0.02
 # Seconds of work between two snapshots of the parameters (undo for divergence).
 cdef double SNAPSHOT_SECONDS = 1.0
+# Multiply-adds of a forward pass from which plain gd is not folded into the
+# GEMMs (such a step takes ~50 ms or more), so that Ctrl-C is looked for within it.
+cdef double UNFUSED_WORK = 1e8
 
 # Return codes of the epoch loop.
 cdef enum:
@@ -106,6 +109,19 @@ cdef inline double _now() noexcept nogil:
     return ts.tv_sec + 1e-9 * ts.tv_nsec
 
 
+cdef int _poll(Progress *progress) except -1 nogil:
+    """Let Python see a pending signal (Ctrl-C raises here) if CHECK_SECONDS
+    of work have passed since the last look; progress NULL: never."""
+    cdef double now
+    if progress != NULL:
+        now = _now()
+        if now - progress.last_check >= CHECK_SECONDS:
+            progress.last_check = now
+            with gil:
+                PyErr_CheckSignals()
+    return 0
+
+
 cdef inline BLAS_Trans _flip(BLAS_Trans t) noexcept nogil:
     return NoTrans if t == Trans else Trans
 
@@ -152,11 +168,12 @@ cdef void dropout_forward(Random *rng, double keep, Py_ssize_t size, const float
         dropped[i] = A[i] * mask[i]
 
 
-cdef bint forward_pass(Plan *p, floating *P, const floating *Xb, BLAS_Trans tx,
-                       blas_int ldx, Py_ssize_t mb, bint with_dropout,
-                       Random *rng) noexcept nogil:
+cdef int forward_pass(Plan *p, floating *P, const floating *Xb, BLAS_Trans tx,
+                      blas_int ldx, Py_ssize_t mb, bint with_dropout, Random *rng,
+                      Progress *progress) except -1 nogil:
     """Z[l], A[l] for every hidden layer and the output logits Z[L] into the
-    workspaces; return True if some Z is not finite."""
+    workspaces; return 1 if some Z is not finite, else 0. Looks for Ctrl-C
+    between layers (see _poll)."""
     cdef floating *ws = <floating *> p.ws
     cdef const floating *A_prev = Xb
     cdef BLAS_Trans ta = tx
@@ -183,6 +200,7 @@ cdef bint forward_pass(Plan *p, floating *P, const floating *Xb, BLAS_Trans tx,
                                            P + p.b_off[l], ws + p.z_off[l], p.work)
         ta = NoTrans
         lda = m
+        _poll(progress)
     return bad
 
 
@@ -209,11 +227,13 @@ cdef double batch_cost(Plan *p, floating *P, const floating *Yb, Py_ssize_t mb,
     return cost
 
 
-cdef void backward_pass(Plan *p, floating *P, floating *G, const floating *Xb,
-                        BLAS_Trans tx, blas_int ldx, const floating *Yb, Py_ssize_t mb,
-                        bint with_dropout, double l2, double fused_rate) noexcept nogil:
-    """Gradients of the batch into G, or, when G is NULL, the gradient-descent
-    update ``P -= fused_rate * grad`` folded into the GEMMs."""
+cdef int backward_pass(Plan *p, floating *P, floating *G, const floating *Xb,
+                       BLAS_Trans tx, blas_int ldx, const floating *Yb, Py_ssize_t mb,
+                       bint with_dropout, double l2, double fused_rate,
+                       Progress *progress) except -1 nogil:
+    """Gradients of the batch into G, looking for Ctrl-C between layers; or,
+    when G is NULL, the gradient-descent update ``P -= fused_rate * grad``
+    folded into the GEMMs (not to be interrupted)."""
     cdef floating *ws = <floating *> p.ws
     cdef int l, L = p.n_layers, current = 0
     cdef blas_int n, n_prev, m = <blas_int> mb
@@ -271,6 +291,9 @@ cdef void backward_pass(Plan *p, floating *P, floating *G, const floating *Xb,
                                 inv_m, p.work)
             dZ = dA_prev
             current = 1 - current
+        if not fused:
+            _poll(progress)
+    return 0
 
 
 cdef inline void _multiply(Py_ssize_t size, floating *x, const floating *y) noexcept nogil:
@@ -325,7 +348,13 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
     cdef const floating *Xb
     cdef floating *Yb = ws + p.yb_off
     cdef bint full_batch = batch >= m
-    cdef bint fused = p.optimizer == GD
+    cdef int l
+    cdef double forward_work = 0
+    for l in range(1, p.n_layers + 1):
+        forward_work += <double> p.dims[l] * p.dims[l - 1] * min(batch, m)
+    # Plain gd is folded into the GEMMs, except in steps so long that Ctrl-C
+    # should be looked for within them (a fused update cannot be stopped halfway).
+    cdef bint fused = p.optimizer == GD and forward_work < UNFUSED_WORK
     for e in range(n_epochs):
         began = _now()
         rate = scheduled_rate(p.schedule, p.rate0, p.schedule_a, p.schedule_b,
@@ -346,7 +375,7 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
                              ws + p.xb_off, Yb)
                 Xb = ws + p.xb_off
             # X rows (mb, n0) C-ordered are the course's A0 (n0, mb) in Fortran order
-            if forward_pass(p, P, Xb, Trans, <blas_int> n0, mb, p.dropout, rng):
+            if forward_pass(p, P, Xb, Trans, <blas_int> n0, mb, p.dropout, rng, progress):
                 cost = NAN
             else:
                 cost = batch_cost(p, P, Yb, mb, p.l2)
@@ -367,21 +396,19 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
                 progress.snapshot_epoch = e
                 progress.last_snapshot = now
             progress.previous_cost = cost
-            progress.step += 1
             if fused:
+                progress.step += 1
                 backward_pass(p, P, NULL, Xb, Trans, <blas_int> n0, Yb, mb, p.dropout,
-                              p.l2, rate)
+                              p.l2, rate, NULL)
             else:
                 backward_pass(p, P, G, Xb, Trans, <blas_int> n0, Yb, mb, p.dropout,
-                              p.l2, 0)
+                              p.l2, 0, progress)
+                progress.step += 1
                 optimizer_step(p.optimizer, p.size, rate, p.beta1, p.beta2, p.epsilon,
                                progress.step, P, G, <floating *> p.moment1,
                                <floating *> p.moment2)
             total += cost * mb
-            if now - progress.last_check >= CHECK_SECONDS:
-                progress.last_check = now
-                with gil:
-                    PyErr_CheckSignals()
+            _poll(progress)
             start += mb
         costs[e] = total / m
         seconds[e] = _now() - began
@@ -399,7 +426,7 @@ cdef void predict_rows(Plan *p, floating *P, const floating *X, Py_ssize_t m,
     start = 0
     while start < m:
         mb = min(p.batch, m - start)
-        forward_pass(p, P, X + start * n0, Trans, <blas_int> n0, mb, False, NULL)
+        forward_pass(p, P, X + start * n0, Trans, <blas_int> n0, mb, False, NULL, NULL)
         A = ws + p.a_off[L]
         bias_activation_forward(output, p.slope, n_out, mb, ws + p.z_off[L], NULL, A,
                                 p.work)
@@ -420,7 +447,7 @@ cdef double data_cost(Plan *p, floating *P, const floating *X, const floating *T
     while start < m:
         mb = min(p.batch, m - start)
         gather_batch(X, T, labels, n0, n_out, NULL, start, mb, NULL, ws + p.yb_off)
-        if forward_pass(p, P, X + start * n0, Trans, <blas_int> n0, mb, False, NULL):
+        if forward_pass(p, P, X + start * n0, Trans, <blas_int> n0, mb, False, NULL, NULL):
             return NAN
         total += batch_cost(p, P, ws + p.yb_off, mb, 0) * mb
         start += mb
@@ -883,11 +910,11 @@ cdef double _gradients(Plan *p, floating *P, const floating *X, const floating *
     cdef double cost
     cdef Py_ssize_t n0 = p.dims[0], n_out = p.dims[p.n_layers]
     gather_batch(X, T, labels, n0, n_out, NULL, 0, m, NULL, ws + p.yb_off)
-    if forward_pass(p, P, X, Trans, <blas_int> n0, m, False, NULL):
+    if forward_pass(p, P, X, Trans, <blas_int> n0, m, False, NULL, NULL):
         return NAN
     cost = batch_cost(p, P, ws + p.yb_off, m, l2)
     backward_pass(p, P, <floating *> p.grads, X, Trans, <blas_int> n0, ws + p.yb_off, m,
-                  False, l2, 0)
+                  False, l2, 0, NULL)
     return cost
 
 

@@ -414,20 +414,34 @@ def test_divergence_restores_exactly_the_last_finite_parameters(optimizer):
     assert all(np.isfinite(value).all() for value in net.parameters.values())
 
 
-def test_ctrl_c_interrupts_promptly_between_steps():
-    X, y, _ = problem([50, 200, 200, 1], 2000, "sigmoid")
-    net = dnn.Network([50, 200, 200, 1], seed=0)
+@pytest.mark.parametrize("dims,m,optimizer", [
+    ([50, 200, 200, 1], 2000, "gd"),       # gd folded into the GEMMs: stops between steps
+    ([500, 1000, 1000, 1], 200, "gd"),     # long steps: stops between layers
+    ([500, 1000, 1000, 1], 200, "adam"),
+])
+def test_ctrl_c_stops_promptly_at_a_completed_step(dims, m, optimizer):
+    X, y, _ = problem(dims, m, "sigmoid", np.float32)
+
+    def network():
+        return dnn.Network(dims, dtype="float32", seed=0, n_threads=1)
+
+    net = network()
     sent = []
-    timer = threading.Timer(0.5, lambda: (sent.append(time.perf_counter()),
+    timer = threading.Timer(0.3, lambda: (sent.append(time.perf_counter()),
                                           _thread.interrupt_main()))
     timer.start()
     with pytest.raises(KeyboardInterrupt):
-        net.fit(X, y, epochs=100000, batch_size=32)
+        net.fit(X, y, epochs=100000, optimizer=optimizer, learning_rate=1e-3)
     latency = time.perf_counter() - sent[0]
     assert latency < 0.5, latency
-    assert all(np.isfinite(value).all() for value in net.parameters.values())
-    assert len(net.history_) == net.epochs_ > 0
-    net.fit(X, y, epochs=1, batch_size=32)   # and it trains on
+    # full batch: the parameters are those after the completed steps, exactly
+    steps = net.epochs_
+    assert steps == len(net.history_) == net._engine.step_count > 0
+    replay = network()
+    replay.fit(X, y, epochs=steps, optimizer=optimizer, learning_rate=1e-3)
+    assert_params_close(net.parameters, copy_params(replay), rtol=0)
+    net.fit(X, y, epochs=1, optimizer=optimizer, learning_rate=1e-3)   # and it trains on
+    assert net.epochs_ == steps + 1
 
 
 def test_warm_start_continues_and_reinitialize_restarts():
