@@ -528,6 +528,14 @@ def test_save_and_load_round_trip_and_continue(tmp_path):
     assert loaded.epochs_ == 4
 
 
+def test_save_and_load_a_network_without_hidden_layers(tmp_path):
+    net = dnn.Network([3, 2], output="linear", seed=0)
+    net.save(tmp_path / "linear.npz", optimizer_state=False)
+    loaded = dnn.load(str(tmp_path / "linear.npz"))
+    assert loaded.activations == [] and loaded.output == "linear"
+    assert_params_close(loaded.parameters, copy_params(net), rtol=0)
+
+
 def test_load_rejects_damaged_and_foreign_files(tmp_path):
     net = dnn.Network([3, 4, 1], seed=0)
     net.fit(*problem([3, 4, 1], 10, "sigmoid")[:2], epochs=1)
@@ -543,11 +551,12 @@ def test_load_rejects_damaged_and_foreign_files(tmp_path):
     np.savez(tmp_path / "shape.npz", **dict(fields, parameters=np.zeros(7)))
     np.savez(tmp_path / "nan.npz", **dict(fields, parameters=fields["parameters"] * np.nan))
     np.savez(tmp_path / "dims.npz", **dict(fields, layer_dims=np.array([3, -4, 1])))
+    np.savez(tmp_path / "huge.npz", **dict(fields, layer_dims=np.array([10**6, 10**6, 1])))
     for name, message in [("truncated", "not a dnn model file|damaged"),
                           ("text", "not a dnn model file"), ("foreign", "format"),
                           ("pickled", "not a dnn model file|damaged|format"),
                           ("version", "version 99"), ("shape", "parameters"),
-                          ("nan", "NaN"), ("dims", "layer_dims")]:
+                          ("nan", "NaN"), ("dims", "layer_dims"), ("huge", "layer_dims")]:
         with pytest.raises(ValueError, match=message):
             dnn.load(tmp_path / f"{name}.npz")
 

@@ -640,13 +640,17 @@ def _from_fields(fields, name):
                 for key in ("output", "init", "dtype")}
     slope = float(_field(fields, "slope", name, "f", 0))
     epochs = int(_field(fields, "epochs", name, "iu", 0))
+    flat = _field(fields, "parameters", name, "f", 1)
+    if (len(dims) < 2 or min(dims) < 1
+            or sum(dims[l] * dims[l - 1] + dims[l] for l in range(1, len(dims))) != flat.size):
+        raise ValueError(f"{name}: damaged model file: layer_dims {dims} do not match "
+                         f"{flat.size} parameters")
     try:
         network = Network(dims, activations, settings["output"], settings["init"],
                           settings["dtype"], slope=slope)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name}: damaged model file: {error}") from None
     engine = network._engine
-    flat = _field(fields, "parameters", name, "f", 1)
     if flat.dtype != network.dtype or flat.shape != engine.parameters.shape:
         raise ValueError(f"{name}: damaged model file: parameters are {flat.dtype} "
                          f"{flat.shape}, expected {network.dtype} {engine.parameters.shape}")
