@@ -126,22 +126,39 @@ def sklearn_step(X, Y, params, output, lr=1e-3):
     return run
 
 
-def median_time(function, repeats, min_time=0.2, batched=False):
-    """Median seconds per call; a ``batched`` function takes the number of steps."""
+def timer(function, repeats, min_time=0.2, batched=False):
+    """A callable giving one sample, seconds per call, of ``function``; a
+    ``batched`` function takes the number of steps to run. None if function is."""
     if function is None:
-        return float("nan")
+        return None
     call = function if batched else (lambda k: [function() for _ in range(k)])
     call(1)  # warm up
-    start = time.perf_counter()
-    call(1)
-    once = time.perf_counter() - start
+    # a batched call is timed over several steps, so that the fixed cost of a
+    # fit() call (~0.2 ms) does not count as the time of a step
+    probe = 1
+    while True:
+        start = time.perf_counter()
+        call(probe)
+        once = (time.perf_counter() - start) / probe
+        if not batched or probe * once >= 0.05 or probe >= 1000:
+            break
+        probe *= 10
     inner = max(1, int(min_time / max(once, 1e-9) / repeats))
-    samples = []
-    for _ in range(repeats):
+    if batched:
+        inner = max(inner, 4)
+
+    def sample():
         start = time.perf_counter()
         call(inner)
-        samples.append((time.perf_counter() - start) / inner)
-    return statistics.median(samples)
+        return (time.perf_counter() - start) / inner
+    return sample
+
+
+def paired_ratio(samples, top, bottom):
+    """Median over repeats of top / bottom measured in the same repeat."""
+    if not samples[top] or not samples[bottom]:
+        return float("nan")
+    return statistics.median(a / b for a, b in zip(samples[top], samples[bottom]))
 
 
 def main(argv=None):
@@ -158,34 +175,49 @@ def main(argv=None):
         for name, dims, m, dtype in CONFIGS:
             if args.only and args.only not in name:
                 continue
-            timings = {}
+            samplers = {}
             for column, make, batched in COLUMNS:
                 X, Y, params, output, loss = problem(dims, m, dtype)
                 if column == "floor":
-                    timings[column] = gemm_floor(dims, m, dtype, repeats)
+                    once = gemm_floor(dims, m, dtype, 1, 0.0)
+                    inner_time = max(0.2 / repeats, 2 * once)
+                    samplers[column] = (lambda d=dims, mm=m, dt=dtype, t=inner_time:
+                                        gemm_floor(d, mm, dt, 1, t))
                     continue
                 if column in ("functional", "numpy"):
                     function = (lambda X=X, Y=Y, p=params, o=output, lo=loss, f=make:
                                 f(X, Y, p, o, lo))
                 else:
                     function = make(X, Y, params, output)
-                timings[column] = median_time(function, repeats, batched=batched)
-            rows.append((name, timings))
+                samplers[column] = timer(function, repeats, batched=batched)
+            # the columns take turns within each repeat, so that a change in the
+            # machine's load falls on all of them alike
+            samples = {column: [] for column in samplers}
+            for _ in range(repeats):
+                for column, sample in samplers.items():
+                    if sample is not None:
+                        samples[column].append(sample())
+            timings = {column: statistics.median(values) if values else float("nan")
+                       for column, values in samples.items()}
+            ratios = {"engine/floor": paired_ratio(samples, "engine", "floor")}
+            for column in ("numpy", "torch", "sklearn"):
+                ratios[f"{column}/engine"] = paired_ratio(samples, column, "engine")
+            rows.append((name, timings, ratios))
             print(f"{name:32s} " + "  ".join(f"{column} {value * 1e6:.1f}"
                                              for column, value in timings.items()), flush=True)
     print()
-    print("Microseconds per training step (median), 1 BLAS thread; ratios are step time "
-          "over the engine's, and the engine's over the floor.")
+    print("Microseconds per training step (median), 1 BLAS thread; ratios are medians of "
+          "the ratios within each repeat: step time over the engine's, and the engine's "
+          "over the floor.")
     print()
     print("| configuration | GEMM floor | engine | functional | NumPy | PyTorch | scikit-learn "
           "| engine / floor | NumPy / engine | PyTorch / engine | sklearn / engine |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, t in rows:
+    for name, t, r in rows:
         us = " | ".join(f"{t[c] * 1e6:.1f}" for c in
                         ("floor", "engine", "functional", "numpy", "torch", "sklearn"))
-        print(f"| {name} | {us} | {t['engine'] / t['floor']:.2f} "
-              f"| {t['numpy'] / t['engine']:.2f} | {t['torch'] / t['engine']:.2f} "
-              f"| {t['sklearn'] / t['engine']:.2f} |")
+        print(f"| {name} | {us} | {r['engine/floor']:.2f} | {r['numpy/engine']:.2f} "
+              f"| {r['torch/engine']:.2f} | {r['sklearn/engine']:.2f} |")
 
 
 COLUMNS = [("floor", None, False), ("engine", engine_steps, True),

@@ -48,13 +48,23 @@ cdef bint bias_activation_forward(
     except for softmax.
     """
     cdef Py_ssize_t i, j
-    cdef floating bias, probe = 0
+    cdef floating bias, value, probe = 0
     cdef floating leak = <floating> slope
     cdef floating *z
     cdef floating *a
     for i in range(n):
         z = Z + i * m
         a = A + i * m
+        if b != NULL and activation == RELU:
+            bias = b[i]
+            # Z[i] = Z[i] + b[i]; A[i] = np.maximum(0, Z[i])   (one pass)
+            for j in range(m):
+                value = z[j] + bias
+                z[j] = value
+                a[j] = _select(value > 0, value, 0)
+            # probe = np.sum(Z[i] * 0): 0 if Z[i] is finite, else NaN
+            probe = probe + nonfinite_probe(m, z)
+            continue
         if b != NULL:
             bias = b[i]
             # Z[i] = Z[i] + b[i]

@@ -355,8 +355,8 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
     # Plain gd is folded into the GEMMs, except in steps so long that Ctrl-C
     # should be looked for within them (a fused update cannot be stopped halfway).
     cdef bint fused = p.optimizer == GD and forward_work < UNFUSED_WORK
+    began = _now()
     for e in range(n_epochs):
-        began = _now()
         rate = scheduled_rate(p.schedule, p.rate0, p.schedule_a, p.schedule_b,
                               first_epoch + e)
         if shuffle and not full_batch:
@@ -375,7 +375,9 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
                              ws + p.xb_off, Yb)
                 Xb = ws + p.xb_off
             # X rows (mb, n0) C-ordered are the course's A0 (n0, mb) in Fortran order
-            if forward_pass(p, P, Xb, Trans, <blas_int> n0, mb, p.dropout, rng, progress):
+            # (a step folded into the GEMMs is short: looked for Ctrl-C after it only)
+            if forward_pass(p, P, Xb, Trans, <blas_int> n0, mb, p.dropout, rng,
+                            NULL if fused else progress):
                 cost = NAN
             else:
                 cost = batch_cost(p, P, Yb, mb, p.l2)
@@ -408,10 +410,13 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
                                progress.step, P, G, <floating *> p.moment1,
                                <floating *> p.moment2)
             total += cost * mb
-            _poll(progress)
+            if now - progress.last_check >= CHECK_SECONDS:
+                _poll(progress)
             start += mb
         costs[e] = total / m
-        seconds[e] = _now() - began
+        now = _now()
+        seconds[e] = now - began
+        began = now
         progress.epochs_done = e + 1
     return DONE
 
