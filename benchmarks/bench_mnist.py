@@ -88,7 +88,7 @@ def run_dnn(data, epochs, batch):
     accuracy = float(np.mean(net.predict(test_x) == test_y))
     engine = net._engine
     buffers = (engine.parameters.nbytes + engine.gradients.nbytes + engine.moments.nbytes
-               + engine.snapshot.nbytes)
+               + engine.snapshot_bytes)
     return dict(seconds=history.seconds, accuracy=accuracy, rss_before=before, rss_peak=peak,
                 engine_buffers_mb=buffers / 2 ** 20, n_parameters=engine.size)
 

@@ -53,6 +53,7 @@ cdef enum:
     DIVERGED = 1
 
 cdef Py_ssize_t MAX_LAYER = 64
+cdef Py_ssize_t BLAS_INT_MAX = 2147483647
 
 
 cdef struct Plan:
@@ -418,6 +419,14 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
         seconds[e] = now - began
         began = now
         progress.epochs_done = e + 1
+    # the last update is checked here, since no later forward pass will see it
+    if n_epochs > 0 and _nonfinite(p.size, P):
+        progress.failed_epoch = n_epochs - 1
+        progress.epochs_done = n_epochs - 1
+        if progress.has_snapshot:
+            _restore_snapshot(p, P, progress)
+            progress.epochs_done = progress.snapshot_epoch
+        return DIVERGED
     return DONE
 
 
@@ -527,13 +536,9 @@ cdef class Engine:
     cdef readonly tuple layer_dims
     cdef readonly tuple weight_offsets
     cdef readonly tuple bias_offsets
-    #: the flat parameter buffer [W1, b1, W2, b2, ...]
-    cdef readonly object parameters
-    #: the flat gradient buffer, same layout (filled by optimizers but gd, and by gradients())
-    cdef readonly object gradients
-    #: the optimizer's moments, shape (2, size)
-    cdef readonly object moments
-    cdef readonly object snapshot
+    # The buffers the C code writes into; Python sees views of them only (a
+    # view cannot be resized or replaced under the C code's pointers).
+    cdef object _parameters, _gradients, _moments, _snapshot
     #: optimizer steps taken so far (Adam's t)
     cdef public long step_count
     #: epochs completed by the last call to train() (also when it raised)
@@ -551,12 +556,15 @@ cdef class Engine:
                  uint64_t seed=0):
         cdef int l, L = len(layer_dims) - 1
         cdef Py_ssize_t offset = 0
+        if self._parameters is not None:
+            raise RuntimeError("an Engine is initialized once; make a new one")
         if not 1 <= L <= MAX_LAYER:
             raise ValueError(f"layer_dims: expected 2 to {MAX_LAYER + 1} sizes, got {L + 1}")
         if any(int(n) < 1 for n in layer_dims):
             raise ValueError(f"layer_dims: expected sizes >= 1, got {list(layer_dims)}")
-        if any(int(n) > 2147483647 for n in layer_dims):
-            raise ValueError(f"layer_dims: sizes must fit BLAS's 32-bit integers, got {list(layer_dims)}")
+        if any(int(a) * int(b) > BLAS_INT_MAX for a, b in zip(layer_dims, layer_dims[1:])):
+            raise ValueError(f"layer_dims: a layer's weights must number at most "
+                             f"{BLAS_INT_MAX} (BLAS's 32-bit sizes), got {list(layer_dims)}")
         if len(activations) != L - 1:
             raise ValueError(f"activations: expected {L - 1} codes, got {len(activations)}")
         if any(not IDENTITY <= a <= LEAKY_RELU for a in activations):
@@ -584,10 +592,10 @@ cdef class Engine:
         self.plan.size = offset
         self.weight_offsets = tuple(self.plan.w_off[l] for l in range(1, L + 1))
         self.bias_offsets = tuple(self.plan.b_off[l] for l in range(1, L + 1))
-        self.parameters = np.zeros(offset, dtype=self.dtype)
-        self.gradients = np.zeros(offset, dtype=self.dtype)
-        self.moments = np.zeros((2, offset), dtype=self.dtype)
-        self.snapshot = None
+        self._parameters = np.zeros(offset, dtype=self.dtype)
+        self._gradients = np.zeros(offset, dtype=self.dtype)
+        self._moments = np.zeros((2, offset), dtype=self.dtype)
+        self._snapshot = None
         self.step_count = 0
         self.epochs_done = 0
         random_seed(&self.rng, seed)
@@ -597,17 +605,38 @@ cdef class Engine:
         """Number of parameters."""
         return self.plan.size
 
+    @property
+    def parameters(self):
+        """The flat parameter buffer [W1, b1, W2, b2, ...] (a view: write into it)."""
+        return self._parameters[:]
+
+    @property
+    def gradients(self):
+        """The flat gradient buffer, same layout (filled by compute_gradients, and
+        by training with any optimizer but a short plain-gd step)."""
+        return self._gradients[:]
+
+    @property
+    def moments(self):
+        """The optimizer's first and second moments, shape (2, size) (a view)."""
+        return self._moments[:]
+
+    @property
+    def snapshot_bytes(self):
+        """Bytes held by the snapshot that undoes a diverging run (0 before any fit)."""
+        return 0 if self._snapshot is None else self._snapshot.nbytes
+
     def seed(self, uint64_t seed):
         """Reseed the generator of shuffles and dropout masks."""
         random_seed(&self.rng, seed)
 
     def weight(self, int layer):
         """W[layer] as a (n[l], n[l-1]) view of the parameter buffer."""
-        return self._view(self.parameters, layer, True)
+        return self._view(self._parameters, layer, True)
 
     def bias(self, int layer):
         """b[layer] as a (n[l], 1) view of the parameter buffer."""
-        return self._view(self.parameters, layer, False)
+        return self._view(self._parameters, layer, False)
 
     def _view(self, flat, int layer, bint weight):
         if not 1 <= layer <= self.plan.n_layers:
@@ -623,8 +652,8 @@ cdef class Engine:
         """{"dW1": ..., "db1": ...} as views of the gradient buffer."""
         grads = {}
         for l in range(1, self.plan.n_layers + 1):
-            grads[f"dW{l}"] = self._view(self.gradients, l, True)
-            grads[f"db{l}"] = self._view(self.gradients, l, False)
+            grads[f"dW{l}"] = self._view(self._gradients, l, True)
+            grads[f"db{l}"] = self._view(self._gradients, l, False)
         return grads
 
     # -- checks: everything that reaches C is shaped and typed here --------
@@ -652,6 +681,9 @@ cdef class Engine:
     cdef Workspace _workspace(self, Py_ssize_t batch, bint training, bint dropout,
                               bint gather):
         cdef Workspace ws = self.train_ws if training else self.infer_ws
+        if batch * max(self.layer_dims) > BLAS_INT_MAX:
+            raise ValueError(f"batch_size: {batch} examples of {max(self.layer_dims)} units "
+                             f"exceed BLAS's 32-bit sizes; use smaller batches")
         if (ws is None or ws.batch != batch or ws.dropout != dropout
                 or (gather and ws.xb_off == ws.yb_off)):
             ws = Workspace(self.layer_dims, batch, dropout, gather, self.dtype)
@@ -676,10 +708,10 @@ cdef class Engine:
         self.plan.xb_off = ws.xb_off
         self.plan.yb_off = ws.yb_off
         self.plan.db_off = ws.db_off
-        self.plan.params = _data(self.parameters)
-        self.plan.grads = _data(self.gradients)
-        self.plan.moment1 = _data(self.moments[0])
-        self.plan.moment2 = _data(self.moments[1])
+        self.plan.params = _data(self._parameters)
+        self.plan.grads = _data(self._gradients)
+        self.plan.moment1 = _data(self._moments[0])
+        self.plan.moment2 = _data(self._moments[1])
 
     cdef int _enter(self) except -1:
         if self.busy:
@@ -726,7 +758,7 @@ cdef class Engine:
         if not (learning_rate > 0 and isfinite(learning_rate)):
             raise ValueError(f"learning_rate: expected a finite number > 0, got {learning_rate}")
         for name, value in (("costs", costs), ("seconds", seconds)):
-            _check_array(value, name, np.float64, 1)
+            _check_array(value, name, np.float64, 1, True)
             if value.shape[0] < epochs:
                 raise ValueError(f"{name}: expected at least {epochs} entries, got {value.shape[0]}")
         keeps = [1.0] * (L - 1) if keep is None else [float(k) for k in keep]
@@ -743,12 +775,12 @@ cdef class Engine:
             self._use(ws)
             if gather and (self.perm is None or self.perm.shape[0] != m):
                 self.perm = np.empty(m, dtype=np.intp)
-            if self.snapshot is None:
-                self.snapshot = np.empty((3 if optimizer != GD else 1, self.plan.size),
-                                         dtype=self.dtype)
-            elif optimizer != GD and self.snapshot.shape[0] < 3:
-                self.snapshot = np.empty((3, self.plan.size), dtype=self.dtype)
-            self.plan.snapshot = _data(self.snapshot)
+            if self._snapshot is None:
+                self._snapshot = np.empty((3 if optimizer != GD else 1, self.plan.size),
+                                          dtype=self.dtype)
+            elif optimizer != GD and self._snapshot.shape[0] < 3:
+                self._snapshot = np.empty((3, self.plan.size), dtype=self.dtype)
+            self.plan.snapshot = _data(self._snapshot)
             self.plan.perm = <Py_ssize_t *> _data(self.perm) if gather else NULL
             self.plan.dropout = dropout
             self.plan.l2 = l2
@@ -834,9 +866,7 @@ cdef class Engine:
         _check_array(X, "X", self.dtype, 2)
         if X.shape[0] < 1 or X.shape[1] != self.layer_dims[0]:
             raise ValueError(f"X: expected shape (m >= 1, {self.layer_dims[0]}), got {X.shape}")
-        _check_array(out, "out", self.dtype, 2)
-        if not out.flags.writeable:
-            raise ValueError("out: expected a writeable array")
+        _check_array(out, "out", self.dtype, 2, True)
         if out.shape != (X.shape[0], self.layer_dims[self.plan.n_layers]):
             raise ValueError(f"out: expected shape {(X.shape[0], self.layer_dims[self.plan.n_layers])}, got {out.shape}")
         if chunk < 1:
@@ -923,13 +953,16 @@ cdef double _gradients(Plan *p, floating *P, const floating *X, const floating *
     return cost
 
 
-cdef int _check_array(object array, str name, object dtype, int ndim) except -1:
+cdef int _check_array(object array, str name, object dtype, int ndim,
+                      bint writeable=False) except -1:
     if not isinstance(array, np.ndarray):
         raise TypeError(f"{name}: expected a numpy array, got {type(array).__name__}")
     if array.dtype != dtype or array.ndim != ndim or not array.flags.c_contiguous:
         raise ValueError(f"{name}: expected a C-contiguous {ndim}-D {np.dtype(dtype)} array, "
                          f"got {array.ndim}-D {array.dtype} (C-contiguous: "
                          f"{array.flags.c_contiguous})")
+    if writeable and not array.flags.writeable:
+        raise ValueError(f"{name}: expected a writeable array")
     return 0
 
 

@@ -7,6 +7,8 @@ momentum keeps an exponentially weighted average of the gradients.
 """
 from libc.math cimport floor, pow, sqrt
 
+from dnn_core._update cimport sgd_update
+
 
 cdef double scheduled_rate(Schedule schedule, double rate0, double a, double b,
                            long epoch) noexcept nogil:
@@ -37,8 +39,7 @@ cdef void optimizer_step(Optimizer optimizer, Py_ssize_t size, double rate, doub
     cdef floating c2 = <floating> (1 - pow(beta2, step))
     if optimizer == GD:
         # P = P - lr * G
-        for i in range(size):
-            P[i] = P[i] - lr * G[i]
+        sgd_update(size, rate, P, G)
     elif optimizer == MOMENTUM:
         # V = beta * V + (1 - beta) * G; P = P - lr * V
         for i in range(size):

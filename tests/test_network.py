@@ -604,6 +604,78 @@ def test_one_network_from_two_threads_raises_clearly():
     assert all(np.isfinite(value).all() for value in net.parameters.values())
 
 
+def test_predict_from_another_thread_during_fit_waits_and_nested_fit_is_refused():
+    X, y, _ = problem([8, 64, 1], 500, "sigmoid")
+    net = dnn.Network([8, 64, 1], seed=0)
+    predictions, stop = [], threading.Event()
+
+    def predict_loop():
+        while not stop.is_set():
+            predictions.append(net.predict_proba(X[:5]))
+
+    thread = threading.Thread(target=predict_loop)
+    thread.start()
+    try:
+        for _ in range(20):
+            net.fit(X, y, epochs=2, batch_size=50)
+    finally:
+        stop.set()
+        thread.join()
+    assert predictions and all(np.isfinite(p).all() for p in predictions)
+
+    def nested(epoch, logs):
+        net.fit(X, y, epochs=1)
+
+    with pytest.raises(RuntimeError, match="already being trained"):
+        net.fit(X, y, epochs=1, callbacks=[nested])
+    net.fit(X, y, epochs=1)     # the flag was cleared
+
+
+def test_engine_buffers_cannot_be_swapped_resized_or_reinitialized():
+    net = dnn.Network([3, 4, 1], seed=0)
+    engine = net._engine
+    with pytest.raises(ValueError):
+        engine.parameters.resize(1)
+    with pytest.raises(AttributeError):
+        engine.parameters = np.zeros(3)
+    with pytest.raises(RuntimeError, match="initialized once"):
+        engine.__init__([3, 4, 1], [2], 0, 0.01, np.float64)
+    X, y, _ = problem([3, 4, 1], 10, "sigmoid")
+    costs = np.zeros(1)
+    costs.flags.writeable = False
+    with pytest.raises(ValueError, match="costs: expected a writeable array"):
+        engine.train(X, y.reshape(10, 1), None, batch_size=10, shuffle=False, epochs=1,
+                     costs=costs, seconds=np.zeros(1))
+    with pytest.raises(ValueError, match="32-bit"):
+        dnn.Network([2 ** 16, 2 ** 16, 1])
+
+
+def test_an_overflowing_last_update_is_undone():
+    X, y, _ = problem([3, 4, 1], 20, "sigmoid")
+    net = dnn.Network([3, 4, 1], seed=0)
+    start = copy_params(net)
+    with pytest.raises(dnn.DivergenceError, match="epoch 1 of this fit"):
+        # gradients of ~100 times 1e308 overflow; the cost of the step was finite
+        net.fit(X * 100, y, epochs=1, optimizer="gd", learning_rate=1e308)
+    assert_params_close(net.parameters, start, rtol=0)
+    assert net.epochs_ == 0 and len(net.history_) == 0
+
+
+def test_divergence_message_counts_epochs_of_the_fit_with_validation():
+    X, y, _ = problem([5, 16, 16, 1], 64, "linear", np.float32)
+    net = dnn.Network([5, 16, 16, 1], "relu", "linear", dtype="float32", seed=0)
+    with pytest.raises(dnn.DivergenceError) as raised:
+        net.fit(X, y * 1e3, epochs=100, optimizer="gd", learning_rate=1.0,
+                validation_data=(X, y))
+    # found after the update that overflowed (the restored state is before it) or
+    # at the next forward pass
+    completed = len(net.history_)
+    assert completed > 1
+    assert (f"epoch {completed + 1} of this fit" in str(raised.value)
+            or f"epoch {completed + 2} of this fit" in str(raised.value))
+    assert f"after {completed} completed epochs" in str(raised.value)
+
+
 def test_threadpoolctl_limits_are_honoured():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     X, y, _ = problem([3, 4, 1], 10, "sigmoid")

@@ -33,7 +33,7 @@ THREADED_GEMM_WORK = 1e8
 
 
 class DivergenceError(FloatingPointError):
-    """The cost became NaN or infinite during fit()."""
+    """Training diverged: the cost or the parameters became NaN or infinite."""
 
 
 class History:
@@ -77,7 +77,7 @@ class _BlasThreads:
     concurrent fits sets the count, the last restores it."""
 
     def __init__(self):
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._users = 0
         self._limiter = None
         self._controller = None
@@ -179,7 +179,13 @@ class Network:
                               dnn_core.LOSSES[self.loss], self.slope, self.dtype,
                               int(self._rng.integers(2 ** 63)))
         self._optimizer = None
-        self._lock = threading.RLock()
+        # _engine_lock is held around each call into the engine (so predict from
+        # another thread waits for the current training call instead of failing);
+        # _fitting marks a fit in progress (a second one, from another thread or
+        # from a callback, is refused), set under _fit_guard.
+        self._engine_lock = threading.Lock()
+        self._fit_guard = threading.Lock()
+        self._fitting = False
         self.history_ = History()
         self.stop_training = False
         self.initialize()
@@ -195,8 +201,9 @@ class Network:
         return self
 
     def _reset_optimizer(self, optimizer):
-        self._engine.moments[...] = 0
-        self._engine.step_count = 0
+        with self._engine_lock:
+            self._engine.moments[...] = 0
+            self._engine.step_count = 0
         self._optimizer = optimizer
 
     @property
@@ -224,9 +231,10 @@ class Network:
                                  f"got {W.shape}")
             check.check_finite(W, f"parameters['W{layer}']")
             check.check_finite(b, f"parameters['b{layer}']")
-        for layer, (W, b) in enumerate(zip(weights, biases), start=1):
-            self._engine.weight(layer)[...] = W
-            self._engine.bias(layer)[:, 0] = b
+        with self._engine_lock:
+            for layer, (W, b) in enumerate(zip(weights, biases), start=1):
+                self._engine.weight(layer)[...] = W
+                self._engine.bias(layer)[:, 0] = b
 
     @property
     def n_parameters(self):
@@ -317,8 +325,10 @@ class Network:
             Hold out this last fraction of X, y for validation.
         early_stopping : bool
             Stop when the monitored cost (validation cost if any, else training
-            cost) has not improved by ``min_delta`` for ``patience`` epochs,
-            and restore the best parameters.
+            cost) has not improved by ``min_delta`` for ``patience`` epochs. When
+            training ends (stopped early or not, but not by Ctrl-C or divergence)
+            the parameters of the best epoch are restored; the optimizer's state
+            is not rolled back.
         callbacks : sequence of callables
             Each called as ``callback(epoch, logs)`` after every epoch (``logs``:
             this epoch's "cost", "seconds", "val_cost", "val_accuracy"). A
@@ -336,7 +346,8 @@ class Network:
         Raises
         ------
         DivergenceError
-            The cost became NaN or inf; the parameters are the last finite ones.
+            The cost or the parameters became NaN or inf; the parameters are put
+            back to the last finite state the engine kept (see README).
         KeyboardInterrupt
             On Ctrl-C; the parameters are those at the end of a completed step.
         """
@@ -372,9 +383,12 @@ class Network:
             if not callable(callback):
                 raise TypeError(f"callbacks[{index}]: expected a callable, "
                                 f"got {type(callback).__name__}")
-        if not self._lock.acquire(blocking=False):
-            raise RuntimeError("this network is being trained in another thread; "
-                               "use one network per thread")
+        with self._fit_guard:
+            if self._fitting:
+                raise RuntimeError("this network is already being trained (in another "
+                                   "thread, or fit() was called from a callback); use one "
+                                   "network per thread")
+            self._fitting = True
         try:
             if reinitialize:
                 self.initialize()
@@ -391,7 +405,7 @@ class Network:
                                           validation, early_stopping, patience, min_delta,
                                           callbacks, verbose)
         finally:
-            self._lock.release()
+            self._fitting = False
         return history
 
     def partial_fit(self, X, y, optimizer=None, learning_rate=None, batch_size=None,
@@ -449,9 +463,11 @@ class Network:
         arguments = {key: value for key, value in settings.items()
                      if key != "optimizer_object"}
         first = self.epochs_
+        before = len(history)
         try:
-            finished = engine.train(X, T, labels, epochs=epochs, first_epoch=first,
-                                    costs=costs, seconds=seconds, **arguments)
+            with self._engine_lock:
+                finished = engine.train(X, T, labels, epochs=epochs, first_epoch=first,
+                                        costs=costs, seconds=seconds, **arguments)
         finally:
             done = engine.epochs_done
             history.epoch.extend(range(first, first + done))
@@ -460,9 +476,10 @@ class Network:
             self.epochs_ += done
         if not finished:
             raise DivergenceError(
-                f"the cost became NaN or infinite in epoch {engine.diverged_epoch + 1} of this "
-                f"fit; the parameters were kept at their last finite values (after "
-                f"{done} completed epochs of this fit). Try a smaller learning rate (it was "
+                f"training diverged in epoch {before + engine.diverged_epoch + 1} of this fit "
+                f"(the cost or the parameters became NaN or infinite); the parameters were "
+                f"put back to their last finite values (after {before + done} completed "
+                f"epochs of this fit). Try a smaller learning rate (it was "
                 f"{settings['learning_rate']:g}) or scale the inputs.")
 
     def _train_per_epoch(self, X, T, labels, epochs, settings, history, validation,
@@ -504,8 +521,9 @@ class Network:
         finally:
             if bar is not None:
                 bar.close()
-            if best_params is not None:
-                self._engine.parameters[...] = best_params
+        # (not after Ctrl-C or divergence: those leave the last step's parameters)
+        if best_params is not None:
+            self._engine.parameters[...] = best_params
 
     # -- inference -----------------------------------------------------------
 
@@ -514,7 +532,7 @@ class Network:
         sigmoid (per output) and softmax (per class), values for linear."""
         X = self._features(X)
         out = np.empty((X.shape[0], self.layer_dims[-1]), dtype=self.dtype)
-        with self._lock:
+        with self._engine_lock:
             return self._engine.predict(X, out)
 
     def predict(self, X):
@@ -534,7 +552,7 @@ class Network:
         return self._scores(*self._dataset(X, y))
 
     def _scores(self, X, T, labels):
-        with self._lock:
+        with self._engine_lock:
             cost = self._engine.cost(X, T, labels)
             A = self._engine.predict(X, np.empty((X.shape[0], self.layer_dims[-1]),
                                                  dtype=self.dtype))
@@ -559,7 +577,7 @@ class Network:
         """
         X, T, labels = self._dataset(X, y)
         l2 = check.real(l2, "l2", low=0.0)
-        with self._lock:
+        with self._engine_lock:
             cost = self._engine.compute_gradients(X, T, labels, l2)
             grads = {key: value.copy() for key, value in self._engine.gradient_views().items()}
         return cost, grads
