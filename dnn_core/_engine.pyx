@@ -730,7 +730,8 @@ cdef class Engine:
         """Train for ``epochs`` epochs; return True, or False if the cost diverged.
 
         X: (m, n0) C-ordered in the engine's dtype; T: (m, n_out) in it, or
-        labels: (m,) int64 (softmax). batch_size >= 1 (>= m: full batch, no
+        labels: (m,) int64 (softmax; a label outside 0..n_out-1 one-hot encodes
+        to zeros: dnn.Network refuses such labels before they come here). batch_size >= 1 (>= m: full batch, no
         shuffle). keep: a keep probability per hidden layer, or None.
         costs, seconds: float64 arrays of ``epochs`` entries, filled per epoch.
         ``epochs_done`` tells how many epochs completed, also after an exception.
