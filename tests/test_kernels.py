@@ -176,3 +176,27 @@ def test_kernels_check_shapes_before_touching_memory():
     with pytest.raises((TypeError, ValueError), match="dtype"):  # no mixed signature
         dnn_core.dense_forward(np.ones((2, 3), np.float32), np.ones((3, 5)), None,
                                np.empty((2, 5)), np.empty((2, 5)), relu)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vectorised_exp_based_kernels_over_extreme_ranges(dtype):
+    """sigmoid, tanh and the cross-entropy from logits (polynomial exp, expm1 and
+    log1p in dnn_core/_vecmath.h) against NumPy's, from 1e-300 to 1e4 in size.
+    Results below 1e-300 may differ (exp(x) is held at ~2.2e-308 below x = -708)."""
+    magnitudes = np.concatenate([np.logspace(-300, 4, 2000), [0.0, 7.1e2, 7.5e2, 1e4]])
+    Z = np.concatenate([magnitudes, -magnitudes]).astype(dtype).reshape(1, -1)
+    Z64 = Z.astype(np.float64)
+    A = np.empty_like(Z)
+    tolerance = 1e-15 if dtype == np.float64 else 1e-7
+    dnn_core.activation_forward(Z, A, dnn_core.ACTIVATIONS["sigmoid"])
+    with np.errstate(over="ignore"):
+        sigmoid = (1 / (1 + np.exp(-Z64))).astype(dtype)    # rounded as the result is
+    np.testing.assert_allclose(A, sigmoid, rtol=4 * tolerance, atol=1e-300)
+    dnn_core.activation_forward(Z, A, dnn_core.ACTIVATIONS["tanh"])
+    np.testing.assert_allclose(A, np.tanh(Z64).astype(dtype), rtol=4 * tolerance, atol=1e-300)
+    for label in (0.0, 1.0):
+        Y = np.full_like(Z, label)
+        cost = dnn_core.logits_cost(Z, Y, dnn_core.LOSSES["binary_crossentropy"], A)
+        terms = np.maximum(Z64, 0) - Z64 * label + np.log1p(np.exp(-np.abs(Z64)))
+        assert cost == pytest.approx(terms.sum() / Z.shape[1], rel=1e-13)
+        np.testing.assert_allclose(A, sigmoid, rtol=4 * tolerance, atol=1e-300)
