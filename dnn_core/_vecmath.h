@@ -38,22 +38,21 @@ static inline double dnn_reduce(double x, double *scale)
     return (x - k * 0.6931471803691238) - k * 1.9082149292705877e-10;   /* ln 2 hi, lo */
 }
 
-/* exp(r) - 1 for |r| <= ln 2 / 2: Taylor to degree 13, remainder < 2e-17. */
+/* exp(r) - 1 for |r| <= ln 2 / 2: Taylor to degree 13, remainder < 2e-17,
+ * r * sum(r**i / (i + 1)!, i = 0..12) evaluated by Estrin's scheme (short
+ * dependency chains: the loops are latency-bound otherwise). */
 static inline double dnn_expm1_reduced(double r)
 {
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    return (p * r + 1.0) * r;
+    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    double q0 = 1.0 + r * (1.0 / 2.0);
+    double q1 = 1.0 / 6.0 + r * (1.0 / 24.0);
+    double q2 = 1.0 / 120.0 + r * (1.0 / 720.0);
+    double q3 = 1.0 / 5040.0 + r * (1.0 / 40320.0);
+    double q4 = 1.0 / 362880.0 + r * (1.0 / 3628800.0);
+    double q5 = 1.0 / 39916800.0 + r * (1.0 / 479001600.0);
+    double q6 = 1.0 / 6227020800.0;
+    double w0 = q0 + q1 * r2, w1 = q2 + q3 * r2, w2 = q4 + q5 * r2;
+    return r * ((w0 + w1 * r4) + (w2 + q6 * r4) * r8);
 }
 
 /* exp(x) for x <= 0 (below -708.3: about 2.2e-308 instead of less). */
@@ -70,31 +69,26 @@ static inline double dnn_expm1_nonpositive(double x)
     return dnn_expm1_reduced(r) * scale + (scale - 1.0);
 }
 
-/* log1p(e) for 0 <= e <= 1: 2 atanh(s), s = e / (2 + e) in [0, 1/3]. */
+/* log1p(e) for 0 <= e <= 1: 2 atanh(s), s = e / (2 + e) in [0, 1/3]:
+ * 2 s sum(t**n / (2 n + 1), n = 0..18) with t = s * s <= 1/9, by Estrin. */
 static inline double dnn_log1p_unit(double e)
 {
     double s = e / (2.0 + e);
-    double s2 = s * s;
-    double p = 1.0 / 37.0;
-    p = p * s2 + 1.0 / 35.0;
-    p = p * s2 + 1.0 / 33.0;
-    p = p * s2 + 1.0 / 31.0;
-    p = p * s2 + 1.0 / 29.0;
-    p = p * s2 + 1.0 / 27.0;
-    p = p * s2 + 1.0 / 25.0;
-    p = p * s2 + 1.0 / 23.0;
-    p = p * s2 + 1.0 / 21.0;
-    p = p * s2 + 1.0 / 19.0;
-    p = p * s2 + 1.0 / 17.0;
-    p = p * s2 + 1.0 / 15.0;
-    p = p * s2 + 1.0 / 13.0;
-    p = p * s2 + 1.0 / 11.0;
-    p = p * s2 + 1.0 / 9.0;
-    p = p * s2 + 1.0 / 7.0;
-    p = p * s2 + 1.0 / 5.0;
-    p = p * s2 + 1.0 / 3.0;
-    p = p * s2 + 1.0;
-    return 2.0 * s * p;
+    double t = s * s, t2 = t * t, t4 = t2 * t2, t8 = t4 * t4, t16 = t8 * t8;
+    double q0 = 1.0 + t * (1.0 / 3.0);
+    double q1 = 1.0 / 5.0 + t * (1.0 / 7.0);
+    double q2 = 1.0 / 9.0 + t * (1.0 / 11.0);
+    double q3 = 1.0 / 13.0 + t * (1.0 / 15.0);
+    double q4 = 1.0 / 17.0 + t * (1.0 / 19.0);
+    double q5 = 1.0 / 21.0 + t * (1.0 / 23.0);
+    double q6 = 1.0 / 25.0 + t * (1.0 / 27.0);
+    double q7 = 1.0 / 29.0 + t * (1.0 / 31.0);
+    double q8 = 1.0 / 33.0 + t * (1.0 / 35.0);
+    double q9 = 1.0 / 37.0;
+    double w0 = q0 + q1 * t2, w1 = q2 + q3 * t2, w2 = q4 + q5 * t2;
+    double w3 = q6 + q7 * t2, w4 = q8 + q9 * t2;
+    double v0 = w0 + w1 * t4, v1 = w2 + w3 * t4;
+    return 2.0 * s * ((v0 + v1 * t8) + w4 * t16);
 }
 
 /* The loops, for float (suffix f) and double (suffix d) arrays of m entries. */
