@@ -4,19 +4,11 @@ All arrays are in the course's layout: ``(units, examples)``, C-order, so a
 row holds one unit over the batch and a column one example. ``work`` is a
 caller-provided buffer of ``2 m`` doubles, used only by softmax.
 """
-from libc.math cimport exp, expf
-
 import numpy as np
 
 from dnn_core._blas cimport check_shape
-from dnn_core._vecmath cimport sigmoid_f, sigmoid_d, tanh_f, tanh_d
-
-
-cdef inline floating _exp(floating x) noexcept nogil:
-    if floating is float:
-        return expf(x)
-    else:
-        return exp(x)
+from dnn_core._vecmath cimport (sigmoid_f, sigmoid_d, tanh_f, tanh_d, column_exp_f,
+                                column_exp_d)
 
 
 # Element-wise pieces as inline functions of values already loaded, so that the
@@ -108,21 +100,11 @@ cdef void softmax_columns(Py_ssize_t n, Py_ssize_t m, const floating *Z,
     cdef double *colmax = work
     cdef double *colsum = work + m
     cdef floating *a
-    # colmax = Z.max(axis=0)
-    for j in range(m):
-        colmax[j] = Z[j]
-    for i in range(1, n):
-        for j in range(m):
-            if Z[i * m + j] > colmax[j]:
-                colmax[j] = Z[i * m + j]
-    # A = np.exp(Z - colmax); colsum = A.sum(axis=0)
-    for j in range(m):
-        colsum[j] = 0
-    for i in range(n):
-        a = A + i * m
-        for j in range(m):
-            a[j] = _exp(Z[i * m + j] - <floating> colmax[j])
-            colsum[j] += a[j]
+    # colmax = Z.max(axis=0); A = np.exp(Z - colmax); colsum = A.sum(axis=0)
+    if floating is float:
+        column_exp_f(n, m, Z, A, work)
+    else:
+        column_exp_d(n, m, Z, A, work)
     # A /= colsum
     for j in range(m):
         colsum[j] = 1 / colsum[j]

@@ -7,12 +7,12 @@ averaged over the m examples (columns) and summed over output units; mean
 squared error carries the customary 1/2: ``sum((A - Y) ** 2) / (2 m)``.
 Sums are taken in double whatever the dtype.
 """
-from libc.math cimport exp, log, fabs
+from libc.math cimport log
 
 import numpy as np
 
 from dnn_core._activations cimport row_sums
-from dnn_core._vecmath cimport bce_terms_f, bce_terms_d
+from dnn_core._vecmath cimport bce_terms_f, bce_terms_d, column_exp_f, column_exp_d
 
 
 cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floating *Z,
@@ -47,27 +47,25 @@ cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floati
             if A != NULL:
                 A[i] = Z[i]
         return total / (2 * m)
-    # lse = logsumexp(Z, axis=0); cost = -np.sum(Y * (Z - lse)) / m
-    for j in range(m):
-        colmax[j] = Z[j]
-    for i in range(1, n):
-        for j in range(m):
-            if Z[i * m + j] > colmax[j]:
-                colmax[j] = Z[i * m + j]
-    for j in range(m):
-        colsum[j] = 0
-    for i in range(n):
-        for j in range(m):
-            colsum[j] += exp(Z[i * m + j] - colmax[j])
+    # colmax = Z.max(axis=0); colsum = np.exp(Z - colmax).sum(axis=0); A = np.exp(Z - colmax)
+    if floating is float:
+        column_exp_f(n, m, Z, A, work)
+    else:
+        column_exp_d(n, m, Z, A, work)
+    # lse = colmax + np.log(colsum); cost = -np.sum(Y * (Z - lse)) / m
     for j in range(m):
         colmax[j] += log(colsum[j])
     for i in range(n):
         for j in range(m):
-            z = Z[i * m + j] - colmax[j]
             if Y[i * m + j] != 0:
-                total -= Y[i * m + j] * z
-            if A != NULL:
-                A[i * m + j] = <floating> exp(z)
+                total -= Y[i * m + j] * (Z[i * m + j] - colmax[j])
+    if A != NULL:
+        # A = A / colsum
+        for j in range(m):
+            colsum[j] = 1 / colsum[j]
+        for i in range(n):
+            for j in range(m):
+                A[i * m + j] = A[i * m + j] * <floating> colsum[j]
     return total / m
 
 

@@ -126,6 +126,29 @@ DNN_CLONES static void dnn_bce_##SUFFIX(ptrdiff_t m, const T *z, const T *y,    
         terms[j] = (x > 0 ? x : 0.0) - x * y[j] + dnn_log1p_unit(e);                \
         a[j] = (T) ((x >= 0 ? 1.0 : e) / (1.0 + e));                                \
     }                                                                               \
+}                                                                                   \
+/* Over the columns of Z (n, m): work[:m] = Z.max(0), work[m:2m] =             \
+ * exp(Z - Z.max(0)).sum(0), and A = exp(Z - Z.max(0)) unless A is NULL */       \
+DNN_CLONES static void dnn_column_exp_##SUFFIX(ptrdiff_t n, ptrdiff_t m, const T *Z,  \
+                                               T *A, double *work)              \
+{                                                                                   \
+    double *colmax = work, *colsum = work + m;                                      \
+    for (ptrdiff_t j = 0; j < m; j++) {                                             \
+        colmax[j] = Z[j];                                                           \
+        colsum[j] = 0.0;                                                            \
+    }                                                                               \
+    for (ptrdiff_t i = 1; i < n; i++)                                               \
+        for (ptrdiff_t j = 0; j < m; j++) {                                         \
+            double z = Z[i * m + j];                                                \
+            colmax[j] = z > colmax[j] ? z : colmax[j];                              \
+        }                                                                           \
+    for (ptrdiff_t i = 0; i < n; i++)                                               \
+        for (ptrdiff_t j = 0; j < m; j++) {                                         \
+            double e = dnn_exp_nonpositive(Z[i * m + j] - colmax[j]);               \
+            colsum[j] += e;                                                         \
+            if (A != NULL)                                                          \
+                A[i * m + j] = (T) e;                                               \
+        }                                                                           \
 }
 
 DNN_LOOPS(float, f)
