@@ -93,6 +93,14 @@ cdef struct Plan:
     Py_ssize_t *perm               # m indices (shuffle)
 
 
+cdef struct Data:
+    # the rows handed in, checked: X (m, n0), and T (m, n_out) or labels (m,)
+    Py_ssize_t m
+    char *X
+    char *T                        # NULL with labels
+    int64_t *labels                # NULL with T
+
+
 cdef struct Progress:
     long epochs_done
     long step                      # optimizer steps so far (Adam's t)
@@ -658,25 +666,35 @@ cdef class Engine:
 
     # -- checks: everything that reaches C is shaped and typed here --------
 
-    cdef int _check_data(self, X, T, labels) except -1:
-        cdef Py_ssize_t m, n_out = self.layer_dims[self.plan.n_layers]
+    cdef Py_ssize_t _check_rows(self, X) except -1:
+        """Check X, (m >= 1, n0) C-ordered in the engine's dtype; return m."""
         _check_array(X, "X", self.dtype, 2)
-        m = X.shape[0]
-        if m < 1 or X.shape[1] != self.layer_dims[0]:
+        if X.shape[0] < 1 or X.shape[1] != self.layer_dims[0]:
             raise ValueError(f"X: expected shape (m >= 1, {self.layer_dims[0]}), got {X.shape}")
+        return X.shape[0]
+
+    cdef Data _check_data(self, X, T, labels) except *:
+        """Check X with its targets (T for sigmoid and linear outputs, labels for
+        softmax); return their pointers."""
+        cdef Data data
+        cdef Py_ssize_t n_out = self.layer_dims[self.plan.n_layers]
+        data.m = self._check_rows(X)
         if self.plan.loss == CATEGORICAL_CROSSENTROPY:
             if T is not None or labels is None:
                 raise ValueError("labels: a softmax output takes integer labels, not T")
             _check_array(labels, "labels", np.int64, 1)
-            if labels.shape[0] != m:
-                raise ValueError(f"labels: expected shape ({m},), got {labels.shape}")
+            if labels.shape[0] != data.m:
+                raise ValueError(f"labels: expected shape ({data.m},), got {labels.shape}")
         else:
             if labels is not None or T is None:
                 raise ValueError("T: this output takes a target matrix T, not labels")
             _check_array(T, "T", self.dtype, 2)
-            if T.shape != (m, n_out):
-                raise ValueError(f"T: expected shape {(m, n_out)}, got {T.shape}")
-        return 0
+            if T.shape != (data.m, n_out):
+                raise ValueError(f"T: expected shape {(data.m, n_out)}, got {T.shape}")
+        data.X = _data(X)
+        data.T = _data(T) if T is not None else NULL
+        data.labels = <int64_t *> _data(labels) if labels is not None else NULL
+        return data
 
     cdef Workspace _workspace(self, Py_ssize_t batch, bint training, bint dropout,
                               bint gather):
@@ -740,13 +758,10 @@ cdef class Engine:
         cdef Progress progress
         cdef int status
         cdef bint dropout = False
-        cdef char *Xp
-        cdef char *Tp
-        cdef int64_t *Lp
         cdef double *cp
         cdef double *sp
-        self._check_data(X, T, labels)
-        m = X.shape[0]
+        cdef Data data = self._check_data(X, T, labels)
+        m = data.m
         if batch_size < 1 or epochs < 0 or first_epoch < 0:
             raise ValueError(f"batch_size, epochs, first_epoch: expected >= 1, >= 0, >= 0, "
                              f"got {batch_size}, {epochs}, {first_epoch}")
@@ -801,22 +816,21 @@ cdef class Engine:
             progress.last_snapshot = 0
             progress.previous_cost = INFINITY
             self.epochs_done = 0
-            Xp = _data(X)
-            Tp = _data(T) if T is not None else NULL
-            Lp = <int64_t *> _data(labels) if labels is not None else NULL
             cp = <double *> _data(costs)
             sp = <double *> _data(seconds)
             try:
                 if self.is_double:
                     with nogil:
                         status = run_epochs(&self.plan, <double *> self.plan.params,
-                                            <double *> Xp, <double *> Tp, Lp, m, batch,
+                                            <double *> data.X, <double *> data.T,
+                                            data.labels, m, batch,
                                             shuffle, first_epoch, epochs, &self.rng, cp, sp,
                                             &progress)
                 else:
                     with nogil:
                         status = run_epochs(&self.plan, <float *> self.plan.params,
-                                            <float *> Xp, <float *> Tp, Lp, m, batch,
+                                            <float *> data.X, <float *> data.T,
+                                            data.labels, m, batch,
                                             shuffle, first_epoch, epochs, &self.rng, cp, sp,
                                             &progress)
             finally:
@@ -830,29 +844,23 @@ cdef class Engine:
     def compute_gradients(self, X, T, labels, double l2=0):
         """Fill ``gradients`` for the whole of X (one batch, no dropout); return the
         cost with its l2 term, or NaN if it is not finite."""
-        cdef Py_ssize_t m
         cdef double cost
-        cdef char *Xp
-        cdef char *Tp
-        cdef int64_t *Lp
-        self._check_data(X, T, labels)
-        m = X.shape[0]
+        cdef Data data = self._check_data(X, T, labels)
         if not (l2 >= 0 and isfinite(l2)):
             raise ValueError(f"l2: expected a finite number >= 0, got {l2}")
         self._enter()
         try:
-            self._use(self._workspace(m, False, False, False))
-            Xp = _data(X)
-            Tp = _data(T) if T is not None else NULL
-            Lp = <int64_t *> _data(labels) if labels is not None else NULL
+            self._use(self._workspace(data.m, False, False, False))
             if self.is_double:
                 with nogil:
-                    cost = _gradients(&self.plan, <double *> self.plan.params, <double *> Xp,
-                                      <double *> Tp, Lp, m, l2)
+                    cost = _gradients(&self.plan, <double *> self.plan.params,
+                                      <double *> data.X, <double *> data.T, data.labels,
+                                      data.m, l2)
             else:
                 with nogil:
-                    cost = _gradients(&self.plan, <float *> self.plan.params, <float *> Xp,
-                                      <float *> Tp, Lp, m, l2)
+                    cost = _gradients(&self.plan, <float *> self.plan.params,
+                                      <float *> data.X, <float *> data.T, data.labels,
+                                      data.m, l2)
         finally:
             self.busy = False
         return cost
@@ -864,9 +872,7 @@ cdef class Engine:
         cdef Activation output
         cdef char *Xp
         cdef char *Op
-        _check_array(X, "X", self.dtype, 2)
-        if X.shape[0] < 1 or X.shape[1] != self.layer_dims[0]:
-            raise ValueError(f"X: expected shape (m >= 1, {self.layer_dims[0]}), got {X.shape}")
+        cdef Py_ssize_t m = self._check_rows(X)
         _check_array(out, "out", self.dtype, 2, True)
         if out.shape != (X.shape[0], self.layer_dims[self.plan.n_layers]):
             raise ValueError(f"out: expected shape {(X.shape[0], self.layer_dims[self.plan.n_layers])}, got {out.shape}")
@@ -874,7 +880,6 @@ cdef class Engine:
             raise ValueError(f"chunk: expected >= 1, got {chunk}")
         output = {BINARY_CROSSENTROPY: SIGMOID, CATEGORICAL_CROSSENTROPY: SOFTMAX,
                   MEAN_SQUARED_ERROR: IDENTITY}[self.plan.loss]
-        cdef Py_ssize_t m = X.shape[0]
         self._enter()
         try:
             self._use(self._workspace(min(chunk, m), False, False, False))
@@ -895,27 +900,22 @@ cdef class Engine:
     def cost(self, X, T, labels, Py_ssize_t chunk=1024):
         """The mean cost over the rows of X (no l2 term); NaN if not finite."""
         cdef double cost
-        cdef char *Xp
-        cdef char *Tp
-        cdef int64_t *Lp
-        self._check_data(X, T, labels)
+        cdef Data data = self._check_data(X, T, labels)
         if chunk < 1:
             raise ValueError(f"chunk: expected >= 1, got {chunk}")
-        cdef Py_ssize_t m = X.shape[0]
         self._enter()
         try:
-            self._use(self._workspace(min(chunk, m), False, False, False))
-            Xp = _data(X)
-            Tp = _data(T) if T is not None else NULL
-            Lp = <int64_t *> _data(labels) if labels is not None else NULL
+            self._use(self._workspace(min(chunk, data.m), False, False, False))
             if self.is_double:
                 with nogil:
-                    cost = data_cost(&self.plan, <double *> self.plan.params, <double *> Xp,
-                                     <double *> Tp, Lp, m)
+                    cost = data_cost(&self.plan, <double *> self.plan.params,
+                                     <double *> data.X, <double *> data.T, data.labels,
+                                     data.m)
             else:
                 with nogil:
-                    cost = data_cost(&self.plan, <float *> self.plan.params, <float *> Xp,
-                                     <float *> Tp, Lp, m)
+                    cost = data_cost(&self.plan, <float *> self.plan.params,
+                                     <float *> data.X, <float *> data.T, data.labels,
+                                     data.m)
         finally:
             self.busy = False
         return cost
