@@ -89,6 +89,8 @@ cdef struct Plan:
     Py_ssize_t drop_off[65]
     Py_ssize_t delta_off[2]
     Py_ssize_t xb_off, yb_off, db_off
+    Py_ssize_t wb_off              # the batch's sample weights (mb,)
+    bint weighted                  # whether ws + wb_off holds them
     double *work                   # 2 * batch doubles (softmax)
     Py_ssize_t *perm               # m indices (shuffle)
 
@@ -99,6 +101,7 @@ cdef struct Data:
     char *X
     char *T                        # NULL with labels
     int64_t *labels                # NULL with T
+    char *weights                  # (m,) sample weights, or NULL
 
 
 cdef struct Progress:
@@ -143,15 +146,23 @@ cdef bint _nonfinite(Py_ssize_t size, const floating *x) noexcept nogil:
 # ---------------------------------------------------------------------------
 # One batch
 
-cdef void gather_batch(const floating *X, const floating *T,
-                       const int64_t *labels, Py_ssize_t n_features, Py_ssize_t n_out,
-                       const Py_ssize_t *rows, Py_ssize_t start, Py_ssize_t mb,
-                       floating *Xb, floating *Yb) noexcept nogil:
-    """Xb = X[rows] (mb, n0) unless Xb is NULL; Yb = targets of rows as (n_out, mb).
+cdef double gather_batch(const floating *X, const floating *T, const int64_t *labels,
+                         const floating *W, Py_ssize_t n_features, Py_ssize_t n_out,
+                         const Py_ssize_t *rows, Py_ssize_t start, Py_ssize_t mb,
+                         floating *Xb, floating *Yb, floating *Wb) noexcept nogil:
+    """Xb = X[rows] (mb, n0) unless Xb is NULL; Yb = targets of rows as (n_out, mb);
+    Wb = W[rows] unless W is NULL. Return the rows' total weight (mb without W).
 
     rows: indices, or NULL for rows start..start+mb.
     """
     cdef Py_ssize_t i, j, k, row
+    cdef double total = mb
+    if W != NULL:
+        total = 0
+        for j in range(mb):
+            # Wb = W[rows]; total = Wb.sum()
+            Wb[j] = W[rows[j] if rows != NULL else start + j]
+            total += Wb[j]
     for j in range(mb):
         row = rows[j] if rows != NULL else start + j
         if Xb != NULL:
@@ -165,6 +176,7 @@ cdef void gather_batch(const floating *X, const floating *T,
             # Yb[:, j] = T[row]
             for k in range(n_out):
                 Yb[k * mb + j] = T[row * n_out + k]
+    return total
 
 
 cdef void dropout_forward(Random *rng, double keep, Py_ssize_t size, const floating *A,
@@ -225,24 +237,31 @@ cdef double weights_square_sum(Plan *p, const floating *P) noexcept nogil:
 
 
 cdef double batch_cost(Plan *p, floating *P, const floating *Yb, Py_ssize_t mb,
-                       double l2) noexcept nogil:
-    """Cost of the batch from Z[L] (fills A[L]), plus l2 / (2 m) * sum ||W||^2."""
+                       double weight, double l2) noexcept nogil:
+    """Cost of the batch from Z[L] (fills A[L]), plus l2 / (2 m) * sum ||W||^2.
+
+    weight: the batch's total sample weight, which stands for m (mb unweighted).
+    """
     cdef floating *ws = <floating *> p.ws
     cdef int L = p.n_layers
     cdef double cost = cost_from_logits(p.loss, p.dims[L], mb, ws + p.z_off[L], Yb,
-                                        ws + p.a_off[L], p.work)
+                                        ws + p.a_off[L], p.work,
+                                        ws + p.wb_off if p.weighted else NULL) * mb / weight
     if l2 > 0:
-        cost += l2 / (2.0 * mb) * weights_square_sum(p, P)
+        cost += l2 / (2.0 * weight) * weights_square_sum(p, P)
     return cost
 
 
 cdef int backward_pass(Plan *p, floating *P, floating *G, const floating *Xb,
                        BLAS_Trans tx, blas_int ldx, const floating *Yb, Py_ssize_t mb,
-                       bint with_dropout, double l2, double fused_rate,
+                       double weight, bint with_dropout, double l2, double fused_rate,
                        Progress *progress) except -1 nogil:
     """Gradients of the batch into G, looking for Ctrl-C between layers; or,
     when G is NULL, the gradient-descent update ``P -= fused_rate * grad``
-    folded into the GEMMs (not to be interrupted)."""
+    folded into the GEMMs (not to be interrupted).
+
+    weight: the batch's total sample weight, which stands for m (mb unweighted).
+    """
     cdef floating *ws = <floating *> p.ws
     cdef int l, L = p.n_layers, current = 0
     cdef blas_int n, n_prev, m = <blas_int> mb
@@ -252,12 +271,13 @@ cdef int backward_pass(Plan *p, floating *P, floating *G, const floating *Xb,
     cdef const floating *A_prev
     cdef BLAS_Trans ta
     cdef blas_int lda
-    cdef double inv_m = 1.0 / mb
+    cdef double inv_m = 1.0 / weight
     cdef bint fused = G == NULL
-    # dZ[L] = A[L] - Y; db[L] = dZ[L].sum(1) / m
+    # dZ[L] = (A[L] - Y) * w; db[L] = dZ[L].sum(1) / m
     dZ = ws + p.delta_off[0]
     db = ws + p.db_off if fused else G + p.b_off[L]
-    output_delta(p.dims[L], mb, ws + p.a_off[L], Yb, dZ, db, inv_m)
+    output_delta(p.dims[L], mb, ws + p.a_off[L], Yb, dZ, db, inv_m,
+                 ws + p.wb_off if p.weighted else NULL)
     for l in range(L, 0, -1):
         n = p.dims[l]
         n_prev = p.dims[l - 1]
@@ -334,10 +354,12 @@ cdef void _restore_snapshot(Plan *p, floating *P, Progress *progress) noexcept n
 
 
 cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
-                    const int64_t *labels, Py_ssize_t m, Py_ssize_t batch, bint shuffle,
+                    const int64_t *labels, const floating *W, Py_ssize_t m,
+                    Py_ssize_t batch, bint shuffle,
                     long first_epoch, long n_epochs, Random *rng, double *costs,
                     double *seconds, Progress *progress) except -1 nogil:
-    """Train for n_epochs; return DONE or DIVERGED.
+    """Train for n_epochs; return DONE or DIVERGED. W: sample weights (m,) or NULL
+    (a batch whose weights are all zero is skipped).
 
     On DIVERGED the parameters are the last finite ones: the current ones if
     finite, else the snapshot (taken before a step whose cost rose, and at
@@ -353,9 +375,10 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
     cdef Py_ssize_t n0 = p.dims[0], n_out = p.dims[p.n_layers]
     cdef Py_ssize_t start, mb
     cdef long e
-    cdef double rate, cost, total, now, began
+    cdef double rate, cost, total, total_weight, weight = 0, now, began
     cdef const floating *Xb
     cdef floating *Yb = ws + p.yb_off
+    cdef floating *Wb = ws + p.wb_off
     cdef bint full_batch = batch >= m
     cdef int l
     cdef double forward_work = 0
@@ -370,7 +393,7 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
                               first_epoch + e)
         if shuffle and not full_batch:
             random_permutation(rng, m, p.perm)
-        total = 0
+        total = total_weight = 0
         start = 0
         while start < m:
             mb = min(batch, m - start)
@@ -378,18 +401,22 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
                 # a block of consecutive rows is read in place
                 Xb = X + start * n0
                 if not (full_batch and e > 0):
-                    gather_batch(X, T, labels, n0, n_out, NULL, start, mb, NULL, Yb)
+                    weight = gather_batch(X, T, labels, W, n0, n_out, NULL, start, mb, NULL,
+                                          Yb, Wb)
             else:
-                gather_batch(X, T, labels, n0, n_out, p.perm + start, 0, mb,
-                             ws + p.xb_off, Yb)
+                weight = gather_batch(X, T, labels, W, n0, n_out, p.perm + start, 0, mb,
+                                      ws + p.xb_off, Yb, Wb)
                 Xb = ws + p.xb_off
+            if weight <= 0:
+                start += mb
+                continue
             # X rows (mb, n0) C-ordered are the course's A0 (n0, mb) in Fortran order
             # (a step folded into the GEMMs is short: looked for Ctrl-C after it only)
             if forward_pass(p, P, Xb, Trans, <blas_int> n0, mb, p.dropout, rng,
                             NULL if fused else progress):
                 cost = NAN
             else:
-                cost = batch_cost(p, P, Yb, mb, p.l2)
+                cost = batch_cost(p, P, Yb, mb, weight, p.l2)
             if not isfinite(cost):
                 progress.epochs_done = progress.failed_epoch = e
                 if _nonfinite(p.size, P) and progress.has_snapshot:
@@ -409,20 +436,21 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
             progress.previous_cost = cost
             if fused:
                 progress.step += 1
-                backward_pass(p, P, NULL, Xb, Trans, <blas_int> n0, Yb, mb, p.dropout,
-                              p.l2, rate, NULL)
+                backward_pass(p, P, NULL, Xb, Trans, <blas_int> n0, Yb, mb, weight,
+                              p.dropout, p.l2, rate, NULL)
             else:
-                backward_pass(p, P, G, Xb, Trans, <blas_int> n0, Yb, mb, p.dropout,
-                              p.l2, 0, progress)
+                backward_pass(p, P, G, Xb, Trans, <blas_int> n0, Yb, mb, weight,
+                              p.dropout, p.l2, 0, progress)
                 progress.step += 1
                 optimizer_step(p.optimizer, p.size, rate, p.beta1, p.beta2, p.epsilon,
                                progress.step, P, G, <floating *> p.moment1,
                                <floating *> p.moment2)
-            total += cost * mb
+            total += cost * weight
+            total_weight += weight
             if now - progress.last_check >= CHECK_SECONDS:
                 _poll(progress)
             start += mb
-        costs[e] = total / m
+        costs[e] = total / total_weight if total_weight > 0 else 0
         now = _now()
         seconds[e] = now - began
         began = now
@@ -468,10 +496,11 @@ cdef double data_cost(Plan *p, floating *P, const floating *X, const floating *T
     start = 0
     while start < m:
         mb = min(p.batch, m - start)
-        gather_batch(X, T, labels, n0, n_out, NULL, start, mb, NULL, ws + p.yb_off)
+        gather_batch(X, T, labels, NULL, n0, n_out, NULL, start, mb, NULL, ws + p.yb_off,
+                     NULL)
         if forward_pass(p, P, X + start * n0, Trans, <blas_int> n0, mb, False, NULL, NULL):
             return NAN
-        total += batch_cost(p, P, ws + p.yb_off, mb, 0) * mb
+        total += batch_cost(p, P, ws + p.yb_off, mb, mb, 0) * mb
         start += mb
     return total / m
 
@@ -490,7 +519,7 @@ cdef class Workspace:
     cdef Py_ssize_t mask_off[65]
     cdef Py_ssize_t drop_off[65]
     cdef Py_ssize_t delta_off[2]
-    cdef Py_ssize_t xb_off, yb_off, db_off
+    cdef Py_ssize_t xb_off, yb_off, db_off, wb_off
 
     def __init__(self, dims, Py_ssize_t batch, bint dropout, bint gather, dtype):
         cdef Py_ssize_t total = 0, l, L = len(dims) - 1, widest = max(dims[1:])
@@ -515,6 +544,8 @@ cdef class Workspace:
         total += dims[L] * batch
         self.db_off = total
         total += widest
+        self.wb_off = total
+        total += batch
         self.buffer = np.zeros(total, dtype=dtype)
         self.work = np.zeros(2 * batch)
 
@@ -673,9 +704,9 @@ cdef class Engine:
             raise ValueError(f"X: expected shape (m >= 1, {self.layer_dims[0]}), got {X.shape}")
         return X.shape[0]
 
-    cdef Data _check_data(self, X, T, labels) except *:
+    cdef Data _check_data(self, X, T, labels, weights=None) except *:
         """Check X with its targets (T for sigmoid and linear outputs, labels for
-        softmax); return their pointers."""
+        softmax) and sample weights (finite, >= 0, or None); return their pointers."""
         cdef Data data
         cdef Py_ssize_t n_out = self.layer_dims[self.plan.n_layers]
         data.m = self._check_rows(X)
@@ -694,6 +725,15 @@ cdef class Engine:
         data.X = _data(X)
         data.T = _data(T) if T is not None else NULL
         data.labels = <int64_t *> _data(labels) if labels is not None else NULL
+        data.weights = NULL
+        if weights is not None:
+            _check_array(weights, "sample_weight", self.dtype, 1)
+            if weights.shape[0] != data.m:
+                raise ValueError(f"sample_weight: expected shape ({data.m},), "
+                                 f"got {weights.shape}")
+            if not (np.isfinite(weights).all() and (weights >= 0).all()):
+                raise ValueError("sample_weight: expected finite weights >= 0")
+            data.weights = _data(weights)
         return data
 
     cdef Workspace _workspace(self, Py_ssize_t batch, bint training, bint dropout,
@@ -726,6 +766,8 @@ cdef class Engine:
         self.plan.xb_off = ws.xb_off
         self.plan.yb_off = ws.yb_off
         self.plan.db_off = ws.db_off
+        self.plan.wb_off = ws.wb_off
+        self.plan.weighted = False
         self.plan.params = _data(self._parameters)
         self.plan.grads = _data(self._gradients)
         self.plan.moment1 = _data(self._moments[0])
@@ -740,7 +782,7 @@ cdef class Engine:
 
     # -- training ------------------------------------------------------------
 
-    def train(self, X, T, labels, *, Py_ssize_t batch_size, bint shuffle, long epochs,
+    def train(self, X, T, labels, *, sample_weight=None, Py_ssize_t batch_size, bint shuffle, long epochs,
               long first_epoch=0, int optimizer=GD, double beta1=0.9, double beta2=0.999,
               double epsilon=1e-8, int schedule=0, double learning_rate=0.01,
               double schedule_a=0, double schedule_b=1, double l2=0, keep=None,
@@ -751,6 +793,9 @@ cdef class Engine:
         labels: (m,) int64 (softmax; a label outside 0..n_out-1 one-hot encodes
         to zeros: dnn.Network refuses such labels before they come here). batch_size >= 1 (>= m: full batch, no
         shuffle). keep: a keep probability per hidden layer, or None.
+        sample_weight: (m,) finite >= 0 in the engine's dtype, or None: each
+        batch's cost and gradient are weighted means (the total weight stands for
+        m, also in the l2 term); a batch of zero total weight is skipped.
         costs, seconds: float64 arrays of ``epochs`` entries, filled per epoch.
         ``epochs_done`` tells how many epochs completed, also after an exception.
         """
@@ -760,7 +805,7 @@ cdef class Engine:
         cdef bint dropout = False
         cdef double *cp
         cdef double *sp
-        cdef Data data = self._check_data(X, T, labels)
+        cdef Data data = self._check_data(X, T, labels, sample_weight)
         m = data.m
         if batch_size < 1 or epochs < 0 or first_epoch < 0:
             raise ValueError(f"batch_size, epochs, first_epoch: expected >= 1, >= 0, >= 0, "
@@ -800,6 +845,7 @@ cdef class Engine:
             self.plan.perm = <Py_ssize_t *> _data(self.perm) if gather else NULL
             self.plan.dropout = dropout
             self.plan.l2 = l2
+            self.plan.weighted = sample_weight is not None
             self.plan.optimizer = <Optimizer> optimizer
             self.plan.beta1 = beta1
             self.plan.beta2 = beta2
@@ -823,14 +869,14 @@ cdef class Engine:
                     with nogil:
                         status = run_epochs(&self.plan, <double *> self.plan.params,
                                             <double *> data.X, <double *> data.T,
-                                            data.labels, m, batch,
+                                            data.labels, <double *> data.weights, m, batch,
                                             shuffle, first_epoch, epochs, &self.rng, cp, sp,
                                             &progress)
                 else:
                     with nogil:
                         status = run_epochs(&self.plan, <float *> self.plan.params,
                                             <float *> data.X, <float *> data.T,
-                                            data.labels, m, batch,
+                                            data.labels, <float *> data.weights, m, batch,
                                             shuffle, first_epoch, epochs, &self.rng, cp, sp,
                                             &progress)
             finally:
@@ -841,26 +887,27 @@ cdef class Engine:
             self.busy = False
         return status == DONE
 
-    def compute_gradients(self, X, T, labels, double l2=0):
+    def compute_gradients(self, X, T, labels, double l2=0, sample_weight=None):
         """Fill ``gradients`` for the whole of X (one batch, no dropout); return the
-        cost with its l2 term, or NaN if it is not finite."""
+        cost with its l2 term, or NaN if it is not finite (or the weights sum to 0)."""
         cdef double cost
-        cdef Data data = self._check_data(X, T, labels)
+        cdef Data data = self._check_data(X, T, labels, sample_weight)
         if not (l2 >= 0 and isfinite(l2)):
             raise ValueError(f"l2: expected a finite number >= 0, got {l2}")
         self._enter()
         try:
             self._use(self._workspace(data.m, False, False, False))
+            self.plan.weighted = data.weights != NULL
             if self.is_double:
                 with nogil:
                     cost = _gradients(&self.plan, <double *> self.plan.params,
                                       <double *> data.X, <double *> data.T, data.labels,
-                                      data.m, l2)
+                                      <double *> data.weights, data.m, l2)
             else:
                 with nogil:
                     cost = _gradients(&self.plan, <float *> self.plan.params,
                                       <float *> data.X, <float *> data.T, data.labels,
-                                      data.m, l2)
+                                      <float *> data.weights, data.m, l2)
         finally:
             self.busy = False
         return cost
@@ -941,16 +988,18 @@ cdef class Engine:
 
 
 cdef double _gradients(Plan *p, floating *P, const floating *X, const floating *T,
-                       const int64_t *labels, Py_ssize_t m, double l2) noexcept nogil:
+                       const int64_t *labels, const floating *W, Py_ssize_t m,
+                       double l2) noexcept nogil:
     cdef floating *ws = <floating *> p.ws
-    cdef double cost
+    cdef double cost, weight
     cdef Py_ssize_t n0 = p.dims[0], n_out = p.dims[p.n_layers]
-    gather_batch(X, T, labels, n0, n_out, NULL, 0, m, NULL, ws + p.yb_off)
-    if forward_pass(p, P, X, Trans, <blas_int> n0, m, False, NULL, NULL):
+    weight = gather_batch(X, T, labels, W, n0, n_out, NULL, 0, m, NULL, ws + p.yb_off,
+                          ws + p.wb_off)
+    if weight <= 0 or forward_pass(p, P, X, Trans, <blas_int> n0, m, False, NULL, NULL):
         return NAN
-    cost = batch_cost(p, P, ws + p.yb_off, m, l2)
+    cost = batch_cost(p, P, ws + p.yb_off, m, weight, l2)
     backward_pass(p, P, <floating *> p.grads, X, Trans, <blas_int> n0, ws + p.yb_off, m,
-                  False, l2, 0, NULL)
+                  weight, False, l2, 0, NULL)
     return cost
 
 

@@ -6,7 +6,8 @@ cpdef enum Loss:
     MEAN_SQUARED_ERROR = 2
 
 cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floating *Z,
-                             const floating *Y, floating *A, double *work) noexcept nogil
+                             const floating *Y, floating *A, double *work,
+                             const floating *weights) noexcept nogil
 
 cdef double cost_from_probs(Loss loss, Py_ssize_t n, Py_ssize_t m, const floating *A,
                             const floating *Y) noexcept nogil
@@ -15,4 +16,5 @@ cdef void loss_gradient(Loss loss, Py_ssize_t n, Py_ssize_t m, const floating *A
                         const floating *Y, floating *dA) noexcept nogil
 
 cdef void output_delta(Py_ssize_t n, Py_ssize_t m, const floating *A, const floating *Y,
-                       floating *dZ, floating *db, double scale) noexcept nogil
+                       floating *dZ, floating *db, double scale,
+                       const floating *weights) noexcept nogil

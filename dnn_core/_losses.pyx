@@ -16,11 +16,13 @@ from dnn_core._vecmath cimport bce_terms_f, bce_terms_d, column_exp_f, column_ex
 
 
 cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floating *Z,
-                             const floating *Y, floating *A, double *work) noexcept nogil:
+                             const floating *Y, floating *A, double *work,
+                             const floating *weights) noexcept nogil:
     """Cost of the logits Z (n, m) against Y, stable for saturated Z.
 
     Writes the output activation into A (n, m) unless A is NULL; ``work`` holds
-    2 m doubles (the cross-entropies).
+    2 m doubles (the cross-entropies). With ``weights`` (m,), example j's loss
+    counts ``weights[j]`` times: the cost is ``sum_j w_j loss_j / m``.
     """
     cdef Py_ssize_t i, j, size = n * m
     cdef double z, row_total, total = 0
@@ -36,29 +38,35 @@ cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floati
                 bce_terms_f(m, Z + i * m, Y + i * m, work, a)
             else:
                 bce_terms_d(m, Z + i * m, Y + i * m, work, a)
+            if weights != NULL:
+                # terms = terms * w
+                for j in range(m):
+                    work[j] *= weights[j]
             row_sums(1, m, work, &row_total, 1.0)
             total += row_total
         return total / m
     if loss == MEAN_SQUARED_ERROR:
-        # cost = np.sum((Z - Y) ** 2) / (2 * m)
-        for i in range(size):
-            z = <double> Z[i] - Y[i]
-            total += z * z
-            if A != NULL:
-                A[i] = Z[i]
+        # cost = np.sum(w * (Z - Y) ** 2) / (2 * m)
+        for i in range(n):
+            for j in range(m):
+                z = <double> Z[i * m + j] - Y[i * m + j]
+                total += z * z * (weights[j] if weights != NULL else 1)
+                if A != NULL:
+                    A[i * m + j] = Z[i * m + j]
         return total / (2 * m)
     # colmax = Z.max(axis=0); colsum = np.exp(Z - colmax).sum(axis=0); A = np.exp(Z - colmax)
     if floating is float:
         column_exp_f(n, m, Z, A, work)
     else:
         column_exp_d(n, m, Z, A, work)
-    # lse = colmax + np.log(colsum); cost = -np.sum(Y * (Z - lse)) / m
+    # lse = colmax + np.log(colsum); cost = -np.sum(w * Y * (Z - lse)) / m
     for j in range(m):
         colmax[j] += log(colsum[j])
     for i in range(n):
         for j in range(m):
             if Y[i * m + j] != 0:
-                total -= Y[i * m + j] * (Z[i * m + j] - colmax[j])
+                total -= (Y[i * m + j] * (Z[i * m + j] - colmax[j])
+                          * (weights[j] if weights != NULL else 1))
     if A != NULL:
         # A = A / colsum
         for j in range(m):
@@ -119,13 +127,20 @@ cdef void loss_gradient(Loss loss, Py_ssize_t n, Py_ssize_t m, const floating *A
 
 
 cdef void output_delta(Py_ssize_t n, Py_ssize_t m, const floating *A, const floating *Y,
-                       floating *dZ, floating *db, double scale) noexcept nogil:
-    """dZ = A - Y at an output layer whose loss matches its activation;
-    db = scale * dZ.sum(axis=1) unless db is NULL."""
-    cdef Py_ssize_t i, size = n * m
+                       floating *dZ, floating *db, double scale,
+                       const floating *weights) noexcept nogil:
+    """dZ = A - Y at an output layer whose loss matches its activation, times
+    ``weights`` (m,) per column unless NULL; db = scale * dZ.sum(axis=1) unless
+    db is NULL."""
+    cdef Py_ssize_t i, j, size = n * m
     # dZ = A - Y
     for i in range(size):
         dZ[i] = A[i] - Y[i]
+    if weights != NULL:
+        # dZ = dZ * w
+        for i in range(n):
+            for j in range(m):
+                dZ[i * m + j] *= weights[j]
     if db != NULL:
         # db = scale * np.sum(dZ, axis=1)
         row_sums(n, m, dZ, db, scale)
@@ -156,7 +171,8 @@ def logits_cost(const floating[:, ::1] Z, const floating[:, ::1] Y, int loss,
     cdef double[::1] work = np.empty(2 * m)
     cdef double cost
     with nogil:
-        cost = cost_from_logits(<Loss> loss, n, m, &Z[0, 0], &Y[0, 0], a_ptr, &work[0])
+        cost = cost_from_logits(<Loss> loss, n, m, &Z[0, 0], &Y[0, 0], a_ptr, &work[0],
+                                NULL)
     return cost
 
 
@@ -192,4 +208,4 @@ def delta(const floating[:, ::1] A, const floating[:, ::1] Y, floating[:, ::1] d
         raise ValueError(f"db: expected shape {(n,)}, got {(db.shape[0],)}")
     cdef floating *db_ptr = &db[0] if db is not None else NULL
     with nogil:
-        output_delta(n, m, &A[0, 0], &Y[0, 0], &dZ[0, 0], db_ptr, scale)
+        output_delta(n, m, &A[0, 0], &Y[0, 0], &dZ[0, 0], db_ptr, scale, NULL)

@@ -287,12 +287,28 @@ class Network:
         T, labels = self._targets(y, X.shape[0], name_y)
         return X, T, labels
 
+    def _sample_weight(self, sample_weight, m):
+        """None, or finite weights >= 0 of shape (m,) in the network's dtype."""
+        if sample_weight is None:
+            return None
+        array = np.asarray(sample_weight)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"sample_weight: expected numeric weights, got dtype {array.dtype}")
+        if array.shape != (m,):
+            raise ValueError(f"sample_weight: expected shape ({m},), got {array.shape}")
+        weights = np.ascontiguousarray(array, dtype=self.dtype)
+        nonfinite, low, _ = dnn_core.value_summary(weights)
+        if nonfinite or low < 0:
+            raise ValueError("sample_weight: expected finite weights >= 0, got "
+                             + ("NaN or inf" if nonfinite else f"a minimum of {low:g}"))
+        return weights
+
     # -- training ------------------------------------------------------------
 
     def fit(self, X, y, epochs=100, batch_size=None, optimizer="adam", learning_rate=None,
             l2=0.0, keep_prob=None, shuffle=True, validation_data=None,
             validation_split=0.0, early_stopping=False, patience=10, min_delta=0.0,
-            callbacks=(), verbose=False, reinitialize=False):
+            callbacks=(), verbose=False, reinitialize=False, sample_weight=None):
         """Train; continue from the current parameters (warm start) unless told
         to reinitialize.
 
@@ -338,6 +354,11 @@ class Network:
             Show a progress bar (tqdm) over the epochs.
         reinitialize : bool
             Draw new parameters first.
+        sample_weight : array_like, shape (n_samples,), or None
+            Finite weights >= 0: each batch's cost and gradient become weighted
+            means, ``sum_i w_i loss_i / sum_i w_i`` (the total weight also
+            takes the place of m in the l2 term), so an integer weight acts as
+            that many copies of the example. A batch weighing 0 is skipped.
 
         Returns
         -------
@@ -354,6 +375,7 @@ class Network:
         epochs = check.integer(epochs, "epochs")
         X, T, labels = self._dataset(X, y)
         m = X.shape[0]
+        weights = self._sample_weight(sample_weight, m)
         validation = None
         split = check.real(validation_split, "validation_split", low=0.0, high=1.0)
         if validation_data is not None:
@@ -373,6 +395,7 @@ class Network:
                           None if labels is None else labels[cut:])
             X, T, labels = X[:cut], None if T is None else T[:cut], \
                 None if labels is None else labels[:cut]
+            weights = None if weights is None else weights[:cut]
             m = cut
         settings = self._settings(m, batch_size, optimizer, learning_rate, l2, keep_prob,
                                   shuffle)
@@ -399,9 +422,9 @@ class Network:
             per_epoch = validation is not None or callbacks or verbose or early_stopping
             with _BLAS_THREADS.limit(self._thread_count(settings["batch_size"])):
                 if not per_epoch:
-                    self._train(X, T, labels, epochs, settings, history)
+                    self._train(X, T, labels, weights, epochs, settings, history)
                 else:
-                    self._train_per_epoch(X, T, labels, epochs, settings, history,
+                    self._train_per_epoch(X, T, labels, weights, epochs, settings, history,
                                           validation, early_stopping, patience, min_delta,
                                           callbacks, verbose)
         finally:
@@ -409,7 +432,7 @@ class Network:
         return history
 
     def partial_fit(self, X, y, optimizer=None, learning_rate=None, batch_size=None,
-                    l2=0.0, keep_prob=None, shuffle=True):
+                    l2=0.0, keep_prob=None, shuffle=True, sample_weight=None):
         """One epoch over X, y, continuing from the current parameters and
         optimizer state (the last fit's optimizer unless another is given).
 
@@ -421,7 +444,7 @@ class Network:
             optimizer = self._optimizer if self._optimizer is not None else "adam"
         return self.fit(X, y, epochs=1, batch_size=batch_size, optimizer=optimizer,
                         learning_rate=learning_rate, l2=l2, keep_prob=keep_prob,
-                        shuffle=shuffle)
+                        shuffle=shuffle, sample_weight=sample_weight)
 
     def _settings(self, m, batch_size, optimizer, learning_rate, l2, keep_prob, shuffle):
         opt = optim.get(optimizer)
@@ -455,7 +478,7 @@ class Network:
             return 1
         return os.cpu_count() or 1
 
-    def _train(self, X, T, labels, epochs, settings, history):
+    def _train(self, X, T, labels, weights, epochs, settings, history):
         """Run epochs in the engine and record them; raise on divergence."""
         costs = np.zeros(max(epochs, 1))
         seconds = np.zeros(max(epochs, 1))
@@ -466,7 +489,8 @@ class Network:
         before = len(history)
         try:
             with self._engine_lock:
-                finished = engine.train(X, T, labels, epochs=epochs, first_epoch=first,
+                finished = engine.train(X, T, labels, sample_weight=weights, epochs=epochs,
+                                        first_epoch=first,
                                         costs=costs, seconds=seconds, **arguments)
         finally:
             done = engine.epochs_done
@@ -482,7 +506,7 @@ class Network:
                 f"epochs of this fit). Try a smaller learning rate (it was "
                 f"{settings['learning_rate']:g}) or scale the inputs.")
 
-    def _train_per_epoch(self, X, T, labels, epochs, settings, history, validation,
+    def _train_per_epoch(self, X, T, labels, weights, epochs, settings, history, validation,
                          early_stopping, patience, min_delta, callbacks, verbose):
         best, best_params, waited = np.inf, None, 0
         bar = None
@@ -491,7 +515,7 @@ class Network:
             bar = tqdm(total=epochs, unit="epoch", desc="fit")
         try:
             for _ in range(epochs):
-                self._train(X, T, labels, 1, settings, history)
+                self._train(X, T, labels, weights, 1, settings, history)
                 logs = {"cost": history.cost[-1], "seconds": history.seconds[-1]}
                 if validation is not None:
                     scores = self._scores(*validation)
@@ -565,8 +589,9 @@ class Network:
             scores["mse"] = float(np.mean((A.astype(np.float64) - T) ** 2))
         return scores
 
-    def compute_gradients(self, X, y, l2=0.0):
-        """The full-batch gradient at the current parameters (no dropout).
+    def compute_gradients(self, X, y, l2=0.0, sample_weight=None):
+        """The full-batch gradient at the current parameters (no dropout),
+        weighted as in :meth:`fit` when ``sample_weight`` is given.
 
         Returns
         -------
@@ -576,9 +601,10 @@ class Network:
             ``{"dW1": (n1, n0), "db1": (n1, 1), ...}``, copies.
         """
         X, T, labels = self._dataset(X, y)
+        weights = self._sample_weight(sample_weight, X.shape[0])
         l2 = check.real(l2, "l2", low=0.0)
         with self._engine_lock:
-            cost = self._engine.compute_gradients(X, T, labels, l2)
+            cost = self._engine.compute_gradients(X, T, labels, l2, sample_weight=weights)
             grads = {key: value.copy() for key, value in self._engine.gradient_views().items()}
         return cost, grads
 
