@@ -32,8 +32,10 @@ FORMAT_VERSION = 1
 THREADED_GEMM_WORK = 1e8
 
 
-class DivergenceError(FloatingPointError):
-    """Training diverged: the cost or the parameters became NaN or infinite."""
+class DivergenceError(FloatingPointError, ValueError):
+    """Training diverged: the cost or the parameters became NaN or infinite.
+
+    Also a ValueError, which is what scikit-learn's estimators raise for it."""
 
 
 class History:
@@ -406,13 +408,7 @@ class Network:
             if not callable(callback):
                 raise TypeError(f"callbacks[{index}]: expected a callable, "
                                 f"got {type(callback).__name__}")
-        with self._fit_guard:
-            if self._fitting:
-                raise RuntimeError("this network is already being trained (in another "
-                                   "thread, or fit() was called from a callback); use one "
-                                   "network per thread")
-            self._fitting = True
-        try:
+        with self._training(settings["batch_size"]):
             if reinitialize:
                 self.initialize()
             if settings["optimizer_object"] != self._optimizer:
@@ -420,16 +416,29 @@ class Network:
             history = self.history_ = History()
             self.stop_training = False
             per_epoch = validation is not None or callbacks or verbose or early_stopping
-            with _BLAS_THREADS.limit(self._thread_count(settings["batch_size"])):
-                if not per_epoch:
-                    self._train(X, T, labels, weights, epochs, settings, history)
-                else:
-                    self._train_per_epoch(X, T, labels, weights, epochs, settings, history,
-                                          validation, early_stopping, patience, min_delta,
-                                          callbacks, verbose)
+            if not per_epoch:
+                self._train(X, T, labels, weights, epochs, settings, history)
+            else:
+                self._train_per_epoch(X, T, labels, weights, epochs, settings, history,
+                                      validation, early_stopping, patience, min_delta,
+                                      callbacks, verbose)
+        return history
+
+    @contextlib.contextmanager
+    def _training(self, batch_size):
+        """Mark a fit in progress (a second one at the same time is refused)
+        and pin BLAS's threads for batches of ``batch_size``."""
+        with self._fit_guard:
+            if self._fitting:
+                raise RuntimeError("this network is already being trained (in another "
+                                   "thread, or fit() was called from a callback); use one "
+                                   "network per thread")
+            self._fitting = True
+        try:
+            with _BLAS_THREADS.limit(self._thread_count(batch_size)):
+                yield
         finally:
             self._fitting = False
-        return history
 
     def partial_fit(self, X, y, optimizer=None, learning_rate=None, batch_size=None,
                     l2=0.0, keep_prob=None, shuffle=True, sample_weight=None):
@@ -614,6 +623,11 @@ class Network:
         """Write the network to ``path`` (.npz; no pickle). With
         ``optimizer_state`` the optimizer and its moments are saved too, so
         a loaded network continues training where this one stopped."""
+        with open(path, "wb") as file:
+            np.savez(file, **self._fields(optimizer_state))
+
+    def _fields(self, optimizer_state):
+        """The arrays of the file format (see :func:`load`)."""
         fields = dict(
             format=np.array(FORMAT), format_version=np.array(FORMAT_VERSION),
             layer_dims=np.array(self.layer_dims, dtype=np.int64),
@@ -627,8 +641,17 @@ class Network:
                 optimizer_hyperparameters=np.array(self._optimizer.hyperparameters()),
                 moments=self._engine.moments,
                 step_count=np.array(self._engine.step_count, dtype=np.int64))
-        with open(path, "wb") as file:
-            np.savez(file, **fields)
+        return fields
+
+    def __getstate__(self):
+        # pickled as the fields of the file format (the engine is a C object)
+        fields = {key: np.array(value, copy=True) for key, value in self._fields(True).items()}
+        return {"fields": fields, "seed": self.seed, "n_threads": self.n_threads}
+
+    def __setstate__(self, state):
+        network = _from_fields(state["fields"], "pickled Network")
+        network.seed, network.n_threads = state["seed"], state["n_threads"]
+        self.__dict__.update(network.__dict__)
 
     def __repr__(self):
         return (f"Network({self.layer_dims}, activation={self.activations!r}, "

@@ -1,0 +1,621 @@
+"""scikit-learn estimators trained by the compiled engine.
+
+:class:`DNNClassifier` and :class:`DNNRegressor` take the parameters of
+scikit-learn's ``MLPClassifier`` and ``MLPRegressor``, with their names and
+defaults, and set the same fitted attributes, so that changing the import is
+all a user must do::
+
+    from dnn.sklearn import DNNClassifier as MLPClassifier
+
+Each epoch of the "sgd" and "adam" solvers runs in :class:`dnn.Network`'s
+engine (without the GIL); "lbfgs" minimizes the engine's full-batch cost and
+gradient with ``scipy.optimize.minimize(method="L-BFGS-B")`` over its flat
+parameter buffer. Where the rules differ from scikit-learn's:
+
+- Adam adds ``epsilon`` to ``sqrt(v_hat)`` (the course's form); scikit-learn
+  adds it to ``sqrt(v)`` and corrects the learning rate instead.
+- "sgd" with momentum is the engine's exponentially weighted average run at
+  ``learning_rate / (1 - momentum)``: the same steps as scikit-learn's
+  velocity form while the learning rate is constant.
+- The loss of a multi-output regression is summed over outputs,
+  ``sum((y - p)**2) / (2 n)`` (scikit-learn reports it averaged over outputs
+  while following the summed gradient).
+
+Requires scikit-learn (``pip install "dnn-core[sklearn]"``).
+"""
+import numbers
+import warnings
+
+import numpy as np
+import scipy.optimize
+import scipy.sparse
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils import check_random_state
+    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.multiclass import (check_classification_targets, type_of_target,
+                                          unique_labels)
+    from sklearn.utils.validation import (_check_sample_weight, check_is_fitted,
+                                          column_or_1d, validate_data)
+except ImportError as error:  # pragma: no cover - exercised without scikit-learn
+    raise ImportError('dnn.sklearn needs scikit-learn: pip install "dnn-core[sklearn]"'
+                      ) from error
+
+from dnn import optimizers as optim
+from dnn.functional import INITS
+from dnn.network import Network
+
+__all__ = ["DNNClassifier", "DNNRegressor"]
+
+#: scikit-learn's activation names -> the engine's
+ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
+               "relu": "relu", "leaky_relu": "leaky_relu"}
+#: the engine's output activation -> scikit-learn's out_activation_
+OUT_ACTIVATIONS = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity"}
+
+
+def _stochastic(estimator):
+    if estimator.solver not in ("sgd", "adam"):
+        raise AttributeError(f"partial_fit is only available for stochastic optimizers; "
+                             f"{estimator.solver!r} is not stochastic")
+    return True
+
+
+class _BaseDNN(BaseEstimator):
+    """What DNNClassifier and DNNRegressor share: parameters, solvers, attributes."""
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dropout=0.0, dtype=None, init="glorot_uniform", n_threads=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.dtype = dtype
+        self.init = init
+        self.n_threads = n_threads
+
+    # -- fitted attributes read from the network ---------------------------
+
+    @property
+    def coefs_(self):
+        """list of (fan_in, fan_out) arrays: views of the network's ``W[l].T``."""
+        network = self._fitted_network()
+        return [network._engine.weight(l).T for l in range(1, len(network.layer_dims))]
+
+    @property
+    def intercepts_(self):
+        """list of (fan_out,) arrays: views of the network's ``b[l]``."""
+        network = self._fitted_network()
+        return [network._engine.bias(l)[:, 0] for l in range(1, len(network.layer_dims))]
+
+    def _fitted_network(self):
+        check_is_fitted(self, "network_")
+        return self.network_
+
+    # -- checks ----------------------------------------------------------------
+
+    def _check_params(self):
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if np.iterable(sizes) else [sizes]
+        if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1
+                   for n in sizes):
+            raise ValueError(f"hidden_layer_sizes: expected integers >= 1, got "
+                             f"{self.hidden_layer_sizes!r}")
+        _choice(self.activation, "activation", ACTIVATIONS)
+        _choice(self.solver, "solver", ("lbfgs", "sgd", "adam"))
+        _choice(self.learning_rate, "learning_rate", ("constant", "invscaling", "adaptive"))
+        _choice(self.init, "init", INITS)
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
+            _number(self.batch_size, "batch_size", 1, integer=True, also='"auto"')
+        _number(self.alpha, "alpha", 0)
+        _number(self.learning_rate_init, "learning_rate_init", 0, low_inclusive=False)
+        _number(self.power_t, "power_t", 0)
+        _number(self.max_iter, "max_iter", 1, integer=True)
+        _number(self.tol, "tol", 0)
+        _number(self.momentum, "momentum", 0, 1, high_inclusive=False)
+        _number(self.validation_fraction, "validation_fraction", 0, 1,
+                low_inclusive=False, high_inclusive=False)
+        _number(self.beta_1, "beta_1", 0, 1, high_inclusive=False)
+        _number(self.beta_2, "beta_2", 0, 1, high_inclusive=False)
+        _number(self.epsilon, "epsilon", 0, low_inclusive=False)
+        _number(self.n_iter_no_change, "n_iter_no_change", 1, integer=True)
+        _number(self.max_fun, "max_fun", 1, integer=True)
+        _number(self.dropout, "dropout", 0, 1, high_inclusive=False)
+        if self.dtype is not None and self.dtype not in ("float32", "float64", np.float32,
+                                                         np.float64):
+            raise ValueError(f"dtype: expected None, 'float32' or 'float64', got "
+                             f"{self.dtype!r}")
+        if self.n_threads is not None:
+            _number(self.n_threads, "n_threads", 1, integer=True, also="None")
+        return sizes
+
+    # -- fit ---------------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X, y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Sparse input is densified.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights: each batch's loss and gradient are weighted
+            means (an integer weight acts as that many copies of the sample).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _fit(self, X, y, sample_weight, incremental):
+        hidden = self._check_params()
+        first_pass = not hasattr(self, "network_") or not (self.warm_start or incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if scipy.sparse.issparse(X):
+            X = X.toarray()
+        targets, output = self._targets(y)
+        n_out = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
+        rng = check_random_state(self.random_state)
+        if first_pass:
+            dtype = X.dtype if self.dtype is None else np.dtype(self.dtype)
+            self.network_ = Network([X.shape[1], *hidden, n_out],
+                                    activation=ACTIVATIONS[self.activation], output=output,
+                                    init=self.init, dtype=dtype,
+                                    seed=int(rng.randint(np.iinfo(np.int32).max)),
+                                    n_threads=self.n_threads)
+            self._initialize(output, n_out)
+        elif self.network_.layer_dims[1:] != [*hidden, n_out]:
+            raise ValueError(f"warm_start: the network has layers {self.network_.layer_dims}; "
+                             f"hidden_layer_sizes and y now ask for "
+                             f"{[X.shape[1], *hidden, n_out]}")
+        dtype = self.network_.dtype
+        X = np.ascontiguousarray(X, dtype=dtype)
+        if targets.dtype.kind == "f":
+            targets = np.ascontiguousarray(targets, dtype=dtype)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, targets, sample_weight)
+        else:
+            self._fit_stochastic(X, y, targets, sample_weight, rng, incremental)
+        return self
+
+    def _initialize(self, output, n_out):
+        self.n_outputs_ = n_out
+        self.n_layers_ = len(self.network_.layer_dims)
+        self.out_activation_ = OUT_ACTIVATIONS[output]
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self.val_loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _optimizer_and_rate(self):
+        """The engine's optimizer and the factor its learning rate takes."""
+        if self.solver == "adam":
+            return optim.Adam(self.beta_1, self.beta_2, self.epsilon), 1.0
+        if self.momentum == 0:
+            return optim.GD(), 1.0
+        rule = optim.Nesterov if self.nesterovs_momentum else optim.Momentum
+        return rule(self.momentum), 1.0 / (1.0 - self.momentum)
+
+    def _fit_stochastic(self, X, y, targets, sample_weight, rng, incremental):
+        network = self.network_
+        if self.early_stopping and incremental:
+            raise ValueError("early_stopping: partial_fit does not support "
+                             "early_stopping=True")
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer, self._rate_factor = self._optimizer_and_rate()
+            self._learning_rate = self.learning_rate_init
+            network._reset_optimizer(None)
+        if self.early_stopping:
+            stratify = y if isinstance(self, ClassifierMixin) and y.ndim == 1 else None
+            parts = train_test_split(X, targets, y, *(() if sample_weight is None
+                                                      else (sample_weight,)),
+                                     random_state=rng, test_size=self.validation_fraction,
+                                     stratify=stratify)
+            X, X_val, targets, targets_val, _, y_val = parts[:6]
+            sample_weight, weight_val = parts[6:] or (None, None)
+            if X_val.shape[0] < 2:
+                raise ValueError("validation_fraction: the validation set is too small; "
+                                 "increase validation_fraction or the number of samples")
+        n_samples = X.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(f"batch_size: {self.batch_size} is larger than the "
+                              f"{n_samples} samples; it is clipped")
+            batch_size = min(self.batch_size, n_samples)
+        keep_prob = 1.0 - self.dropout if self.dropout else None
+        self._best_parameters = None
+        try:
+            for _ in range(self.max_iter):
+                history = network.fit(
+                    X, targets, epochs=1, batch_size=batch_size, optimizer=self._optimizer,
+                    learning_rate=self._learning_rate * self._rate_factor, l2=self.alpha,
+                    keep_prob=keep_prob, shuffle=self.shuffle, sample_weight=sample_weight)
+                self.n_iter_ += 1
+                self.loss_ = history.cost[-1]
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+                if self.early_stopping:
+                    self.val_loss_curve_.append(network.evaluate(X_val, targets_val)["cost"])
+                    self._update_no_improvement(self.score(X_val, y_val, weight_val))
+                else:
+                    self._update_no_improvement(None)
+                if self.solver == "sgd" and self.learning_rate == "invscaling":
+                    self._learning_rate = (self.learning_rate_init
+                                           / (self.t_ + 1) ** self.power_t)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    watched = "Validation score" if self.early_stopping else "Training loss"
+                    message = (f"{watched} did not improve more than tol={self.tol:f} for "
+                               f"{self.n_iter_no_change} consecutive epochs.")
+                    if (self.solver == "sgd" and self.learning_rate == "adaptive"
+                            and self._learning_rate > 1e-6):
+                        self._learning_rate /= 5
+                        self._no_improvement_count = 0
+                        if self.verbose:
+                            print(f"{message} Setting learning rate to "
+                                  f"{self._learning_rate:f}")
+                    else:
+                        if self.verbose:
+                            print(f"{message} Stopping.")
+                        break
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(f"Stochastic Optimizer: Maximum iterations "
+                                  f"({self.max_iter}) reached and the optimization hasn't "
+                                  f"converged yet.", ConvergenceWarning)
+        except KeyboardInterrupt:
+            # scikit-learn's behaviour: keep the model of the last completed step
+            warnings.warn("Training interrupted by user.")
+        if self.early_stopping and self._best_parameters is not None:
+            network._engine.parameters[...] = self._best_parameters
+
+    def _update_no_improvement(self, validation_score):
+        if validation_score is not None:
+            self.validation_scores_.append(validation_score)
+            if self.verbose:
+                print(f"Validation score: {validation_score:f}")
+            if validation_score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if validation_score > self.best_validation_score_:
+                self.best_validation_score_ = validation_score
+                self._best_parameters = self.network_._engine.parameters.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+
+    def _fit_lbfgs(self, X, targets, sample_weight):
+        network = self.network_
+        engine = network._engine
+        T, labels = (None, targets) if targets.dtype.kind == "i" else (targets, None)
+
+        def cost_and_gradient(flat):
+            with network._engine_lock:
+                engine.parameters[...] = flat
+                cost = engine.compute_gradients(X, T, labels, self.alpha,
+                                                sample_weight=sample_weight)
+                gradient = engine.gradients.astype(np.float64)
+            if not np.isfinite(cost):
+                # a step too far: L-BFGS-B's line search backs off from an infinite cost
+                return np.inf, np.zeros_like(gradient)
+            return cost, gradient
+
+        def report(intermediate_result):
+            if self.verbose:
+                print(f"Iteration {self.n_iter_ + 1}, loss = {intermediate_result.fun:.8f}")
+            self.n_iter_ += 1
+
+        start = engine.parameters.astype(np.float64)
+        self.n_iter_ = 0
+        with network._training(X.shape[0]):
+            result = scipy.optimize.minimize(
+                cost_and_gradient, start, method="L-BFGS-B", jac=True, callback=report,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
+        self.n_iter_ = min(int(result.nit), self.max_iter)
+        if not np.all(np.isfinite(result.x)):
+            engine.parameters[...] = start
+            raise ValueError("Solver produced non-finite parameter weights. The input data "
+                             "may contain large values and need to be preprocessed.")
+        engine.parameters[...] = result.x
+        self.loss_ = float(result.fun)
+        if result.status != 0:
+            warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                          f"(status={result.status}): {result.message}. Increase max_iter "
+                          f"or scale the data.", ConvergenceWarning)
+
+    # -- prediction ------------------------------------------------------------
+
+    def _forward(self, X):
+        """The output layer's activations, (n_samples, n_out)."""
+        network = self._fitted_network()
+        X = validate_data(self, X, accept_sparse=["csr", "csc"],
+                          dtype=(np.float64, np.float32), reset=False)
+        if scipy.sparse.issparse(X):
+            X = X.toarray()
+        return network.predict_proba(X)
+
+    def to_onnx(self, path=None, opset=None):
+        """The fitted network as an ONNX graph; see :meth:`dnn.Network.to_onnx`."""
+        return self._fitted_network().to_onnx(path, opset=opset)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class DNNClassifier(ClassifierMixin, _BaseDNN):
+    """Multi-layer perceptron classifier, scikit-learn's ``MLPClassifier`` on the
+    compiled engine.
+
+    Binary targets train one sigmoid unit, multiclass targets a softmax layer,
+    multilabel indicator matrices one sigmoid unit per label.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+    activation : {"identity", "logistic", "tanh", "relu", "leaky_relu"}, default="relu"
+    solver : {"lbfgs", "sgd", "adam"}, default="adam"
+    alpha : float, default=0.0001
+        L2 penalty ``alpha / (2 n) * sum ||W||^2``.
+    batch_size : int or "auto", default="auto"
+        "auto" is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
+        For "sgd": after each epoch "invscaling" sets ``learning_rate_init /
+        (t + 1) ** power_t`` (t: samples seen); "adaptive" divides the rate by 5
+        when the loss stalls (see ``tol``) instead of stopping.
+    learning_rate_init : float, default=0.001
+    power_t : float, default=0.5
+    max_iter : int, default=200
+        Epochs ("sgd", "adam") or iterations ("lbfgs").
+    shuffle : bool, default=True
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffles, the dropout masks and the
+        validation split.
+    tol : float, default=1e-4
+    verbose : bool, default=False
+    warm_start : bool, default=False
+    momentum : float in [0, 1), default=0.9
+    nesterovs_momentum : bool, default=True
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` (stratified) and stop when its
+        accuracy stalls; the best epoch's parameters are kept.
+    validation_fraction : float, default=0.1
+    beta_1, beta_2, epsilon : float, defaults 0.9, 0.999, 1e-8
+        Adam's.
+    n_iter_no_change : int, default=10
+    max_fun : int, default=15000
+        Cost evaluations allowed to "lbfgs".
+    dropout : float in [0, 1), default=0.0
+        Probability of dropping a hidden unit in training (inverted dropout).
+    dtype : {None, "float32", "float64"}, default=None
+        Of the parameters; None follows X (float32 stays float32, anything
+        else becomes float64).
+    init : {"glorot_uniform", "he", "xavier", "course"}, default="glorot_uniform"
+    n_threads : int or None, default=None
+        BLAS threads (None: chosen by layer size).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    loss_ : float
+    best_loss_ : float or None
+    loss_curve_ : list of float
+    val_loss_curve_ : list of float
+        Validation cost per epoch (with ``early_stopping``).
+    validation_scores_ : list of float or None
+    best_validation_score_ : float or None
+    t_ : int
+    coefs_ : list of ndarray of shape (fan_in, fan_out)
+    intercepts_ : list of ndarray of shape (fan_out,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+    n_iter_ : int
+    n_layers_ : int
+    n_outputs_ : int
+    out_activation_ : str
+    network_ : dnn.Network
+    """
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if not hasattr(self, "classes_") or not (self.warm_start or incremental):
+            self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start and not incremental:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(f"y: warm_start can only be used where y has the same "
+                                     f"classes as in the previous call to fit; previously "
+                                     f"got {self.classes_}, y has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"y: has classes not in classes_ {self.classes_}: "
+                                 f"{np.setdiff1d(classes, self.classes_)}")
+        return X, y
+
+    def _targets(self, y):
+        """(targets, output): int64 labels for softmax, else a 0/1 float matrix."""
+        kind = self._label_binarizer.y_type_
+        if kind == "multiclass":
+            return np.searchsorted(self.classes_, y).astype(np.int64), "softmax"
+        return self._label_binarizer.transform(y).astype(np.float64), "sigmoid"
+
+    @available_if(_stochastic)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over X, y ("sgd" and "adam" only).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : array of shape (n_classes,), default=None
+            All the classes y may hold; required on the first call.
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "classes_"):
+            if classes is None:
+                raise ValueError("classes: must be passed on the first call to partial_fit")
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+            self.classes_ = self._label_binarizer.classes_
+        elif classes is not None and not np.array_equal(unique_labels(classes),
+                                                          self.classes_):
+            raise ValueError(f"classes: {classes} is not the same as on the first call to "
+                             f"partial_fit, {self.classes_}")
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predicted classes, shape (n_samples,) or (n_samples, n_labels)."""
+        probabilities = self._forward(X)
+        if self.n_outputs_ == 1:
+            probabilities = probabilities.ravel()
+        return self._label_binarizer.inverse_transform(probabilities)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes) (multilabel:
+        (n_samples, n_labels), each label's probability)."""
+        probabilities = self._forward(X)
+        if self.out_activation_ == "logistic" and self.n_outputs_ == 1:
+            p = probabilities.ravel()
+            return np.vstack([1 - p, p]).T
+        return probabilities
+
+    def predict_log_proba(self, X):
+        """``np.log(predict_proba(X))``."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class DNNRegressor(RegressorMixin, _BaseDNN):
+    """Multi-layer perceptron regressor, scikit-learn's ``MLPRegressor`` on the
+    compiled engine: a linear output layer trained on the squared error.
+
+    Parameters
+    ----------
+    The same as :class:`DNNClassifier`'s.
+
+    Attributes
+    ----------
+    As :class:`DNNClassifier`'s, without ``classes_``; ``loss_`` is
+    ``sum((y - p)**2) / (2 n)`` summed over outputs.
+    """
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def _targets(self, y):
+        return np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1), "linear"
+
+    @available_if(_stochastic)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over X, y ("sgd" and "adam" only).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
+        predictions = self._forward(X)
+        return predictions.ravel() if self.n_outputs_ == 1 else predictions
+
+
+def _choice(value, name, options):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, "
+                         f"got {value!r}")
+
+
+def _number(value, name, low=None, high=None, *, integer=False, low_inclusive=True,
+            high_inclusive=True, also=None):
+    kind = numbers.Integral if integer else numbers.Real
+    ok = isinstance(value, kind) and not isinstance(value, bool) and value == value
+    if ok and low is not None:
+        ok = value >= low if low_inclusive else value > low
+    if ok and high is not None:
+        ok = value <= high if high_inclusive else value < high
+    if not ok:
+        bounds = [f"{'>=' if low_inclusive else '>'} {low}" if low is not None else "",
+                  f"{'<=' if high_inclusive else '<'} {high}" if high is not None else ""]
+        expected = f"{'an integer' if integer else 'a number'} {' and '.join(filter(None, bounds))}"
+        raise ValueError(f"{name}: expected {expected}{f' or {also}' if also else ''}, "
+                         f"got {value!r}")
