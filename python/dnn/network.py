@@ -653,6 +653,28 @@ class Network:
         network.seed, network.n_threads = state["seed"], state["n_threads"]
         self.__dict__.update(network.__dict__)
 
+    def to_onnx(self, path=None, opset=None):
+        """The network as an ONNX model (Gemm and activation nodes) computing
+        ``predict_proba``; needs ``pip install "dnn-core[onnx]"``.
+
+        Parameters
+        ----------
+        path : str, os.PathLike or None
+            Where to write the model (.onnx); None: only return it.
+        opset : int or None
+            ONNX operator set; None: ``dnn._onnx.DEFAULT_OPSET`` (18).
+
+        Returns
+        -------
+        onnx.ModelProto
+            Input "X" (batch, n_features), output "probabilities" (sigmoid,
+            softmax) or "predictions" (linear) (batch, n_out), both in the
+            network's dtype. See :func:`dnn._onnx.to_onnx`.
+        """
+        from dnn._onnx import to_onnx
+
+        return to_onnx(self, path, opset)
+
     def __repr__(self):
         return (f"Network({self.layer_dims}, activation={self.activations!r}, "
                 f"output={self.output!r}, dtype={self.dtype.name!r})")
