@@ -221,3 +221,22 @@ def test_import_dnn_does_not_need_scikit_learn(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=tmp_path).stdout
     assert 'pip install "dnn-core[sklearn]"' in out
+
+
+def test_onnx_export_of_the_estimators(tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="onnx export is an optional extra")
+    pytest.importorskip("onnx", reason="onnx export is an optional extra")
+    X, _, y, _ = digits()
+    X = X.astype(np.float32)
+    with _maybe_warns():
+        multiclass = DNNClassifier((16,), max_iter=5, random_state=0).fit(X, y)
+        binary = DNNClassifier((16,), max_iter=5, random_state=0).fit(X, y % 2)
+        regressor = DNNRegressor((16,), max_iter=5, random_state=0).fit(X, y / 9)
+    for model, expected in [(multiclass, multiclass.predict_proba(X)),
+                            (binary, binary.predict_proba(X)[:, 1:]),
+                            (regressor, regressor.predict(X)[:, None])]:
+        path = tmp_path / "model.onnx"
+        model.to_onnx(path)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        (output,) = session.run(None, {"X": X})
+        np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-6)

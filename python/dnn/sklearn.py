@@ -385,7 +385,11 @@ class _BaseDNN(BaseEstimator):
         return network.predict_proba(X)
 
     def to_onnx(self, path=None, opset=None):
-        """The fitted network as an ONNX graph; see :meth:`dnn.Network.to_onnx`."""
+        """The fitted network as an ONNX graph; see :meth:`dnn.Network.to_onnx`.
+
+        Its output is the network's last layer: a binary classifier gives the
+        positive class's probability as one column (``predict_proba(X)[:, 1:]``).
+        """
         return self._fitted_network().to_onnx(path, opset=opset)
 
     def __sklearn_tags__(self):
