@@ -34,8 +34,9 @@ class CommandError(Exception):
 class Data:
     """Features and labels read from a file, with the file's own test set if it has one."""
 
-    def __init__(self, X, y, name, X_test=None, y_test=None, test_from=None):
+    def __init__(self, X, y, name, X_test=None, y_test=None, test_from=None, classes=None):
         self.X, self.y, self.name = X, y, name
+        self.classes = classes  # the labels' order when the file gives one
         self.X_test, self.y_test, self.test_from = X_test, y_test, test_from
 
 
@@ -117,10 +118,10 @@ def _target_column(target, header, width, path):
 def _read_npz(path, need_target=True):
     """.npz: arrays X (n, n_features) and y (n,) or (n, n_out); optionally
     X_test and y_test."""
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not an .npz archive (expected a zip file of arrays X and y)")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files"):
-                raise ValueError(f"{path}: expected an .npz archive of arrays X and y")
             arrays = {key: archive[key] for key in archive.files}
     except (zipfile.BadZipFile, EOFError, OSError) as error:
         raise ValueError(f"{path}: damaged .npz file: {error}") from None
@@ -156,7 +157,7 @@ def _read_h5(path, dtype):
     """The course's cat/non-cat layout; a train_*.h5 file's test_*.h5 sibling
     is its test set."""
     X, y, classes = datasets.read_catvnoncat_file(path, dtype)
-    data = Data(X, classes[y], str(path))
+    data = Data(X, classes[y], str(path), classes=classes)
     sibling = path.with_name("test_" + path.name[len("train_"):])
     if path.name.startswith("train_") and sibling.is_file():
         X_test, y_test, test_classes = datasets.read_catvnoncat_file(sibling, dtype)
@@ -175,13 +176,14 @@ def _read_idx(path, dtype):
     found beside it by the same name with "labels" and "idx1"."""
     if path.is_dir():
         (X, y), (X_test, y_test) = datasets.load_mnist(path, dtype)
-        return Data(X, y, str(path), X_test, y_test, f"{path} (t10k files)")
+        return Data(X, y, str(path), X_test, y_test, f"{path} (t10k files)",
+                    classes=np.arange(10))
     labels = _labels_beside(path)
     if labels == path or not labels.is_file():
         raise ValueError(f"{path}: expected the IDX labels beside the images, at {labels}")
     images, y = datasets.read_idx_pair(path, labels)
-    X = images.reshape(len(images), -1).astype(dtype) * np.dtype(dtype).type(1 / 255)
-    return Data(X, y.astype(np.int64), str(path))
+    X = datasets._pixels(images, np.dtype(dtype))
+    return Data(X, y.astype(np.int64), str(path), classes=np.arange(10))
 
 
 def _is_idx(path):
@@ -340,8 +342,11 @@ def _split(data, fraction, seed):
             f"{fraction:g} of the data held out, seed {seed}")
 
 
-def _encode(y, y_test, output, source):
-    """(targets for the network, classes or None, n_out, output)."""
+def _encode(y, y_test, output, source, known_classes=None):
+    """(targets for the network, test targets, classes or None, n_out, output).
+
+    Class labels become indices into ``known_classes`` when the data give
+    their order (cat/non-cat, MNIST), else into their sorted unique values."""
     if output == "linear":
         for values, name in ((y, source), (y_test, "the test set")):
             if values is not None and values.dtype.kind not in "biuf":
@@ -357,6 +362,10 @@ def _encode(y, y_test, output, source):
                            f"{y[y != np.round(y)][0]!r}); use --output linear for regression")
     everything = y if y_test is None else np.concatenate([y, y_test])
     classes = np.unique(everything)
+    if known_classes is not None:
+        if not np.all(np.isin(classes, known_classes)):
+            raise CommandError(f"{source}: labels outside the classes {_show(known_classes)}")
+        classes = known_classes
     if len(classes) < 2:
         raise CommandError(f"{source}: expected at least 2 classes, got only {classes[0]!r}")
     if output == "auto":
@@ -364,8 +373,9 @@ def _encode(y, y_test, output, source):
     if output == "sigmoid" and len(classes) != 2:
         raise CommandError(f"--output sigmoid: expected 2 classes, the data have "
                            f"{len(classes)}; use softmax")
+    order = np.argsort(classes, kind="stable")
     encode = (lambda values: None if values is None
-              else np.searchsorted(classes, values).astype(np.int64))
+              else order[np.searchsorted(classes, values, sorter=order)].astype(np.int64))
     return encode(y), encode(y_test), classes, 1 if output == "sigmoid" else len(classes), \
         output
 
@@ -395,7 +405,8 @@ def _train(args):
         _check_out(args.out, "--out")
     data = _flower() if args.data is None else read_data(args.data, args.dtype, args.target)
     X, y, X_test, y_test, test_from = _split(data, args.test_split, args.seed)
-    y, y_test, classes, n_out, output = _encode(y, y_test, args.output, data.name)
+    y, y_test, classes, n_out, output = _encode(y, y_test, args.output, data.name,
+                                                data.classes)
     n_train = len(X)
     batch = args.batch_size or (n_train if n_train <= 1024 else 128)
     batch = min(batch, n_train)
@@ -471,6 +482,8 @@ def _load_model(path):
 
     if not Path(path).is_file():
         raise CommandError(f"--model: no such file: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a dnn model file (expected an .npz archive)")
     network = dnn.load(path)
     with np.load(path, allow_pickle=False) as archive:
         classes = archive[CLASSES_FIELD] if CLASSES_FIELD in archive.files else None
