@@ -351,7 +351,7 @@ def _encode(y, y_test, output, source, known_classes=None):
         for values, name in ((y, source), (y_test, "the test set")):
             if values is not None and values.dtype.kind not in "biuf":
                 raise CommandError(f"{name}: --output linear needs numeric targets, got "
-                                   f"labels like {values.flat[0]!r}")
+                                   f"labels like {str(values.flat[0])!r}")
         y = y.astype(np.float64)
         return y, y_test, None, 1 if y.ndim == 1 else y.shape[1], output
     if y.ndim != 1:
@@ -359,7 +359,7 @@ def _encode(y, y_test, output, source, known_classes=None):
                            f"{y.shape} (use --output linear for several targets)")
     if y.dtype.kind == "f":
         raise CommandError(f"{source}: the labels are not integers (e.g. "
-                           f"{y[y != np.round(y)][0]!r}); use --output linear for regression")
+                           f"{float(y[y != np.round(y)][0]):g}); use --output linear for regression")
     everything = y if y_test is None else np.concatenate([y, y_test])
     classes = np.unique(everything)
     if known_classes is not None:
@@ -367,7 +367,7 @@ def _encode(y, y_test, output, source, known_classes=None):
             raise CommandError(f"{source}: labels outside the classes {_show(known_classes)}")
         classes = known_classes
     if len(classes) < 2:
-        raise CommandError(f"{source}: expected at least 2 classes, got only {classes[0]!r}")
+        raise CommandError(f"{source}: expected at least 2 classes, got only {str(classes[0])!r}")
     if output == "auto":
         output = "sigmoid" if len(classes) == 2 else "softmax"
     if output == "sigmoid" and len(classes) != 2:
@@ -496,6 +496,8 @@ def _load_model(path):
 
 
 def _predict(args):
+    if args.out:
+        _check_out(args.out, "--out")
     network, classes, _ = _load_model(args.model)
     n_features = network.layer_dims[0]
     data = read_data(args.data, network.dtype.name, args.target, need_target=False,
@@ -514,7 +516,6 @@ def _predict(args):
             print(f"accuracy: {accuracy:.1%} on {len(X)} samples", file=sys.stderr)
     lines = [",".join(_text(v) for v in np.atleast_1d(row)) for row in predictions]
     if args.out:
-        _check_out(args.out, "--out")
         with open(args.out, "w") as file:
             file.write("prediction\n" + "".join(line + "\n" for line in lines))
         print(f"{len(lines)} predictions written to {args.out}", file=sys.stderr)
@@ -555,7 +556,10 @@ def _bench(args):
 def main(argv=None):
     """Run the command line; returns the exit status (0, or 2 on an error)."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage error already reported
+        return stop.code or 0
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
