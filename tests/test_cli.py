@@ -84,7 +84,7 @@ def test_train_with_no_arguments_is_the_main_job(tmp_path, monkeypatch, capsys):
         assert "no plot: matplotlib is not installed" in out
     else:
         png = tmp_path / "dnn-model.png"
-        assert f"plot saved: dnn-model.png (cost curve and decision boundary)" in out
+        assert "plot saved: dnn-model.png (cost curve and decision boundary)" in out
         assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 20000
 
 
@@ -152,6 +152,24 @@ def test_train_on_a_csv_without_header_target_by_index(tmp_path, capsys):
     assert status == 0, err
     assert "80 training samples of 2 features" in out and "classes [0, 1]" in out
     assert accuracy(out, "train") > 90
+
+
+def test_csv_with_byte_order_mark_quotes_and_blank_lines(tmp_path, capsys):
+    X, y = datasets.make_moons(n_samples=40, noise=0.1, seed=2)
+    rows = X.tolist()
+    lines = ['"x1","x2","label"'] + [f'"{a!r}",{b!r},"{c}"' for (a, b), c in zip(rows, y)]
+    lines.insert(5, "")
+    data = tmp_path / "quoted.csv"
+    data.write_text("\ufeff" + "\n".join(lines) + "\n\n", encoding="utf-8")
+    parsed = cli.read_data(data)
+    np.testing.assert_array_equal(parsed.X, X)
+    assert parsed.y.dtype == np.int64 and parsed.y.tolist() == y.tolist()
+    # text labels go through the csv module: same numbers
+    text = tmp_path / "text.csv"
+    text.write_text("\n".join(f"{a!r},{b!r},{'ab'[c]}" for (a, b), c in zip(rows, y)))
+    parsed = cli.read_data(text)
+    np.testing.assert_array_equal(parsed.X, X)
+    assert parsed.y.tolist() == ["ab"[c] for c in y]
 
 
 def test_train_regression_on_a_csv_and_predict_values(tmp_path, capsys):
@@ -403,6 +421,14 @@ def test_data_errors(tmp_path, capsys):
     write_csv(csv_path, X, np.arange(10) % 2)
     expect_error(capsys, ["train", "--data", csv_path, "--layers", "", "--dropout", "0.5",
                           *out], "--dropout: the network has no hidden layer")
+    csv_path.write_text("a,b,y\n1,nan,0\n2,3,1\n")
+    expect_error(capsys, ["train", "--data", csv_path, *out],
+                 "d.csv: the features hold NaN or inf")
+    csv_path.write_bytes(b"1,2,\xff\xfe\n")
+    expect_error(capsys, ["train", "--data", csv_path, *out], "d.csv: not a UTF-8 text file")
+    csv_path.write_text("a,b,y\n")
+    expect_error(capsys, ["train", "--data", csv_path, *out], "line 1, column 1: expected a "
+                                                              "number, got 'a'")
 
 
 def test_npz_data_errors(tmp_path, capsys):

@@ -81,7 +81,8 @@ def test_moons_are_learnable_by_a_network():
 
 @pytest.mark.parametrize("call, message", [
     (lambda: datasets.make_spirals(n_classes=1), "n_classes: expected an integer >= 2"),
-    (lambda: datasets.make_spirals(n_samples=2, n_classes=3), "n_samples: expected an integer >= 3"),
+    (lambda: datasets.make_spirals(n_samples=2, n_classes=3),
+     "n_samples: expected an integer >= 3"),
     (lambda: datasets.make_spirals(noise=-1), "noise: expected a number >= 0"),
     (lambda: datasets.make_moons(n_samples=1), "n_samples: expected an integer >= 2"),
     (lambda: datasets.make_moons(noise=-0.1), "noise: expected a number >= 0"),

@@ -10,6 +10,7 @@ Any error prints one line ``dnn: error: ...`` on stderr and exits with status 2.
 """
 import argparse
 import csv
+import itertools
 import math
 import sys
 import zipfile
@@ -47,55 +48,82 @@ def _number(text):
         return None
 
 
+def _csv_rows(path):
+    """(line number, cells) of the non-blank rows of a CSV file."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file)
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    yield reader.line_num, row
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not a UTF-8 text file ({error.reason} at byte "
+                         f"{error.start})") from None
+    except csv.Error as error:
+        raise ValueError(f"{path}: malformed CSV: {error}") from None
+
+
 def _read_csv(path, target, need_target=True, n_features=None):
     """CSV: one sample a row, comma-separated; the first row is a header when
     it has text where the next row has a number. The label column is
     ``target`` (a header name or an index, negative from the end). With
     ``n_features`` given (predict), a file of exactly that many columns has no
     label column."""
-    with open(path, newline="") as file:
-        rows = [row for row in csv.reader(file) if row and any(cell.strip() for cell in row)]
-    if not rows:
+    first = list(itertools.islice(_csv_rows(path), 2))
+    if not first:
         raise ValueError(f"{path}: no data")
-    header = None
-    if len(rows) > 1 and any(_number(a) is None and _number(b) is not None
-                             for a, b in zip(rows[0], rows[1])):
-        header, rows = [cell.strip() for cell in rows[0]], rows[1:]
-    width = len(rows[0])
-    for line, row in enumerate(rows, start=2 if header else 1):
-        if len(row) != width:
-            raise ValueError(f"{path}: line {line} has {len(row)} columns, expected {width}")
+    header, header_line = None, 0
+    if len(first) > 1 and any(_number(a) is None and _number(b) is not None
+                              for a, b in zip(first[0][1], first[1][1])):
+        header, header_line = [cell.strip() for cell in first[0][1]], first[0][0]
+    width = len(first[-1][1] if header else first[0][1])
     if header is not None and len(header) != width:
         raise ValueError(f"{path}: the header has {len(header)} columns, the data {width}")
-    has_target = need_target or n_features is None or width == n_features + 1
     column = None
-    if has_target:
+    if need_target or n_features is None or width == n_features + 1:
         if width < 2:
             raise ValueError(f"{path}: expected feature columns and a label column, got "
                              f"{width} column")
         column = _target_column(target, header, width, path)
-    first_line = 2 if header else 1
     features = [j for j in range(width) if j != column]
-    X = np.empty((len(rows), len(features)))
-    for i, row in enumerate(rows):
-        for k, j in enumerate(features):
-            value = _number(row[j])
-            if value is None:
-                label = f" ({header[j]!r})" if header else ""
-                raise ValueError(f"{path}: line {i + first_line}, column {j + 1}{label}: "
-                                 f"expected a number, got {row[j].strip()!r}")
-            X[i, k] = value
+    try:  # all numbers: NumPy's fast reader
+        table = np.loadtxt(path, delimiter=",", skiprows=header_line, ndmin=2,
+                           encoding="utf-8-sig", comments=None, quotechar='"')
+    except ValueError:
+        table = None
+    if table is not None and table.shape[1] == width:
+        X, y = table[:, features], None if column is None else table[:, column]
+    else:  # text labels, or a problem to report precisely
+        X, y = _parse_csv_rows(path, header, header_line, width, features, column)
+    if y is not None and y.dtype.kind == "f" and np.all(y == np.round(y)) \
+            and np.all(np.abs(y) < 2 ** 53):
+        y = y.astype(np.int64)
+    return Data(np.ascontiguousarray(X), y, str(path))
+
+
+def _parse_csv_rows(path, header, header_line, width, features, column):
+    rows, X = [], []
+    for line, row in _csv_rows(path):
+        if line <= header_line:
+            continue
+        if len(row) != width:
+            raise ValueError(f"{path}: line {line} has {len(row)} columns, expected {width}")
+        values = [_number(row[j]) for j in features]
+        if None in values:
+            j = features[values.index(None)]
+            name = f" ({header[j]!r})" if header else ""
+            raise ValueError(f"{path}: line {line}, column {j + 1}{name}: expected a number, "
+                             f"got {row[j].strip()!r}")
+        X.append(values)
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no data below the header")
     if column is None:
-        return Data(X, None, str(path))
+        return np.array(X), None
     labels = [row[column].strip() for row in rows]
     numbers = [_number(label) for label in labels]
-    if all(value is not None for value in numbers):
-        y = np.array(numbers)
-        if np.all(y == np.round(y)) and np.all(np.abs(y) < 2 ** 53):
-            y = y.astype(np.int64)
-    else:
-        y = np.array(labels)
-    return Data(X, y, str(path))
+    y = np.array(numbers) if None not in numbers else np.array(labels)
+    return np.array(X), y
 
 
 def _target_column(target, header, width, path):
@@ -199,13 +227,19 @@ def read_data(text, dtype="float64", target="-1", need_target=True, n_features=N
     if _is_idx(path):
         return _read_idx(path, dtype)
     if suffix == ".csv":
-        return _read_csv(path, target, need_target, n_features)
-    if suffix == ".npz":
-        return _read_npz(path, need_target)
-    if suffix in (".h5", ".hdf5"):
+        data = _read_csv(path, target, need_target, n_features)
+    elif suffix == ".npz":
+        data = _read_npz(path, need_target)
+    elif suffix in (".h5", ".hdf5"):
         return _read_h5(path, dtype)
-    raise CommandError(f"--data: unknown format of {path}: expected .csv, .npz, .h5, an MNIST "
-                       f"folder or an IDX images file (…-images-idx3-ubyte[.gz])")
+    else:
+        raise CommandError(f"--data: unknown format of {path}: expected .csv, .npz, .h5, an "
+                           f"MNIST folder or an IDX images file (…-images-idx3-ubyte[.gz])")
+    for X in (data.X, data.X_test):
+        if X is not None and X.dtype.kind == "f" and not np.all(np.isfinite(X)):
+            raise ValueError(f"{path}: the features hold NaN or inf (missing values are not "
+                             f"supported)")
+    return data
 
 
 # ---------------------------------------------------------------------------
@@ -359,7 +393,8 @@ def _encode(y, y_test, output, source, known_classes=None):
                            f"{y.shape} (use --output linear for several targets)")
     if y.dtype.kind == "f":
         raise CommandError(f"{source}: the labels are not integers (e.g. "
-                           f"{float(y[y != np.round(y)][0]):g}); use --output linear for regression")
+                           f"{float(y[y != np.round(y)][0]):g}); use --output linear for "
+                           f"regression")
     everything = y if y_test is None else np.concatenate([y, y_test])
     classes = np.unique(everything)
     if known_classes is not None:
@@ -374,10 +409,13 @@ def _encode(y, y_test, output, source, known_classes=None):
         raise CommandError(f"--output sigmoid: expected 2 classes, the data have "
                            f"{len(classes)}; use softmax")
     order = np.argsort(classes, kind="stable")
-    encode = (lambda values: None if values is None
-              else order[np.searchsorted(classes, values, sorter=order)].astype(np.int64))
-    return encode(y), encode(y_test), classes, 1 if output == "sigmoid" else len(classes), \
-        output
+
+    def encode(values):
+        if values is None:
+            return None
+        return order[np.searchsorted(classes, values, sorter=order)].astype(np.int64)
+    n_out = 1 if output == "sigmoid" else len(classes)
+    return encode(y), encode(y_test), classes, n_out, output
 
 
 def _check_out(path, what):
