@@ -198,7 +198,7 @@ def test_train_regression_on_a_csv_and_predict_values(tmp_path, capsys):
 def test_train_on_npz_with_and_without_its_own_test_set(tmp_path, capsys):
     X, y = datasets.make_moons(n_samples=120, noise=0.1, seed=1)
     plain = tmp_path / "moons.npz"
-    np.savez(plain, X=X, y=y)
+    np.savez(plain, X=X, y=y.astype(np.float32))  # whole-number floats are class labels
     status, out, err = run(capsys, "train", "--data", plain, "--epochs", "200",
                            "--out", tmp_path / "a.npz", *FAST)
     assert status == 0, err

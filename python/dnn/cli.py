@@ -316,7 +316,8 @@ def _parser():
                        help="L2 regularisation, the course's lambda (default 0)")
     train.add_argument("--dropout", type=_number_type(float, 0, 1, high_open=True),
                        default=0.0, help="drop rate of hidden units, in [0, 1) (default 0)")
-    train.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    train.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                       help="of the parameters and the arithmetic (default float64)")
     train.add_argument("--seed", type=_number_type(int, 0), default=0,
                        help="seeds the split, the weights, the shuffles (default 0)")
     train.add_argument("--test-split", type=_number_type(float, 0, 1, high_open=True),
@@ -391,10 +392,7 @@ def _encode(y, y_test, output, source, known_classes=None):
     if y.ndim != 1:
         raise CommandError(f"{source}: expected one label per sample, got labels of shape "
                            f"{y.shape} (use --output linear for several targets)")
-    if y.dtype.kind == "f":
-        raise CommandError(f"{source}: the labels are not integers (e.g. "
-                           f"{float(y[y != np.round(y)][0]):g}); use --output linear for "
-                           f"regression")
+    y, y_test = (_integral(values, source) for values in (y, y_test))
     everything = y if y_test is None else np.concatenate([y, y_test])
     classes = np.unique(everything)
     if known_classes is not None:
@@ -416,6 +414,17 @@ def _encode(y, y_test, output, source, known_classes=None):
         return order[np.searchsorted(classes, values, sorter=order)].astype(np.int64)
     n_out = 1 if output == "sigmoid" else len(classes)
     return encode(y), encode(y_test), classes, n_out, output
+
+
+def _integral(labels, source):
+    """Float labels that are whole numbers as int64; others refused."""
+    if labels is None or labels.dtype.kind != "f":
+        return labels
+    fractional = labels[labels != np.round(labels)]
+    if fractional.size:
+        raise CommandError(f"{source}: the labels are not integers (e.g. "
+                           f"{float(fractional[0]):g}); use --output linear for regression")
+    return labels.astype(np.int64)
 
 
 def _check_out(path, what):
