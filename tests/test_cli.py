@@ -105,6 +105,25 @@ def test_train_options_reach_the_network(tmp_path, capsys):
     assert err == ""  # --quiet: no progress bar
 
 
+def test_train_plot_where_asked_or_not_at_all(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib", reason="the plot is drawn with matplotlib")
+    png = tmp_path / "curves.png"
+    status, out, err = run(capsys, "train", "--epochs", "5", "--quiet", "--out",
+                           tmp_path / "m.npz", "--plot", png)
+    assert status == 0, err
+    assert f"plot saved: {png}" in out and png.read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "m.png").exists()
+    assert run(capsys, "train", "--epochs", "5", "--out", tmp_path / "n.npz", *FAST)[0] == 0
+    assert not (tmp_path / "n.png").exists()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    status, out, _ = run(capsys, "train", "--epochs", "5", "--quiet", "--out",
+                         tmp_path / "o.npz")
+    assert status == 0
+    assert 'no plot: matplotlib is not installed; pip install "dnn-core[plot]"' in out
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_train_is_reproducible_and_seeded(tmp_path, capsys):
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
         assert run(capsys, "train", "--epochs", "20", "--seed", seed, "--out",
@@ -385,6 +404,8 @@ def test_data_errors(tmp_path, capsys):
                  "--data: unknown format of")
     expect_error(capsys, ["train", "--out", tmp_path / "no" / "where.npz", *FAST],
                  "--out: no such folder:")
+    expect_error(capsys, ["train", "--quiet", "--plot", tmp_path / "no" / "where.png", *out[:2]],
+                 "--plot: no such folder:")
     csv_path = tmp_path / "d.csv"
     csv_path.write_text("a,b,label\n1,2,0\n3,4\n")
     expect_error(capsys, ["train", "--data", csv_path, *out], "d.csv: line 3 has 2 columns, "
@@ -489,6 +510,12 @@ def test_model_errors(tmp_path, capsys):
         np.savez(foreign, X=np.zeros(3))
         expect_error(capsys, [*command, "--model", foreign],
                      "damaged model file: field 'format' is missing")
+    fields = dict(np.load(model))
+    fields["classes"] = np.array([0, 1, 2])
+    bad_classes = tmp_path / "bad_classes.npz"
+    np.savez(bad_classes, **fields)
+    expect_error(capsys, ["info", "--model", bad_classes],
+                 "bad_classes.npz: damaged model file: 3 classes for a sigmoid output of 1 units")
     wide = tmp_path / "wide.csv"
     write_csv(wide, np.zeros((4, 4)), np.zeros(4))
     expect_error(capsys, ["predict", "--model", model, "--data", wide],

@@ -450,6 +450,8 @@ def _train(args):
 
     if args.out:
         _check_out(args.out, "--out")
+    if args.plot and not args.no_plot:
+        _check_out(args.plot, "--plot")
     data = _flower() if args.data is None else read_data(args.data, args.dtype, args.target)
     X, y, X_test, y_test, test_from = _split(data, args.test_split, args.seed)
     y, y_test, classes, n_out, output = _encode(y, y_test, args.output, data.name,
@@ -509,7 +511,6 @@ def _plot(args, network, history, X, y, name):
     from dnn import plot
 
     path = args.plot or str(Path(args.out or "dnn-model.npz").with_suffix(".png"))
-    _check_out(path, "--plot")
     two_d = X.shape[1] == 2 and network.output != "linear"
     figure = Figure(figsize=(11 if two_d else 6, 4.5), layout="constrained")
     axes = figure.subplots(1, 2 if two_d else 1, squeeze=False)[0]
