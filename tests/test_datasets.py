@@ -298,6 +298,16 @@ def test_load_catvnoncat_names_a_damaged_file(tmp_path, damage):
     assert str(path) in str(error.value)
 
 
+def test_load_catvnoncat_refuses_a_group_for_an_array(tmp_path):
+    h5py = pytest.importorskip("h5py", reason="h5py writes the cat/non-cat files")
+    path = tmp_path / "train_catvnoncat.h5"
+    with h5py.File(path, "w") as file:
+        file.create_group("train_set_x")
+        file["train_set_y"], file["list_classes"] = np.zeros(3, int), np.array([b"a", b"b"])
+    with pytest.raises(ValueError, match="expected train_set_x to be an array .* got a Group"):
+        datasets.read_catvnoncat_file(path)
+
+
 def test_load_catvnoncat_missing_file_and_missing_h5py(tmp_path, monkeypatch):
     write_catvnoncat(tmp_path)
     (tmp_path / "test_catvnoncat.h5").unlink()

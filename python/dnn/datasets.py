@@ -8,6 +8,7 @@ The generators draw from a local ``np.random.default_rng(seed)``; NumPy's
 global random state is never touched.
 """
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -222,7 +223,7 @@ def read_idx(path):
     if ndim < 1 or len(data) < header:
         raise ValueError(f"{path}: damaged IDX header ({ndim} dimensions, {len(data)} bytes)")
     shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    size = int(np.prod(shape, dtype=np.int64))
+    size = math.prod(shape)
     if len(data) - header != size:
         raise ValueError(f"{path}: the header announces shape {shape} ({size} bytes of "
                          f"data), the file holds {len(data) - header} (truncated or damaged)")
@@ -372,11 +373,15 @@ def read_catvnoncat_file(path, dtype="float64"):
                 raise ValueError(f"{path}: expected the cat/non-cat layout (datasets "
                                  f"train_set_x/train_set_y or test_set_x/test_set_y, and "
                                  f"list_classes), got keys {sorted(keys)}")
+            for key in (f"{parts[0]}_set_x", f"{parts[0]}_set_y", "list_classes"):
+                if not isinstance(file[key], h5py.Dataset):
+                    raise ValueError(f"{path}: expected {key} to be an array (HDF5 dataset), "
+                                     f"got a {type(file[key]).__name__}")
             x, y = file[f"{parts[0]}_set_x"][()], file[f"{parts[0]}_set_y"][()]
             classes = file["list_classes"][()]
     except ValueError:
         raise
-    except (OSError, KeyError, TypeError, RuntimeError) as error:
+    except (OSError, KeyError, TypeError, AttributeError, RuntimeError) as error:
         raise ValueError(f"{path}: not a readable HDF5 file: {error}") from None
     if x.dtype != np.uint8 or x.ndim < 2 or x.shape[0] < 1:
         raise ValueError(f"{path}: expected uint8 images (m, height, width, channels), got "
