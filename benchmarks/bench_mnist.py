@@ -10,7 +10,6 @@ during fit (Linux: /proc/self/status after a reset through clear_refs).
     python benchmarks/bench_mnist.py --epochs 5 --data ../shared/data/mnist
 """
 import argparse
-import gzip
 import json
 import resource
 import statistics
@@ -21,33 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
+from dnn.datasets import load_mnist
+
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 LAYERS = [784, 256, 128, 10]
 
 
-def read_idx(path):
-    """An IDX file (gzip) as a uint8 array: images (n, 28, 28) or labels (n,)."""
-    with gzip.open(path, "rb") as file:
-        data = file.read()
-    magic, count = int.from_bytes(data[:4], "big"), int.from_bytes(data[4:8], "big")
-    if magic == 2051:
-        rows, cols = int.from_bytes(data[8:12], "big"), int.from_bytes(data[12:16], "big")
-        return np.frombuffer(data, np.uint8, count * rows * cols, 16).reshape(count, rows, cols)
-    if magic == 2049:
-        return np.frombuffer(data, np.uint8, count, 8)
-    raise ValueError(f"{path}: not an IDX image or label file (magic {magic})")
-
-
 def load(folder):
-    folder = Path(folder)
-    parts = [read_idx(folder / f"{name}-ubyte.gz") for name in
-             ("train-images.idx3", "train-labels.idx1", "t10k-images.idx3", "t10k-labels.idx1")]
-    train_x, train_y, test_x, test_y = parts
-    scale = np.float32(1 / 255)
-    return (train_x.reshape(len(train_x), -1).astype(np.float32) * scale,
-            train_y.astype(np.int64),
-            test_x.reshape(len(test_x), -1).astype(np.float32) * scale,
-            test_y.astype(np.int64))
+    """(train_x, train_y, test_x, test_y): float32 pixels in [0, 1], int64 labels."""
+    (train_x, train_y), (test_x, test_y) = load_mnist(folder, dtype="float32")
+    return train_x, train_y, test_x, test_y
 
 
 def _status_mb(field):

@@ -6,7 +6,7 @@ algorithm step by step: initialize, forward, cost, backward, update.
 :class:`dnn.Network` trains a whole network in the compiled engine, with
 mini-batches, optimizers (:mod:`dnn.optimizers`) and regularisation.
 """
-from dnn import course, datasets, functional, optimizers
+from dnn import course, datasets, functional, optimizers, plot
 from dnn.functional import (
     backward,
     compute_cost,
@@ -25,7 +25,7 @@ from dnn.network import DivergenceError, History, Network, load
 __version__ = "0.1.0"
 
 __all__ = [
-    "DivergenceError", "History", "Network", "load", "optimizers", "backward", "compute_cost", "course", "datasets", "forward", "functional",
+    "DivergenceError", "History", "Network", "load", "optimizers", "backward", "compute_cost", "course", "datasets", "forward", "functional", "plot",
     "gradient_check", "initialize_parameters", "linear_activation_backward",
     "linear_activation_forward", "linear_backward", "linear_forward", "predict",
     "update_parameters",

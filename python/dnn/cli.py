@@ -1,81 +1,631 @@
-"""The ``dnn`` command."""
+"""The ``dnn`` command: train, predict, info, bench.
+
+    dnn train                         # the built-in flower dataset
+    dnn train --data data.csv --layers 16,8 --epochs 200
+    dnn predict --model dnn-model.npz --data new.csv --out predictions.csv
+    dnn info --model dnn-model.npz
+    dnn bench
+
+Any error prints one line ``dnn: error: ...`` on stderr and exits with status 2.
+"""
 import argparse
+import csv
+import itertools
+import math
 import sys
-import time
+import zipfile
+from pathlib import Path
 
 import numpy as np
 
 from dnn import datasets
-from dnn import functional as F
+
+FLOWER = "flower (built in)"
+#: model-file fields the command line adds to Network.save()'s (dnn.load ignores them)
+CLASSES_FIELD = "classes"
 
 
-def _layer_sizes(text):
+class CommandError(Exception):
+    """A problem to report in one line, exit status 2."""
+
+
+# ---------------------------------------------------------------------------
+# Reading data
+
+class Data:
+    """Features and labels read from a file, with the file's own test set if it has one."""
+
+    def __init__(self, X, y, name, X_test=None, y_test=None, test_from=None, classes=None):
+        self.X, self.y, self.name = X, y, name
+        self.classes = classes  # the labels' order when the file gives one
+        self.X_test, self.y_test, self.test_from = X_test, y_test, test_from
+
+
+def _number(text):
     try:
-        sizes = [int(size) for size in text.split(",") if size.strip()]
+        return float(text)
     except ValueError:
-        sizes = []
-    if not sizes or min(sizes) < 1:
-        raise ValueError(f"--layers: expected comma-separated sizes >= 1 such as 8,4, "
-                         f"got {text!r}")
+        return None
+
+
+def _csv_rows(path):
+    """(line number, cells) of the non-blank rows of a CSV file."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file)
+            for row in reader:
+                if any(cell.strip() for cell in row):
+                    yield reader.line_num, row
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not a UTF-8 text file ({error.reason} at byte "
+                         f"{error.start})") from None
+    except csv.Error as error:
+        raise ValueError(f"{path}: malformed CSV: {error}") from None
+
+
+def _read_csv(path, target, need_target=True, n_features=None):
+    """CSV: one sample a row, comma-separated; the first row is a header when
+    it has text where the next row has a number. The label column is
+    ``target`` (a header name or an index, negative from the end). With
+    ``n_features`` given (predict), a file of exactly that many columns has no
+    label column."""
+    first = list(itertools.islice(_csv_rows(path), 2))
+    if not first:
+        raise ValueError(f"{path}: no data")
+    header, header_line = None, 0
+    if len(first) > 1 and any(_number(a) is None and _number(b) is not None
+                              for a, b in zip(first[0][1], first[1][1])):
+        header, header_line = [cell.strip() for cell in first[0][1]], first[0][0]
+    width = len(first[-1][1] if header else first[0][1])
+    if header is not None and len(header) != width:
+        raise ValueError(f"{path}: the header has {len(header)} columns, the data {width}")
+    column = None
+    if need_target or n_features is None or width == n_features + 1:
+        if width < 2:
+            raise ValueError(f"{path}: expected feature columns and a label column, got "
+                             f"{width} column")
+        column = _target_column(target, header, width, path)
+    features = [j for j in range(width) if j != column]
+    try:  # all numbers: NumPy's fast reader
+        table = np.loadtxt(path, delimiter=",", skiprows=header_line, ndmin=2,
+                           encoding="utf-8-sig", comments=None, quotechar='"')
+    except ValueError:
+        table = None
+    if table is not None and table.shape[1] == width:
+        X, y = table[:, features], None if column is None else table[:, column]
+    else:  # text labels, or a problem to report precisely
+        X, y = _parse_csv_rows(path, header, header_line, width, features, column)
+    if y is not None and y.dtype.kind == "f" and np.all(y == np.round(y)) \
+            and np.all(np.abs(y) < 2 ** 53):
+        y = y.astype(np.int64)
+    return Data(np.ascontiguousarray(X), y, str(path))
+
+
+def _parse_csv_rows(path, header, header_line, width, features, column):
+    rows, X = [], []
+    for line, row in _csv_rows(path):
+        if line <= header_line:
+            continue
+        if len(row) != width:
+            raise ValueError(f"{path}: line {line} has {len(row)} columns, expected {width}")
+        values = [_number(row[j]) for j in features]
+        if None in values:
+            j = features[values.index(None)]
+            name = f" ({header[j]!r})" if header else ""
+            raise ValueError(f"{path}: line {line}, column {j + 1}{name}: expected a number, "
+                             f"got {row[j].strip()!r}")
+        X.append(values)
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no data below the header")
+    if column is None:
+        return np.array(X), None
+    labels = [row[column].strip() for row in rows]
+    numbers = [_number(label) for label in labels]
+    y = np.array(numbers) if None not in numbers else np.array(labels)
+    return np.array(X), y
+
+
+def _target_column(target, header, width, path):
+    try:
+        index = int(target)
+    except ValueError:
+        if header is None:
+            raise ValueError(f"--target: {target!r} is a column name, but {path} has no "
+                             f"header row") from None
+        if target not in header:
+            raise ValueError(f"--target: no column {target!r} in {path} (columns: "
+                             f"{', '.join(header)})") from None
+        return header.index(target)
+    if not -width <= index < width:
+        raise ValueError(f"--target: column {index} is out of range for {path}, which has "
+                         f"{width} columns")
+    return index % width
+
+
+def _read_npz(path, need_target=True):
+    """.npz: arrays X (n, n_features) and y (n,) or (n, n_out); optionally
+    X_test and y_test."""
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not an .npz archive (expected a zip file of arrays X and y)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ValueError(f"{path}: damaged .npz file: {error}") from None
+    except ValueError as error:
+        raise ValueError(f"{path}: unreadable .npz file: {error}") from None
+    for needed in ("X", "y") if need_target else ("X",):
+        if needed not in arrays:
+            raise ValueError(f"{path}: expected arrays X and y, found "
+                             f"{', '.join(sorted(arrays)) or 'none'}")
+    for key in ("X", "X_test"):
+        if key in arrays:
+            X = arrays[key]
+            if X.ndim != 2 or X.dtype.kind not in "biuf" or X.shape[0] < 1:
+                raise ValueError(f"{path}: {key}: expected a numeric array (n_samples, "
+                                 f"n_features), got {X.dtype} {X.shape}")
+    for x_key, y_key in (("X", "y"), ("X_test", "y_test")):
+        if y_key in arrays:
+            y = arrays[y_key]
+            if y.ndim not in (1, 2) or len(y) != len(arrays[x_key]) \
+                    or y.dtype.kind not in "biufU":
+                raise ValueError(f"{path}: {y_key}: expected {len(arrays[x_key])} labels, "
+                                 f"shape ({len(arrays[x_key])},), got {y.dtype} {y.shape}")
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        raise ValueError(f"{path}: X_test and y_test come together, found only one")
+    if "X_test" in arrays and arrays["X_test"].shape[1] != arrays["X"].shape[1]:
+        raise ValueError(f"{path}: X_test has {arrays['X_test'].shape[1]} features, "
+                         f"X has {arrays['X'].shape[1]}")
+    return Data(arrays["X"], arrays.get("y"), str(path), arrays.get("X_test"),
+                arrays.get("y_test"), f"{path} (X_test, y_test)")
+
+
+def _read_h5(path, dtype):
+    """The course's cat/non-cat layout; a train_*.h5 file's test_*.h5 sibling
+    is its test set."""
+    X, y, classes = datasets.read_catvnoncat_file(path, dtype)
+    data = Data(X, classes[y], str(path), classes=classes)
+    sibling = path.with_name("test_" + path.name[len("train_"):])
+    if path.name.startswith("train_") and sibling.is_file():
+        X_test, y_test, test_classes = datasets.read_catvnoncat_file(sibling, dtype)
+        data.X_test, data.y_test, data.test_from = X_test, test_classes[y_test], str(sibling)
+    return data
+
+
+def _labels_beside(images):
+    name = images.name.replace("images", "labels").replace("idx3", "idx1")
+    return images.with_name(name)
+
+
+def _read_idx(path, dtype):
+    """MNIST: a folder holding the four standard IDX files (train and t10k),
+    or one images file (name with "images" and "idx3"), whose labels file is
+    found beside it by the same name with "labels" and "idx1"."""
+    if path.is_dir():
+        (X, y), (X_test, y_test) = datasets.load_mnist(path, dtype)
+        return Data(X, y, str(path), X_test, y_test, f"{path} (t10k files)",
+                    classes=np.arange(10))
+    labels = _labels_beside(path)
+    if labels == path or not labels.is_file():
+        raise ValueError(f"{path}: expected the IDX labels beside the images, at {labels}")
+    images, y = datasets.read_idx_pair(path, labels)
+    X = datasets._pixels(images, np.dtype(dtype))
+    return Data(X, y.astype(np.int64), str(path), classes=np.arange(10))
+
+
+def _is_idx(path):
+    return path.is_dir() or ".idx" in path.name or "-idx" in path.name
+
+
+def read_data(text, dtype="float64", target="-1", need_target=True, n_features=None):
+    """Data from PATH by its kind: .csv, .npz, .h5/.hdf5, IDX (folder or images file)."""
+    path = Path(text)
+    if not path.exists():
+        raise CommandError(f"--data: no such file or folder: {path}")
+    suffix = path.suffix.lower()
+    if _is_idx(path):
+        return _read_idx(path, dtype)
+    if suffix == ".csv":
+        data = _read_csv(path, target, need_target, n_features)
+    elif suffix == ".npz":
+        data = _read_npz(path, need_target)
+    elif suffix in (".h5", ".hdf5"):
+        return _read_h5(path, dtype)
+    else:
+        raise CommandError(f"--data: unknown format of {path}: expected .csv, .npz, .h5, an "
+                           f"MNIST folder or an IDX images file (…-images-idx3-ubyte[.gz])")
+    for X in (data.X, data.X_test):
+        if X is not None and X.dtype.kind == "f" and not np.all(np.isfinite(X)):
+            raise ValueError(f"{path}: the features hold NaN or inf (missing values are not "
+                             f"supported)")
+    return data
+
+
+# ---------------------------------------------------------------------------
+# Options
+
+def _layers(text):
+    try:
+        sizes = [int(size) for size in text.split(",")] if text.strip() else []
+    except ValueError:
+        sizes = [0]
+    if sizes and min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes >= 1 such as 64,32 "
+                                         f"(or '' for none), got {text!r}")
     return sizes
 
 
-def _train(args):
-    if args.iterations < 0:
-        raise ValueError(f"--iterations: expected a number >= 0, got {args.iterations}")
-    if args.print_every < 1:
-        raise ValueError(f"--print-every: expected a number >= 1, got {args.print_every}")
-    X, Y = datasets.make_flower(m=args.m, seed=1)
-    hidden = _layer_sizes(args.layers)
-    layer_dims = [X.shape[0], *hidden, 1]
-    parameters = F.initialize_parameters(layer_dims, init=args.init, seed=args.seed)
-    print(f"flower dataset: X {X.shape}, network {layer_dims}, {args.activation} hidden "
-          f"units, sigmoid output, gradient descent, learning rate {args.lr}")
-    start = time.perf_counter()
-    for iteration in range(args.iterations + 1):
-        AL, caches = F.forward(X, parameters, args.activation, "sigmoid")
-        if iteration % args.print_every == 0 or iteration == args.iterations:
-            cost = F.compute_cost(caches[-1][1], Y, from_logits=True)
-            print(f"iteration {iteration:6d}  cost {cost:.6f}")
-        if iteration == args.iterations:
-            break
-        grads = F.backward(AL, Y, caches, args.activation, "sigmoid")
-        F.update_parameters(parameters, grads, args.lr, inplace=True)
-    elapsed = time.perf_counter() - start
-    predictions = F.predict(X, parameters, args.activation, "sigmoid")
-    accuracy = np.mean(predictions == Y)
-    print(f"training accuracy: {accuracy:.1%} ({elapsed:.2f} s)")
-    return 0
+def _number_type(kind, low=None, high=None, low_open=False, high_open=False):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or (isinstance(value, float) and not math.isfinite(value)) \
+                or (low is not None and (value < low or (low_open and value == low))) \
+                or (high is not None and (value > high or (high_open and value == high))):
+            bounds = " and ".join(
+                part for part in (None if low is None else f"{'>' if low_open else '>='} {low}",
+                                  None if high is None else f"{'<' if high_open else '<='} {high}")
+                if part)
+            noun = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {noun}{' ' + bounds if bounds else ''},"
+                                             f" got {text!r}")
+        return value
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"dnn: error: {self.prog}: {message}\n")
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="dnn", description="dnn-core: deep networks on "
-                                     "compiled kernels.")
-    commands = parser.add_subparsers(dest="command")
-    train = commands.add_parser("train", help="train a network on the built-in flower dataset")
-    train.add_argument("--layers", default="4", help="hidden layer sizes, e.g. 8,4 (default 4)")
+    parser = _Parser(prog="dnn", description="dnn-core: deep networks on compiled kernels.")
+    commands = parser.add_subparsers(dest="command", metavar="{train,predict,info,bench}")
+
+    train = commands.add_parser(
+        "train", help="train a network (default: the built-in flower dataset)",
+        description="Train a dnn.Network, print its accuracy, save it.")
+    train.add_argument("--data", metavar="PATH",
+                       help="a .csv, an .npz (X, y[, X_test, y_test]), a cat/non-cat .h5, or "
+                            "MNIST IDX (folder of the 4 files, or an images file with its "
+                            "labels beside it); default: the flower dataset")
+    train.add_argument("--target", default="-1", metavar="COLUMN",
+                       help="CSV label column, name or index (default -1: the last)")
+    train.add_argument("--layers", type=_layers, default=[8], metavar="SIZES",
+                       help="hidden layer sizes, e.g. 64,32 (default 8)")
     train.add_argument("--activation", default="tanh",
-                       choices=["relu", "tanh", "sigmoid", "leaky_relu", "identity"])
-    train.add_argument("--lr", type=float, default=1.2, help="learning rate (default 1.2)")
-    train.add_argument("--iterations", type=int, default=10000)
-    train.add_argument("--init", default="course", choices=list(F.INITS))
-    train.add_argument("--seed", type=int, default=2)
-    train.add_argument("--m", type=int, default=400, help="number of points (default 400)")
-    train.add_argument("--print-every", type=int, default=1000)
+                       choices=["relu", "leaky_relu", "tanh", "sigmoid", "identity"],
+                       help="hidden activation (default tanh)")
+    train.add_argument("--output", default="auto",
+                       choices=["auto", "sigmoid", "softmax", "linear"],
+                       help="output layer; auto: sigmoid for 2 classes, softmax for more; "
+                            "linear: regression (default auto)")
+    train.add_argument("--optimizer", default="adam",
+                       choices=["gd", "momentum", "nesterov", "rmsprop", "adam"],
+                       help="(default adam)")
+    train.add_argument("--lr", type=_number_type(float, 0, low_open=True), default=0.01,
+                       help="learning rate (default 0.01)")
+    train.add_argument("--epochs", type=_number_type(int, 1), default=None,
+                       help="(default: enough for ~3000 steps, between 5 and 3000 epochs)")
+    train.add_argument("--batch-size", type=_number_type(int, 1), default=None,
+                       help="(default: the whole training set up to 1024 samples, else 128)")
+    train.add_argument("--l2", type=_number_type(float, 0), default=0.0,
+                       help="L2 regularisation, the course's lambda (default 0)")
+    train.add_argument("--dropout", type=_number_type(float, 0, 1, high_open=True),
+                       default=0.0, help="drop rate of hidden units, in [0, 1) (default 0)")
+    train.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                       help="of the parameters and the arithmetic (default float64)")
+    train.add_argument("--seed", type=_number_type(int, 0), default=0,
+                       help="seeds the split, the weights, the shuffles (default 0)")
+    train.add_argument("--test-split", type=_number_type(float, 0, 1, high_open=True),
+                       default=0.2, help="fraction held out for testing when the data have "
+                                         "no test set of their own (default 0.2)")
+    train.add_argument("--out", default="dnn-model.npz", metavar="PATH",
+                       help="where to save the model (default dnn-model.npz)")
+    train.add_argument("--plot", default=None, metavar="PNG",
+                       help="where to draw the cost curve (and the decision boundary for 2 "
+                            "features) when matplotlib is installed (default: --out with "
+                            ".png)")
+    train.add_argument("--no-plot", action="store_true", help="draw nothing")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    predict = commands.add_parser(
+        "predict", help="predict with a saved model",
+        description="Predict with a saved model: one label (classifiers) or value per line.")
+    predict.add_argument("--model", required=True, metavar="PATH")
+    predict.add_argument("--data", required=True, metavar="PATH",
+                         help="as for train; a label column/array, when present, gives the "
+                              "accuracy too")
+    predict.add_argument("--target", default="-1", metavar="COLUMN",
+                         help="CSV label column when the file has one (default -1)")
+    predict.add_argument("--out", metavar="CSV", help="write the predictions there")
+
+    info = commands.add_parser("info", help="describe a saved model")
+    info.add_argument("--model", required=True, metavar="PATH")
+
+    bench = commands.add_parser(
+        "bench", help="time a training step: the engine beside NumPy (a few seconds)")
+    bench.add_argument("--repeats", type=_number_type(int, 1), default=5)
     return parser
 
 
-def main(argv=None):
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
+# ---------------------------------------------------------------------------
+# train
+
+def _flower():
+    X, Y = datasets.make_flower()
+    return Data(X.T, Y[0].astype(np.int64), FLOWER)
+
+
+def _split(data, fraction, seed):
+    """(X_train, y_train, X_test, y_test, where the test set comes from)."""
+    if data.X_test is not None:
+        return data.X, data.y, data.X_test, data.y_test, data.test_from
+    n = len(data.X)
+    n_test = int(round(n * fraction))
+    if fraction == 0:
+        return data.X, data.y, None, None, None
+    if not 1 <= n_test < n:
+        raise CommandError(f"--test-split: {fraction} of {n} samples leaves {n_test} for "
+                           f"testing and {n - n_test} for training")
+    order = np.random.default_rng(seed).permutation(n)
+    test, train = order[:n_test], order[n_test:]
+    return (data.X[train], data.y[train], data.X[test], data.y[test],
+            f"{fraction:g} of the data held out, seed {seed}")
+
+
+def _encode(y, y_test, output, source, known_classes=None):
+    """(targets for the network, test targets, classes or None, n_out, output).
+
+    Class labels become indices into ``known_classes`` when the data give
+    their order (cat/non-cat, MNIST), else into their sorted unique values."""
+    if output == "linear":
+        for values, name in ((y, source), (y_test, "the test set")):
+            if values is not None and values.dtype.kind not in "biuf":
+                raise CommandError(f"{name}: --output linear needs numeric targets, got "
+                                   f"labels like {str(values.flat[0])!r}")
+        y = y.astype(np.float64)
+        return y, y_test, None, 1 if y.ndim == 1 else y.shape[1], output
+    if y.ndim != 1:
+        raise CommandError(f"{source}: expected one label per sample, got labels of shape "
+                           f"{y.shape} (use --output linear for several targets)")
+    y, y_test = (_integral(values, source) for values in (y, y_test))
+    everything = y if y_test is None else np.concatenate([y, y_test])
+    classes = np.unique(everything)
+    if known_classes is not None:
+        if not np.all(np.isin(classes, known_classes)):
+            raise CommandError(f"{source}: labels outside the classes {_show(known_classes)}")
+        classes = known_classes
+    if len(classes) < 2:
+        raise CommandError(f"{source}: expected at least 2 classes, got only {str(classes[0])!r}")
+    if output == "auto":
+        output = "sigmoid" if len(classes) == 2 else "softmax"
+    if output == "sigmoid" and len(classes) != 2:
+        raise CommandError(f"--output sigmoid: expected 2 classes, the data have "
+                           f"{len(classes)}; use softmax")
+    order = np.argsort(classes, kind="stable")
+
+    def encode(values):
+        if values is None:
+            return None
+        return order[np.searchsorted(classes, values, sorter=order)].astype(np.int64)
+    n_out = 1 if output == "sigmoid" else len(classes)
+    return encode(y), encode(y_test), classes, n_out, output
+
+
+def _integral(labels, source):
+    """Float labels that are whole numbers as int64; others refused."""
+    if labels is None or labels.dtype.kind != "f":
+        return labels
+    fractional = labels[labels != np.round(labels)]
+    if fractional.size:
+        raise CommandError(f"{source}: the labels are not integers (e.g. "
+                           f"{float(fractional[0]):g}); use --output linear for regression")
+    return labels.astype(np.int64)
+
+
+def _check_out(path, what):
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise CommandError(f"{what}: no such folder: {folder}")
+
+
+def save_model(network, path, classes):
+    """Network.save's file, plus the class labels (which dnn.load ignores)."""
+    network.save(path)
+    if classes is None:
+        return
+    with np.load(path, allow_pickle=False) as archive:
+        fields = {key: archive[key] for key in archive.files}
+    fields[CLASSES_FIELD] = classes
+    with open(path, "wb") as file:
+        np.savez(file, **fields)
+
+
+def _train(args):
+    from dnn.network import Network
+
+    if args.out:
+        _check_out(args.out, "--out")
+    if args.plot and not args.no_plot:
+        _check_out(args.plot, "--plot")
+    data = _flower() if args.data is None else read_data(args.data, args.dtype, args.target)
+    X, y, X_test, y_test, test_from = _split(data, args.test_split, args.seed)
+    y, y_test, classes, n_out, output = _encode(y, y_test, args.output, data.name,
+                                                data.classes)
+    n_train = len(X)
+    batch = args.batch_size or (n_train if n_train <= 1024 else 128)
+    batch = min(batch, n_train)
+    steps_per_epoch = math.ceil(n_train / batch)
+    epochs = args.epochs or min(3000, max(5, math.ceil(3000 / steps_per_epoch)))
+    dims = [X.shape[1], *args.layers, n_out]
+    keep_prob = None if args.dropout == 0 else 1.0 - args.dropout
+    if keep_prob is not None and not args.layers:
+        raise CommandError("--dropout: the network has no hidden layer to drop units from")
+    network = Network(dims, args.activation, output, init="xavier" if args.activation in (
+        "tanh", "sigmoid") else "he", dtype=args.dtype, seed=args.seed)
+    print(f"data: {data.name}: {n_train} training samples of {X.shape[1]} features"
+          + (f", {len(X_test)} test samples ({test_from})" if X_test is not None else "")
+          + (f", classes {_show(classes)}" if classes is not None else ""))
+    print(f"network: {dims}, {args.activation} hidden, {output} output, {args.dtype}; "
+          f"{args.optimizer} lr {args.lr:g}, {epochs} epochs of "
+          + ("full batch" if batch == n_train else f"batches of {batch}")
+          + (f", l2 {args.l2:g}" if args.l2 else "")
+          + (f", dropout {args.dropout:g}" if keep_prob else ""), flush=True)
+    history = network.fit(X, y, epochs=epochs, batch_size=batch, optimizer=args.optimizer,
+                          learning_rate=args.lr, l2=args.l2, keep_prob=keep_prob,
+                          verbose=not args.quiet)
+    seconds = sum(history.seconds)
+    train_scores = network.evaluate(X, y)
+    key = "mse" if output == "linear" else "accuracy"
+    line = f"train {key}: {_score(train_scores[key], key)} (cost {history.cost[-1]:.4f})"
+    if X_test is not None:
+        line += f"   test {key}: {_score(network.evaluate(X_test, y_test)[key], key)}"
+    print(f"{line}   [{seconds:.2f} s training]")
+    if args.out:
+        save_model(network, args.out, classes)
+        print(f"model saved: {args.out}")
+    if not args.no_plot:
+        _plot(args, network, history, X, y, data.name)
+    return 0
+
+
+def _show(classes):
+    shown = [str(c) for c in classes[:10]]
+    return "[" + ", ".join(shown) + (", ..." if len(classes) > 10 else "") + "]"
+
+
+def _score(value, key):
+    return f"{value:.1%}" if key == "accuracy" else f"{value:.6g}"
+
+
+def _plot(args, network, history, X, y, name):
     try:
-        return _train(args)
-    except (ValueError, TypeError) as error:
-        print(f"dnn: error: {error}", file=sys.stderr)
+        from matplotlib.figure import Figure
+    except ImportError:
+        print('(no plot: matplotlib is not installed; pip install "dnn-core[plot]")')
+        return
+    from dnn import plot
+
+    path = args.plot or str(Path(args.out or "dnn-model.npz").with_suffix(".png"))
+    two_d = X.shape[1] == 2 and network.output != "linear"
+    figure = Figure(figsize=(11 if two_d else 6, 4.5), layout="constrained")
+    axes = figure.subplots(1, 2 if two_d else 1, squeeze=False)[0]
+    plot.cost_curve(history, ax=axes[0])
+    if two_d:
+        plot.decision_boundary(network, X, y, ax=axes[1])
+    figure.suptitle(f"{name}: {network.layer_dims}")
+    figure.savefig(path, dpi=100)
+    print(f"plot saved: {path} (cost curve" + (" and decision boundary)" if two_d else ")"))
+
+
+# ---------------------------------------------------------------------------
+# predict, info, bench
+
+def _load_model(path):
+    import dnn
+
+    if not Path(path).is_file():
+        raise CommandError(f"--model: no such file: {path}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a dnn model file (expected an .npz archive)")
+    network = dnn.load(path)
+    with np.load(path, allow_pickle=False) as archive:
+        classes = archive[CLASSES_FIELD] if CLASSES_FIELD in archive.files else None
+        optimizer = str(archive["optimizer"]) if "optimizer" in archive.files else None
+    if classes is not None and (classes.ndim != 1 or len(classes) != max(
+            2, network.layer_dims[-1]) or network.output == "linear"):
+        raise ValueError(f"{path}: damaged model file: {len(classes)} classes for a "
+                         f"{network.output} output of {network.layer_dims[-1]} units")
+    return network, classes, optimizer
+
+
+def _predict(args):
+    if args.out:
+        _check_out(args.out, "--out")
+    network, classes, _ = _load_model(args.model)
+    n_features = network.layer_dims[0]
+    data = read_data(args.data, network.dtype.name, args.target, need_target=False,
+                     n_features=n_features)
+    X = data.X
+    if X.shape[1] != n_features:
+        raise CommandError(f"{data.name}: {X.shape[1]} features per sample, the model "
+                           f"{args.model} expects {n_features}")
+    predictions = network.predict(X)
+    if classes is not None:
+        predictions = classes[predictions]
+    if data.y is not None and network.output != "linear":
+        truth, shown = data.y.astype(str), predictions.astype(str)
+        if truth.shape == shown.shape:
+            accuracy = np.mean(truth == shown)
+            print(f"accuracy: {accuracy:.1%} on {len(X)} samples", file=sys.stderr)
+    lines = [",".join(_text(v) for v in np.atleast_1d(row)) for row in predictions]
+    if args.out:
+        with open(args.out, "w") as file:
+            file.write("prediction\n" + "".join(line + "\n" for line in lines))
+        print(f"{len(lines)} predictions written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write("".join(line + "\n" for line in lines))
+    return 0
+
+
+def _text(value):
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return str(value)
+
+
+def _info(args):
+    network, classes, optimizer = _load_model(args.model)
+    dims = network.layer_dims
+    hidden = ", ".join(f"{n} {a}" for n, a in zip(dims[1:-1], network.activations))
+    print(f"model: {args.model}")
+    print(f"layers: {dims} (input {dims[0]}; hidden: {hidden or 'none'}; "
+          f"output {dims[-1]} {network.output}, loss {network.loss})")
+    print(f"dtype: {network.dtype.name}")
+    print(f"parameters: {network.n_parameters}")
+    print(f"epochs trained: {network.epochs_}")
+    print(f"optimizer: {optimizer or 'not saved'}")
+    if classes is not None:
+        print(f"classes: {_show(classes)}")
+    return 0
+
+
+def _bench(args):
+    from dnn import _bench
+
+    _bench.run(repeats=args.repeats)
+    return 0
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (0, or 2 on an error)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage error already reported
+        return stop.code or 0
+    if args.command is None:
+        parser.print_help(sys.stderr)
         return 2
+    from dnn.network import DivergenceError
+
+    run = {"train": _train, "predict": _predict, "info": _info, "bench": _bench}[args.command]
+    try:
+        return run(args)
+    except (CommandError, ValueError, TypeError, OSError, ImportError,
+            DivergenceError) as error:
+        message = str(error)
+        if isinstance(error, OSError) and error.filename is not None and error.strerror:
+            message = f"{error.filename}: {error.strerror}"
+        print("dnn: error: " + " ".join(message.split()), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dnn: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
