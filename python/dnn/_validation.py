@@ -6,6 +6,7 @@ expected and what came.
 """
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -14,13 +15,24 @@ import dnn_core
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def as_array(value, name):
+    """``value`` as an ndarray (no copy of an ndarray); ragged nesting refused."""
+    if type(value) is np.ndarray:
+        return value
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{name}: expected an array, got a {type(value).__name__} that "
+                         f"does not convert to one ({error})") from None
+
+
 def float_array(value, name, ndim=None, dtype=None):
     """``value`` as a float32/float64 ndarray of ``ndim`` dims, non-empty.
 
     With ``dtype`` given, the array must already have it (mixing float32 and
     float64 is refused rather than silently converted).
     """
-    array = value if type(value) is np.ndarray else np.asarray(value)
+    array = as_array(value, name)
     kind = array.dtype
     if kind.char not in "fd":
         hint = (f"; convert it first, e.g. {name}.astype(np.float64)"
@@ -62,7 +74,7 @@ def labels(value, name, dtype, shape, unit_interval_for=None):
 
     A 1-D array of m labels is accepted where ``shape`` is (1, m).
     """
-    array = value if type(value) is np.ndarray else np.asarray(value)
+    array = as_array(value, name)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected numeric labels, got dtype {array.dtype}")
     if array.shape != shape:
@@ -103,7 +115,11 @@ def real(value, name, low=None, low_inclusive=True, high=None):
     """``value`` as a finite Python float within the given bounds."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ValueError(f"{name}: expected a finite number, got an integer of "
+                         f"{len(str(abs(value)))} digits") from None
     if not math.isfinite(value):
         raise ValueError(f"{name}: expected a finite number, got {value}")
     if low is not None and (value < low or (value == low and not low_inclusive)):
@@ -112,6 +128,37 @@ def real(value, name, low=None, low_inclusive=True, high=None):
     if high is not None and value > high:
         raise ValueError(f"{name}: expected a number <= {high}, got {value}")
     return value
+
+
+def seed(value, name="seed", generator=False):
+    """``value`` as a seed of numpy.random.default_rng: None or an integer >= 0
+    (or, with ``generator``, a numpy.random.Generator)."""
+    if value is None or (generator and isinstance(value, np.random.Generator)):
+        return value
+    return integer(value, name)
+
+
+def memory_limit():
+    """Bytes this process may allocate at most: the physical memory, or less
+    if the address space is capped (RLIMIT_AS)."""
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        import resource
+        cap = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if cap != resource.RLIM_INFINITY:
+            limit = min(limit, cap)
+    except (ImportError, OSError, ValueError):
+        pass
+    return limit
+
+
+def allocation(n_bytes, name, what):
+    """Refuse with MemoryError, before trying, an allocation that cannot fit
+    (tried, it would fail or get the process killed by the OOM killer)."""
+    limit = memory_limit()
+    if n_bytes > limit:
+        raise MemoryError(f"{name}: {what} would need {n_bytes / 2 ** 30:.3g} GiB, more than "
+                          f"the {limit / 2 ** 30:.3g} GiB of memory this process may use")
 
 
 def choice(value, name, options):
@@ -166,14 +213,24 @@ def parameters(params, name="parameters"):
             raise ValueError(f"{name}['W{layer}']: expected {weights[-1].shape[0]} columns "
                              f"(the rows of W{layer - 1}), got shape {W.shape}")
         weights.append(W)
-        biases.append(b.reshape(-1))
+        biases.append(np.ascontiguousarray(b.reshape(-1)))
     return weights, biases, dtype
 
 
-def nonfinite_culprit(named_arrays, layer_name):
-    """Raise the error for non-finite values found in a layer's output Z."""
+def nonfinite_culprit(named_arrays, layer_name, data_name="X", hidden=None):
+    """Raise the error for non-finite values found in a layer's output Z.
+
+    named_arrays: the layer's (name, array) inputs; ``hidden`` names the one
+    that is an earlier layer's output, not an argument (its overflow is blamed
+    on ``data_name`` and the parameters).
+    """
     for name, array in named_arrays:
         if not np.isfinite(array).all():
+            if name == hidden:
+                raise ValueError(f"{data_name}: the activations {name} overflowed to inf "
+                                 f"although {data_name} and the parameters are finite; scale "
+                                 f"{data_name} down, or use smaller weights or slope")
             raise ValueError(f"{name}: expected finite values, found NaN or inf")
-    raise ValueError(f"{layer_name}: the linear step overflowed to inf although its inputs "
-                     "are finite; scale the inputs down or lower the learning rate")
+    names = ", ".join(name for name, _ in named_arrays)
+    raise ValueError(f"{layer_name}: the linear step overflowed to inf although {names} are "
+                     f"finite; scale {data_name} down or use smaller weights")

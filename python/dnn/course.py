@@ -45,7 +45,7 @@ def initialize_parameters(n_x, n_h, n_y):
     """
     dims = check.layer_dims([n_x, n_h, n_y], "(n_x, n_h, n_y)")
     np.random.seed(1)
-    return _draw(dims, lambda W, fan_in: W * 0.01)
+    return _draw(dims, lambda W, fan_in: W * 0.01, "(n_x, n_h, n_y)")
 
 
 def initialize_parameters_deep(layer_dims):
@@ -64,8 +64,9 @@ def initialize_parameters_deep_application(layer_dims):
     return _draw(dims, lambda W, fan_in: W / np.sqrt(fan_in))
 
 
-def _draw(dims, scale):
+def _draw(dims, scale, name="layer_dims"):
     """W[l] = scale(randn(n[l], n[l-1]), n[l-1]) in the course's order; b[l] = 0."""
+    check.allocation(F.parameter_bytes(dims, np.float64), name, f"the parameters of {dims}")
     parameters = {}
     for layer in range(1, len(dims)):
         W = np.random.randn(dims[layer], dims[layer - 1])
@@ -140,7 +141,8 @@ def _L_model_backward(AL, Y, parts, input_gradient):
     for layer in range(L, 0, -1):
         A_prev, W, _, Z = parts[layer - 1]
         dZ = F._activation_grad(dA, Z, _SIGMOID if layer == L else _RELU, 0.0)
-        dA, dW, db = F._dense_backward(dZ, A_prev, W, layer > 1 or input_gradient)
+        dA, dW, db = F._dense_backward(dZ, A_prev, W, layer > 1 or input_gradient,
+                                       "AL, caches")
         if dA is not None:
             grads[f"dA{layer - 1}"] = dA
         grads[f"dW{layer}"] = dW
@@ -158,6 +160,7 @@ def predict(X, y, parameters):
     """0/1 predictions (threshold 0.5) of shape (1, m); prints the accuracy against y."""
     AL, _ = L_model_forward(X, parameters)
     m = AL.shape[1]
+    y = check.labels(y, "y", AL.dtype, AL.shape)
     p = (AL > 0.5).astype(np.float64)
     print("Accuracy: " + str(np.sum((p == y) / m)))
     return p
@@ -165,6 +168,8 @@ def predict(X, y, parameters):
 
 def _training_data(X, Y, layers_dims, learning_rate, num_iterations):
     dims = check.layer_dims(layers_dims, "layers_dims")
+    check.allocation(F.parameter_bytes(dims, np.float64), "layers_dims",
+                     f"the parameters of {dims}")
     X = F._input(X)
     if X.shape[0] != dims[0]:
         raise ValueError(f"X: expected {dims[0]} rows (layers_dims[0]), got shape {X.shape}")

@@ -54,7 +54,8 @@ def initialize_parameters(layer_dims, init="he", seed=None, dtype=np.float64):
     dims = check.layer_dims(layer_dims)
     check.choice(init, "init", INITS)
     dtype = check.float_dtype(dtype)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check.seed(seed, generator=True))
+    check.allocation(parameter_bytes(dims, dtype), "layer_dims", f"the parameters of {dims}")
     parameters = {}
     for layer in range(1, len(dims)):
         fan_in, fan_out = dims[layer - 1], dims[layer]
@@ -70,18 +71,28 @@ def initialize_parameters(layer_dims, init="he", seed=None, dtype=np.float64):
     return parameters
 
 
+def parameter_bytes(dims, dtype):
+    """Bytes of the parameters of a network of layer sizes ``dims``, plus the
+    float64 draw of its largest weight matrix."""
+    sizes = [dims[l] * dims[l - 1] for l in range(1, len(dims))]
+    return (sum(sizes) + sum(dims[1:])) * np.dtype(dtype).itemsize + 8 * max(sizes)
+
+
 # ---------------------------------------------------------------------------
 # Forward
 
-def _dense_forward(A_prev, W, b, code, slope, layer):
-    """Z = W @ A_prev + b and A = g(Z), fresh C-ordered arrays; b is 1-D."""
+def _dense_forward(A_prev, W, b, code, slope, layer, names=None):
+    """Z = W @ A_prev + b and A = g(Z), fresh C-ordered arrays; b is 1-D.
+    ``names``: of A_prev, W and b when they are a single layer's arguments."""
     n, m = W.shape[0], A_prev.shape[1]
     Z = np.empty((n, m), dtype=W.dtype)
     A = Z if code == dnn_core.ACTIVATIONS["identity"] else np.empty_like(Z)
     if dnn_core.dense_forward(W, A_prev, b, Z, A, code, slope):
+        if names is not None:
+            check.nonfinite_culprit(list(zip(names, (A_prev, W, b))), "Z", names[0])
         check.nonfinite_culprit(
             [("X" if layer == 1 else f"A{layer - 1}", A_prev), (f"W{layer}", W),
-             (f"b{layer}", b)], f"Z{layer}")
+             (f"b{layer}", b)], f"Z{layer}", hidden=None if layer == 1 else f"A{layer - 1}")
     return Z, A
 
 
@@ -89,17 +100,17 @@ def _input(X, dtype=None, name="X"):
     return check.float_array(X, name, ndim=2, dtype=dtype)
 
 
-def _layer_inputs(A_prev, W, b, name_a="A_prev"):
-    W = check.float_array(W, "W", ndim=2)
-    A_prev = _input(A_prev, W.dtype, name_a)
-    b_checked = check.float_array(b, "b", dtype=W.dtype)
+def _layer_inputs(A_prev, W, b, name_a="A_prev", prefix=""):
+    W = check.float_array(W, f"{prefix}W", ndim=2)
+    A_prev = _input(A_prev, W.dtype, prefix + name_a)
+    b_checked = check.float_array(b, f"{prefix}b", dtype=W.dtype)
     if A_prev.shape[0] != W.shape[1]:
-        raise ValueError(f"{name_a}: expected {W.shape[1]} rows (the columns of W, "
+        raise ValueError(f"{prefix}{name_a}: expected {W.shape[1]} rows (the columns of W, "
                          f"shape {W.shape}), got shape {A_prev.shape}")
     if b_checked.shape not in ((W.shape[0], 1), (W.shape[0],)):
-        raise ValueError(f"b: expected shape ({W.shape[0]}, 1) to match W of shape "
+        raise ValueError(f"{prefix}b: expected shape ({W.shape[0]}, 1) to match W of shape "
                          f"{W.shape}, got {b_checked.shape}")
-    return A_prev, W, b_checked
+    return A_prev, W, np.ascontiguousarray(b_checked)
 
 
 def linear_forward(A_prev, W, b):
@@ -118,7 +129,7 @@ def linear_forward(A_prev, W, b):
     """
     A_prev, W, b_checked = _layer_inputs(A_prev, W, b)
     Z, _ = _dense_forward(A_prev, W, b_checked.reshape(-1), dnn_core.ACTIVATIONS["identity"],
-                          0.0, 1)
+                          0.0, 1, ("A_prev", "W", "b"))
     return Z, (A_prev, W, b)
 
 
@@ -142,7 +153,8 @@ def linear_activation_forward(A_prev, W, b, activation="relu", slope=0.01):
     code = check.activation_code(activation)
     slope = check.real(slope, "slope")
     A_prev, W, b_checked = _layer_inputs(A_prev, W, b)
-    Z, A = _dense_forward(A_prev, W, b_checked.reshape(-1), code, slope, 1)
+    Z, A = _dense_forward(A_prev, W, b_checked.reshape(-1), code, slope, 1,
+                          ("A_prev", "W", "b"))
     return A, ((A_prev, W, b), Z)
 
 
@@ -204,7 +216,7 @@ def _targets(Y, AL, loss, name="Y"):
     For categorical cross-entropy, integer class labels of shape (m,) are
     one-hot encoded.
     """
-    Y_array = np.asarray(Y)
+    Y_array = check.as_array(Y, name)
     n, m = AL.shape
     if (loss == "categorical_crossentropy" and n > 1 and Y_array.shape == (m,)
             and Y_array.dtype.kind in "iu"):
@@ -276,14 +288,23 @@ def _gradient_of(array, name, like):
     return np.ascontiguousarray(array)
 
 
-def _dense_backward(dZ, A_prev, W, with_dA_prev):
+def _dense_backward(dZ, A_prev, W, with_dA_prev, gradient_name):
     """dW, db of shape (n, 1), and dA_prev (or None), fresh C-ordered arrays."""
     n, m = dZ.shape
     dW = np.empty(W.shape, dtype=dZ.dtype)
     db = np.empty((n, 1), dtype=dZ.dtype)
     dA_prev = np.empty((W.shape[1], m), dtype=dZ.dtype) if with_dA_prev else None
     dnn_core.dense_backward(dZ, A_prev, W, dW, db.reshape(-1), dA_prev)
+    _check_gradients((dW, db, dA_prev), gradient_name)
     return dA_prev, dW, db
+
+
+def _check_gradients(arrays, blame):
+    """Refuse gradients that overflowed although their inputs were finite."""
+    for array in arrays:
+        if array is not None and dnn_core.has_nonfinite(array.reshape(-1)):
+            raise ValueError(f"{blame}: the gradients overflowed to inf although the inputs "
+                             "are finite; scale the inputs down or use smaller weights")
 
 
 def linear_backward(dZ, cache):
@@ -304,9 +325,9 @@ def linear_backward(dZ, cache):
         A_prev, W, b = cache
     except (TypeError, ValueError):
         raise TypeError("cache: expected (A_prev, W, b), as linear_forward returns") from None
-    A_prev, W, _ = _layer_inputs(A_prev, W, b)
+    A_prev, W, _ = _layer_inputs(A_prev, W, b, prefix="cache ")
     dZ = _gradient_of(dZ, "dZ", np.empty((W.shape[0], A_prev.shape[1]), dtype=W.dtype))
-    return _dense_backward(dZ, A_prev, W, True)
+    return _dense_backward(dZ, A_prev, W, True, "dZ")
 
 
 def _activation_grad(dA, Z, code, slope, A=None):
@@ -346,7 +367,7 @@ def linear_activation_backward(dA, cache, activation="relu", slope=0.01):
     A_prev, W, _, Z = _cache_parts(cache)
     dA = _gradient_of(dA, "dA", Z)
     dZ = _activation_grad(dA, Z, code, slope)
-    return _dense_backward(dZ, A_prev, W, True)
+    return _dense_backward(dZ, A_prev, W, True, "dA")
 
 
 def backward(AL, Y, caches, hidden_activation="relu", output_activation="sigmoid",
@@ -391,6 +412,7 @@ def backward(AL, Y, caches, hidden_activation="relu", output_activation="sigmoid
     if AL.shape != parts[-1][3].shape:
         raise ValueError(f"AL: expected shape {parts[-1][3].shape} like the last cache's Z, "
                          f"got {AL.shape}")
+    check.check_finite(AL, "AL")
     for index in range(1, len(parts)):
         if parts[index][0].shape != parts[index - 1][3].shape:
             raise ValueError(f"caches[{index}]: A_prev of shape {parts[index][0].shape} does "
@@ -440,6 +462,7 @@ def _backward(AL, Y, parts, hidden, output, loss, slope, input_gradient):
             grads[f"dA{layer - 1}"] = dA
         grads[f"dW{layer}"] = dW
         grads[f"db{layer}"] = db
+    _check_gradients(grads.values(), "AL, caches")
     return grads
 
 
@@ -478,6 +501,7 @@ def update_parameters(parameters, grads, learning_rate, inplace=False):
     for layer in range(1, len(weights) + 1):
         for key in (f"W{layer}", f"b{layer}"):
             param = np.asarray(parameters[key])
+            check.check_finite(np.asarray(param, dtype=dtype), f"parameters['{key}']")
             if f"d{key}" not in grads:
                 raise ValueError(f"grads: missing 'd{key}' for parameters['{key}']")
             grad = check.float_array(grads[f"d{key}"], f"grads['d{key}']", dtype=dtype)
