@@ -694,6 +694,12 @@ def test_threadpoolctl_limits_are_honoured():
 # ---------------------------------------------------------------------------
 # Bad input
 
+def linear_of_ones():
+    net = dnn.Network([3, 1], output="linear")
+    net.parameters = {"W1": np.ones((1, 3)), "b1": np.zeros((1, 1))}
+    return net
+
+
 @pytest.mark.parametrize("call,error,message", [
     (lambda: dnn.Network([3]), ValueError, "layer_dims"),
     (lambda: dnn.Network([3, 0, 1]), ValueError, r"layer_dims\[1\]"),
@@ -703,6 +709,24 @@ def test_threadpoolctl_limits_are_honoured():
     (lambda: dnn.Network([3, 4, 1], dtype="float16"), TypeError, "dtype"),
     (lambda: dnn.Network([3, 4, 1], seed=1.5), TypeError, "seed"),
     (lambda: dnn.Network([3, 4, 1], n_threads=0), ValueError, "n_threads"),
+    # gaps found by tests/test_hostile_input.py
+    (lambda: dnn.Network([3, 4, 1], seed=-1), ValueError, "seed: expected an integer >= 0"),
+    (lambda: dnn.Network([3, 4, 1], seed=True), TypeError, "seed: expected an integer, got bool"),
+    (lambda: dnn.Network([3, 4, 1], activation=None), TypeError, "activation: expected a name"),
+    (lambda: dnn.Network([40000, 40000, 1]), MemoryError,
+     r"layer_dims: a network of layer sizes \[40000, 40000, 1\] would need"),
+    (lambda: dnn.Network([3, 4, 1]).save(7), TypeError, "path: expected a file name"),
+    (lambda: dnn.load(None), TypeError, "path: expected a file name"),
+    (lambda: dnn.Network([3, 4, 1]).predict([[1.0, 2.0, 3.0], [1.0]]), ValueError,
+     "X: expected an array"),
+    (lambda: dnn.Network([1, 60000, 1]).fit(np.zeros((40000, 1)), np.zeros(40000), epochs=1),
+     MemoryError, "X, batch_size: a batch of 40000 examples through layers of up to 60000 units"),
+    (lambda: dnn.Network([1, 60000, 1]).compute_gradients(np.zeros((40000, 1)), np.zeros(40000)),
+     MemoryError, "X: a batch of 40000 examples"),
+    (lambda: linear_of_ones().predict(np.full((2, 3), 1e308)), ValueError,
+     "X: the output activations overflowed"),
+    (lambda: linear_of_ones().compute_gradients(np.full((2, 3), 1e308), np.zeros(2)),
+     ValueError, "X: the cost overflowed"),
 ])
 def test_bad_construction(call, error, message):
     with pytest.raises(error, match=message):
@@ -723,6 +747,11 @@ def test_bad_construction(call, error, message):
     (dict(validation_data=([1, 2, 3],)), TypeError, "validation_data"),
     (dict(callbacks=[3]), TypeError, r"callbacks\[0\]"),
     (dict(patience=0), ValueError, "patience"),
+    # gaps found by tests/test_hostile_input.py
+    (dict(callbacks=5), TypeError, "callbacks: expected a sequence"),
+    (dict(keep_prob=object()), TypeError, "keep_prob: expected a probability"),
+    (dict(learning_rate=10 ** 400), ValueError, "learning_rate: expected a finite number"),
+    (dict(epochs=10 ** 30), MemoryError, "epochs: the record of"),
 ])
 def test_bad_fit_arguments(kwargs, error, message):
     X, y, _ = problem([3, 4, 1], 10, "sigmoid")
@@ -731,6 +760,32 @@ def test_bad_fit_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         net.fit(X, y, **kwargs)
     assert_params_close(net.parameters, before, rtol=0)
+
+
+def test_huge_batch_size_means_full_batch():
+    X, y, _ = problem([3, 4, 1], 10, "sigmoid")
+    a, b = dnn.Network([3, 4, 1], seed=0), dnn.Network([3, 4, 1], seed=0)
+    a.fit(X, y, epochs=2, batch_size=10 ** 30)
+    b.fit(X, y, epochs=2, batch_size=None)
+    assert_params_close(a.parameters, b.parameters, rtol=0)
+
+
+def test_keep_prob_is_checked_without_hidden_layers():
+    X, y, _ = problem([3, 1], 10, "sigmoid")
+    with pytest.raises(ValueError, match="keep_prob"):
+        dnn.Network([3, 1], seed=0).fit(X, y, epochs=1, keep_prob=1.5)
+
+
+def test_load_refuses_a_partial_optimizer_state(tmp_path):
+    X, y, _ = problem([3, 4, 1], 10, "sigmoid")
+    net = dnn.Network([3, 4, 1], seed=0)
+    net.fit(X, y, epochs=1)
+    net.save(tmp_path / "net.npz")
+    with np.load(tmp_path / "net.npz") as archive:
+        fields = {key: archive[key] for key in archive.files if key != "optimizer"}
+    np.savez(tmp_path / "partial.npz", **fields)
+    with pytest.raises(ValueError, match=r"optimizer state without \['optimizer'\]"):
+        dnn.load(tmp_path / "partial.npz")
 
 
 @pytest.mark.parametrize("output,X,y,error,message", [

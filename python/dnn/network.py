@@ -16,7 +16,7 @@ from dnn_core._engine import Engine
 
 from dnn import _validation as check
 from dnn import optimizers as optim
-from dnn.functional import INITS, initialize_parameters
+from dnn.functional import INITS, initialize_parameters, parameter_bytes
 
 __all__ = ["Network", "History", "DivergenceError", "load"]
 
@@ -154,7 +154,11 @@ class Network:
                  dtype="float64", seed=None, slope=0.01, n_threads=None):
         dims = check.layer_dims(layer_dims)
         n_hidden = len(dims) - 2
-        names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
+        try:
+            names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
+        except TypeError:
+            raise TypeError(f"activation: expected a name or a sequence of names, "
+                            f"got {type(activation).__name__}") from None
         if len(names) != n_hidden:
             raise ValueError(f"activation: expected one name or {n_hidden} (one per hidden "
                              f"layer), got {len(names)}")
@@ -167,8 +171,14 @@ class Network:
         self.slope = check.real(slope, "slope")
         if n_threads is not None:
             n_threads = check.positive_int(n_threads, "n_threads")
-        if seed is not None and not isinstance(seed, numbers.Integral):
-            raise TypeError(f"seed: expected an integer or None, got {type(seed).__name__}")
+        seed = check.seed(seed)
+        itemsize = self.dtype.itemsize
+        size = sum(dims[l] * dims[l - 1] + dims[l] for l in range(1, len(dims)))
+        # parameters, gradients and two moments, and the initial draw (sizes beyond
+        # BLAS's 32-bit ints are the engine's ValueError)
+        if max(a * b for a, b in zip(dims, dims[1:])) <= 2 ** 31 - 1:
+            check.allocation(4 * size * itemsize + parameter_bytes(dims, self.dtype),
+                             "layer_dims", f"a network of layer sizes {dims}")
         self.layer_dims = dims
         self.activations = names
         self.output = output
@@ -245,7 +255,7 @@ class Network:
     # -- data ----------------------------------------------------------------
 
     def _features(self, X, name="X"):
-        array = X if type(X) is np.ndarray else np.asarray(X)
+        array = check.as_array(X, name)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"{name}: expected numeric values, got dtype {array.dtype}")
         if array.ndim != 2 or array.shape[1] != self.layer_dims[0] or array.shape[0] < 1:
@@ -258,7 +268,7 @@ class Network:
     def _targets(self, y, m, name="y"):
         """(T, labels) as the engine takes them: a float matrix (m, n_out) or
         int64 class labels (m,)."""
-        array = y if type(y) is np.ndarray else np.asarray(y)
+        array = check.as_array(y, name)
         n_out = self.layer_dims[-1]
         if array.dtype.kind not in "biuf":
             raise TypeError(f"{name}: expected numeric labels, got dtype {array.dtype}")
@@ -375,6 +385,7 @@ class Network:
             On Ctrl-C; the parameters are those at the end of a completed step.
         """
         epochs = check.integer(epochs, "epochs")
+        check.allocation(16 * epochs, "epochs", f"the record of {epochs} epochs' costs and times")
         X, T, labels = self._dataset(X, y)
         m = X.shape[0]
         weights = self._sample_weight(sample_weight, m)
@@ -403,7 +414,11 @@ class Network:
                                   shuffle)
         patience = check.positive_int(patience, "patience")
         min_delta = check.real(min_delta, "min_delta", low=0.0)
-        callbacks = list(callbacks) if callbacks else []
+        try:
+            callbacks = list(callbacks) if callbacks else []
+        except TypeError:
+            raise TypeError(f"callbacks: expected a sequence of callables, "
+                            f"got {type(callbacks).__name__}") from None
         for index, callback in enumerate(callbacks):
             if not callable(callback):
                 raise TypeError(f"callbacks[{index}]: expected a callable, "
@@ -459,13 +474,21 @@ class Network:
         opt = optim.get(optimizer)
         schedule = optim.schedule(opt.default_learning_rate if learning_rate is None
                                   else learning_rate)
-        batch = m if batch_size is None else check.positive_int(batch_size, "batch_size")
+        batch = m if batch_size is None else min(m, check.positive_int(batch_size, "batch_size"))
+        self._check_workspace(batch, "X, batch_size")
         n_hidden = len(self.layer_dims) - 2
         if keep_prob is None:
             keep = None
         else:
-            values = ([keep_prob] * n_hidden if isinstance(keep_prob, numbers.Real)
-                      else list(keep_prob))
+            if isinstance(keep_prob, numbers.Real):
+                values = [check.real(keep_prob, "keep_prob", low=0.0, low_inclusive=False,
+                                     high=1.0)] * n_hidden
+            else:
+                try:
+                    values = list(keep_prob)
+                except TypeError:
+                    raise TypeError(f"keep_prob: expected a probability or a sequence of them, "
+                                    f"got {type(keep_prob).__name__}") from None
             if len(values) != n_hidden:
                 raise ValueError(f"keep_prob: expected one probability or {n_hidden} (one per "
                                  f"hidden layer), got {len(values)}")
@@ -477,6 +500,14 @@ class Network:
                     beta1=beta1, beta2=beta2, epsilon=epsilon, schedule=schedule.code,
                     learning_rate=schedule.learning_rate, schedule_a=a, schedule_b=b,
                     l2=check.real(l2, "l2", low=0.0), keep=keep, optimizer_object=opt)
+
+    def _check_workspace(self, batch, name):
+        """Refuse a batch whose activations and gradients cannot fit in memory."""
+        dims = self.layer_dims
+        units = 4 * sum(dims[1:]) + 2 * max(dims[1:]) + dims[0] + dims[-1]
+        check.allocation(units * batch * self.dtype.itemsize, name,
+                         f"a batch of {batch} examples through layers of up to "
+                         f"{max(dims[1:])} units")
 
     def _thread_count(self, batch):
         if self.n_threads is not None:
@@ -566,7 +597,9 @@ class Network:
         X = self._features(X)
         out = np.empty((X.shape[0], self.layer_dims[-1]), dtype=self.dtype)
         with self._engine_lock:
-            return self._engine.predict(X, out)
+            self._engine.predict(X, out)
+        _check_overflow(out, "the output activations")
+        return out
 
     def predict(self, X):
         """Classes (softmax: argmax; sigmoid: probability >= 0.5) or values
@@ -582,7 +615,9 @@ class Network:
     def evaluate(self, X, y):
         """{"cost": mean cost (no l2 term), "accuracy" (classifiers) or "mse"
         (linear: mean of (prediction - y)**2 over samples and outputs)}."""
-        return self._scores(*self._dataset(X, y))
+        scores = self._scores(*self._dataset(X, y))
+        _check_overflow(np.array([scores["cost"]]), "the cost")
+        return scores
 
     def _scores(self, X, T, labels):
         with self._engine_lock:
@@ -612,9 +647,13 @@ class Network:
         X, T, labels = self._dataset(X, y)
         weights = self._sample_weight(sample_weight, X.shape[0])
         l2 = check.real(l2, "l2", low=0.0)
+        self._check_workspace(X.shape[0], "X")
         with self._engine_lock:
             cost = self._engine.compute_gradients(X, T, labels, l2, sample_weight=weights)
             grads = {key: value.copy() for key, value in self._engine.gradient_views().items()}
+        _check_overflow(np.array([cost]), "the cost")
+        for value in grads.values():
+            _check_overflow(value, "the gradients")
         return cost, grads
 
     # -- files ---------------------------------------------------------------
@@ -635,6 +674,7 @@ class Network:
             init=np.array(self.init), dtype=np.array(self.dtype.name),
             slope=np.array(self.slope), epochs=np.array(self.epochs_, dtype=np.int64),
             parameters=self._engine.parameters)
+        path = _path(path)
         if optimizer_state and self._optimizer is not None:
             fields.update(
                 optimizer=np.array(self._optimizer.name),
@@ -680,6 +720,12 @@ class Network:
                 f"output={self.output!r}, dtype={self.dtype.name!r})")
 
 
+def _check_overflow(array, what):
+    if dnn_core.has_nonfinite(array.reshape(-1)):
+        raise ValueError(f"X: {what} overflowed to inf or NaN although X and the parameters "
+                         "are finite; scale X down")
+
+
 # ---------------------------------------------------------------------------
 # Loading
 
@@ -689,7 +735,7 @@ def load(path):
     Every field is checked (nothing is unpickled): a damaged or foreign file
     raises ValueError saying what is wrong.
     """
-    name = os.fspath(path)
+    name = _path(path)
     try:
         archive = np.load(name, allow_pickle=False)
     except FileNotFoundError:
@@ -706,6 +752,14 @@ def load(path):
     return _from_fields(fields, name)
 
 
+def _path(path):
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise TypeError(f"path: expected a file name (str, bytes or os.PathLike), "
+                        f"got {type(path).__name__}") from None
+
+
 def _field(fields, key, name, kind, ndim):
     if key not in fields:
         raise ValueError(f"{name}: damaged model file: field {key!r} is missing")
@@ -714,6 +768,9 @@ def _field(fields, key, name, kind, ndim):
         raise ValueError(f"{name}: damaged model file: field {key!r} has dtype {value.dtype} "
                          f"and {value.ndim} dimensions")
     return value
+
+
+_OPTIMIZER_FIELDS = ("optimizer", "optimizer_hyperparameters", "moments", "step_count")
 
 
 def _from_fields(fields, name):
@@ -749,7 +806,11 @@ def _from_fields(fields, name):
         raise ValueError(f"{name}: damaged model file: epochs is {epochs}")
     engine.parameters[...] = flat
     network.epochs_ = epochs
-    if "optimizer" in fields:
+    state = [key for key in _OPTIMIZER_FIELDS if key in fields]
+    if state and len(state) != len(_OPTIMIZER_FIELDS):
+        missing = sorted(set(_OPTIMIZER_FIELDS) - set(state))
+        raise ValueError(f"{name}: damaged model file: optimizer state without {missing}")
+    if state:
         kind = str(_field(fields, "optimizer", name, "U", 0))
         hyper = _field(fields, "optimizer_hyperparameters", name, "f", 1)
         moments = _field(fields, "moments", name, "f", 2)
