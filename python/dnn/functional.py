@@ -258,6 +258,9 @@ def compute_cost(AL, Y, loss="binary_crossentropy", from_logits=False):
     AL = np.ascontiguousarray(AL)
     code = dnn_core.LOSSES[loss]
     cost = dnn_core.logits_cost(AL, Y, code) if from_logits else dnn_core.probs_cost(AL, Y, code)
+    if np.isfinite(cost) and abs(cost) > float(np.finfo(AL.dtype).max):
+        raise ValueError(f"AL: the cost, {cost:.3g}, is beyond {AL.dtype}'s range; compute it "
+                         f"from AL.astype(np.float64)")
     return AL.dtype.type(cost)
 
 
