@@ -1299,9 +1299,21 @@ TARGETS = {
     "Network.save_load": _network_save_load(),
 }
 
+@st.composite
+def _segfault(draw):
+    """Not a target: a case that crashes the process, to show the harness notices."""
+    import ctypes
+    n = draw(st.integers(0, 3))
+    return Case("selftest", "pointer", f"NULL + {n}", lambda: ctypes.string_at(n), ("",), True)
+
+
+#: run by test_hostile_input's self-test only (in no group)
+SELFTEST = {"selftest.segfault": _segfault()}
+TARGETS.update(SELFTEST)
+
 #: examples per target in the "default" profile (the cheap targets get more)
 EXAMPLES = {name: 300 for name in TARGETS}
-EXAMPLES.update({"gradient_check": 150, "course.models": 150, "Network.fit": 400,
+EXAMPLES.update({"selftest.segfault": 5, "gradient_check": 150, "course.models": 150, "Network.fit": 400,
                  "Network.wide_batch": 8, "Network.save_load": 100, "Network": 200})
 
 #: one child process per group

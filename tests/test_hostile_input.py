@@ -22,15 +22,25 @@ HERE = Path(__file__).resolve().parent
 COUNTS = {}
 
 
-@pytest.mark.parametrize("group", sorted(hostile.GROUPS))
-def test_hostile_calls_are_refused_clearly_and_never_crash(group, tmp_path):
-    log = tmp_path / "cases.txt"
+def run_child(targets, log, cwd):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
-    child = subprocess.run([sys.executable, str(HERE / "hostile_runner.py"), str(log),
-                            *hostile.GROUPS[group]],
-                           capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
-    cases = log.read_text().splitlines() if log.exists() else []
+    child = subprocess.run([sys.executable, str(HERE / "hostile_runner.py"), str(log), *targets],
+                           capture_output=True, text=True, timeout=900, cwd=cwd, env=env)
+    return child, log.read_text().splitlines() if log.exists() else []
+
+
+def test_a_crashing_case_fails_the_run_and_is_named(tmp_path):
+    """The harness itself: a segfault in a case ends the child with SIGSEGV, and the
+    log names the case that did it."""
+    child, cases = run_child(["selftest.segfault"], tmp_path / "cases.txt", tmp_path)
+    assert child.returncode < 0, (child.returncode, child.stdout[-500:], child.stderr[-500:])
+    assert cases and cases[-1].startswith("selftest(pointer <- NULL")
+
+
+@pytest.mark.parametrize("group", sorted(hostile.GROUPS))
+def test_hostile_calls_are_refused_clearly_and_never_crash(group, tmp_path):
+    child, cases = run_child(hostile.GROUPS[group], tmp_path / "cases.txt", tmp_path)
     assert child.returncode == 0, (
         f"the child died (exit {child.returncode}) after {len(cases)} cases; the last one: "
         f"{cases[-1] if cases else '(none)'}\n{child.stderr[-3000:]}")
