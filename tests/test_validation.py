@@ -183,6 +183,21 @@ CASES = [
     ("nan parameters update", lambda: F.update_parameters(
         with_value("b1", nan_at(params()["b1"])), {f"d{k}": np.ones_like(v) for k, v in params().items()},
         0.1), ValueError, r"parameters\['b1'\]: expected finite values"),
+    ("nan in cache", lambda: F.linear_backward(np.ones((4, 5)), (X, nan_at(np.ones((4, 3))),
+                                                                np.ones((4, 1)))),
+     ValueError, r"cache W: expected finite values"),
+    ("nan in caches", lambda: F.backward(forward_cache()[0], Y,
+                                         [forward_cache()[1][0],
+                                          ((forward_cache()[1][1][0][0], nan_at(params()["W2"]),
+                                            params()["b2"]), forward_cache()[1][1][1])]),
+     ValueError, r"caches\[1\] W: expected finite values"),
+    ("byteswapped update", lambda: F.update_parameters(
+        {k: v.astype(v.dtype.newbyteorder()) for k, v in params().items()},
+        {f"d{k}": np.ones_like(v) for k, v in params().items()}, 0.1), None, None),
+    ("gradient_check overflow", lambda: F.gradient_check(
+        {"W1": np.full((4, 3), 1e-200), "b1": np.zeros((4, 1)), "W2": np.full((1, 4), 1e200),
+         "b2": np.zeros((1, 1))}, np.full((3, 5), 1e200), Y, hidden_activation="identity"),
+     ValueError, r"X, parameters: the gradients overflowed"),
     ("course predict y", lambda: C.predict(X, np.ones((1, 4)), with_value("W2", np.ones((1, 4)))),
      ValueError, r"y: expected shape \(1, 5\)"),
 ]

@@ -141,8 +141,10 @@ def _L_model_backward(AL, Y, parts, input_gradient):
     for layer in range(L, 0, -1):
         A_prev, W, _, Z = parts[layer - 1]
         dZ = F._activation_grad(dA, Z, _SIGMOID if layer == L else _RELU, 0.0)
-        dA, dW, db = F._dense_backward(dZ, A_prev, W, layer > 1 or input_gradient,
-                                       "AL, caches")
+        where = f"caches[{layer - 1}]"
+        dA, dW, db = F._dense_backward(dZ, A_prev, W, layer > 1 or input_gradient, "AL, caches",
+                                       [(f"{where} A_prev", A_prev), (f"{where} W", W),
+                                        (f"{where} Z", Z)])
         if dA is not None:
             grads[f"dA{layer - 1}"] = dA
         grads[f"dW{layer}"] = dW

@@ -291,21 +291,24 @@ def _gradient_of(array, name, like):
     return np.ascontiguousarray(array)
 
 
-def _dense_backward(dZ, A_prev, W, with_dA_prev, gradient_name):
+def _dense_backward(dZ, A_prev, W, with_dA_prev, gradient_name, inputs=()):
     """dW, db of shape (n, 1), and dA_prev (or None), fresh C-ordered arrays."""
     n, m = dZ.shape
     dW = np.empty(W.shape, dtype=dZ.dtype)
     db = np.empty((n, 1), dtype=dZ.dtype)
     dA_prev = np.empty((W.shape[1], m), dtype=dZ.dtype) if with_dA_prev else None
     dnn_core.dense_backward(dZ, A_prev, W, dW, db.reshape(-1), dA_prev)
-    _check_gradients((dW, db, dA_prev), gradient_name)
+    _check_gradients((dW, db, dA_prev), gradient_name, inputs)
     return dA_prev, dW, db
 
 
-def _check_gradients(arrays, blame):
-    """Refuse gradients that overflowed although their inputs were finite."""
+def _check_gradients(arrays, blame, inputs=()):
+    """Refuse non-finite gradients: name the input (name, array) that holds NaN or
+    inf, or else say that they overflowed."""
     for array in arrays:
         if array is not None and dnn_core.has_nonfinite(array.reshape(-1)):
+            for name, value in inputs:
+                check.check_finite(np.asarray(value), name)
             raise ValueError(f"{blame}: the gradients overflowed to inf although the inputs "
                              "are finite; scale the inputs down or use smaller weights")
 
@@ -330,7 +333,8 @@ def linear_backward(dZ, cache):
         raise TypeError("cache: expected (A_prev, W, b), as linear_forward returns") from None
     A_prev, W, _ = _layer_inputs(A_prev, W, b, prefix="cache ")
     dZ = _gradient_of(dZ, "dZ", np.empty((W.shape[0], A_prev.shape[1]), dtype=W.dtype))
-    return _dense_backward(dZ, A_prev, W, True, "dZ")
+    return _dense_backward(dZ, A_prev, W, True, "dZ",
+                           [("cache A_prev", A_prev), ("cache W", W)])
 
 
 def _activation_grad(dA, Z, code, slope, A=None):
@@ -370,7 +374,8 @@ def linear_activation_backward(dA, cache, activation="relu", slope=0.01):
     A_prev, W, _, Z = _cache_parts(cache)
     dA = _gradient_of(dA, "dA", Z)
     dZ = _activation_grad(dA, Z, code, slope)
-    return _dense_backward(dZ, A_prev, W, True, "dA")
+    return _dense_backward(dZ, A_prev, W, True, "dA",
+                           [("cache A_prev", A_prev), ("cache W", W), ("cache Z", Z)])
 
 
 def backward(AL, Y, caches, hidden_activation="relu", output_activation="sigmoid",
@@ -423,7 +428,8 @@ def backward(AL, Y, caches, hidden_activation="relu", output_activation="sigmoid
                              f"{parts[index - 1][3].shape}")
     Y = _targets(Y, AL, loss)
     AL = np.ascontiguousarray(AL)
-    return _backward(AL, Y, parts, hidden, output, loss, slope, input_gradient)
+    return _backward(AL, Y, parts, hidden, output, loss, slope, input_gradient,
+                     "AL, caches")
 
 
 def _output_delta(AL, Y, Z, output, loss, slope):
@@ -442,7 +448,7 @@ def _output_delta(AL, Y, Z, output, loss, slope):
     return dZ, db
 
 
-def _backward(AL, Y, parts, hidden, output, loss, slope, input_gradient):
+def _backward(AL, Y, parts, hidden, output, loss, slope, input_gradient, blame):
     """backward() on checked inputs; parts are (A_prev, W, b, Z) per layer."""
     L = len(parts)
     grads = {}
@@ -465,7 +471,10 @@ def _backward(AL, Y, parts, hidden, output, loss, slope, input_gradient):
             grads[f"dA{layer - 1}"] = dA
         grads[f"dW{layer}"] = dW
         grads[f"db{layer}"] = db
-    _check_gradients(grads.values(), "AL, caches")
+    _check_gradients(grads.values(), blame,
+                     [(f"caches[{index}] {name}", part[position])
+                      for index, part in enumerate(parts)
+                      for name, position in (("A_prev", 0), ("W", 1), ("Z", 3))])
     return grads
 
 
@@ -519,22 +528,23 @@ def update_parameters(parameters, grads, learning_rate, inplace=False):
                 raise ValueError(f"parameters['{key}']: inplace=True needs writeable arrays")
     updated = parameters if inplace else dict(parameters)
     for key, param, grad in pairs:
-        target = param if inplace else np.array(param, order="C")
+        target = param if inplace else np.array(param, order="C", dtype=dtype)
         _sgd_step(target, grad, learning_rate)
         updated[key] = target
     return updated
 
 
 def _sgd_step(param, grad, learning_rate):
-    """param -= learning_rate * grad in place, through BLAS axpy when the layout allows."""
-    if param.flags.c_contiguous:
-        flat_param, flat_grad = param.reshape(-1), np.ascontiguousarray(grad).reshape(-1)
-    elif param.flags.f_contiguous:
-        flat_param, flat_grad = param.T.reshape(-1), np.ascontiguousarray(grad.T).reshape(-1)
+    """param -= learning_rate * grad in place, through BLAS axpy when the layout allows
+    (native byte order, C or Fortran contiguous)."""
+    if param.dtype.isnative and param.flags.c_contiguous:
+        dnn_core.sgd_update(param.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
+                            learning_rate)
+    elif param.dtype.isnative and param.flags.f_contiguous:
+        dnn_core.sgd_update(param.T.reshape(-1), np.ascontiguousarray(grad.T).reshape(-1),
+                            learning_rate)
     else:
         np.subtract(param, learning_rate * grad, out=param)
-        return
-    dnn_core.sgd_update(flat_param, flat_grad, learning_rate)
 
 
 # ---------------------------------------------------------------------------
@@ -607,7 +617,7 @@ def gradient_check(parameters, X, Y, epsilon=1e-7, hidden_activation="relu",
     AL, caches = _forward(X, weights, biases, hidden, output, slope)
     Y = _targets(Y, AL, loss)
     parts = [(A_prev, W, b, Z) for (A_prev, W, b), Z in caches]
-    grads = _backward(AL, Y, parts, hidden, output, loss, slope, False)
+    grads = _backward(AL, Y, parts, hidden, output, loss, slope, False, "X, parameters")
     analytic = np.concatenate([np.concatenate([grads[f"dW{l}"].ravel(), grads[f"db{l}"].ravel()])
                                for l in range(1, len(weights) + 1)])
 
