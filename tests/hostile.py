@@ -306,7 +306,7 @@ def _label_values(draw, array, labels):
     value = float(kind)
     values = _at_random(draw, array, value)
     legal = {"binary": 0 <= value <= 1, "targets": True,
-             "classes": value in (0.0, 1.0) or value == 0}[labels]
+             "classes": 0 <= value <= 1}[labels]
     return Mutated(values, f"label {kind}", not legal, values if legal else None)
 
 
@@ -323,6 +323,7 @@ class Real:
     low: float = None
     high: float = None
     low_inclusive: bool = True
+    none_ok: bool = False      # None means a default
 
     def valid(self, value):
         import numbers
@@ -341,19 +342,22 @@ class Real:
 
     def mutate(self, draw, current):
         value = draw(real_values())
+        if value is None and self.none_ok:
+            return Mutated(value, "None", False, None)
         if self.valid(value):
             return Mutated(value, repr(value), False, float(value))
         return Mutated(value, repr(value), True)
 
 
-def real(low=None, high=None, low_inclusive=True):
-    return Real(low, high, low_inclusive)
+def real(low=None, high=None, low_inclusive=True, none_ok=False):
+    return Real(low, high, low_inclusive, none_ok)
 
 
 @dataclass
 class Integer:
     low: int = 0
     huge: bool = True          # huge values are safe to try (no work proportional to them)
+    none_ok: bool = False      # None means a default
 
     def valid(self, value):
         import numbers
@@ -366,13 +370,15 @@ class Integer:
         if self.huge:
             options += [2 ** 31, 2 ** 63, 10 ** 30]
         value = draw(st.sampled_from(options))
+        if value is None and self.none_ok:
+            return Mutated(value, "None", False, None)
         if self.valid(value):
             return Mutated(value, repr(value), False, int(value))
         return Mutated(value, repr(value), True)
 
 
-def integer(low=0, huge=True):
-    return Integer(low, huge)
+def integer(low=0, huge=True, none_ok=False):
+    return Integer(low, huge, none_ok)
 
 
 @dataclass
@@ -891,12 +897,12 @@ def _gradient_check(draw):
                 hidden_activation="tanh", output_activation=output, loss=None, slope=0.01)
     return _mutated(draw, "gradient_check", lambda a: F.gradient_check(**a), args,
                     dict(parameters="params", X=ARRAY, Y=labels, epsilon=real(0.0, None, False),
-                         hidden_activation=choice(HIDDEN),
+                         hidden_activation=choice(FUNCTIONAL_ACTIVATIONS),
                          output_activation=choice(FUNCTIONAL_ACTIVATIONS),
                          loss=choice(LOSSES, {"sigmoid": "binary_crossentropy",
                                               "softmax": "categorical_crossentropy"}.get(
                                                   output, "mse"))),
-                    {"X": ("W1",), "Y": ("AL", "X")}, ("X", "parameters", "Y", "W", "b"))
+                    {"X": ("W1", "Y"), "Y": ("AL", "X")}, ("X", "parameters", "Y", "W", "b"))
 
 
 # ---------------------------------------------------------------------------
@@ -1010,7 +1016,7 @@ def _course_update_predict(draw):
     y = _binary(draw, (1, m), dtype)
     case = _mutated(draw, "course.predict", lambda a: C.predict(**a),
                     dict(X=X, y=y, parameters=params), dict(X=ARRAY, parameters="params"),
-                    {"X": ("W1", "y")}, ("X", "parameters", "W", "b"))
+                    {"X": ("W1", "y")}, ("X", "parameters", "W", "b"), extra_blame=("y",))
     return case
 
 
@@ -1073,7 +1079,7 @@ def _network_constructor(draw):
     spec.update(init=draw(st.sampled_from(F.INITS)), slope=0.01, n_threads=None)
     kinds = dict(layer_dims=LayerDims(spec["layer_dims"][0], spec["layer_dims"][-1]),
                  activation=choice(HIDDEN), output=choice(NET_OUTPUTS), init=choice(F.INITS),
-                 dtype=Dtype(), seed=_Seed(), slope=real(), n_threads=integer(1))
+                 dtype=Dtype(), seed=_Seed(), slope=real(), n_threads=integer(1, none_ok=True))
 
     def call(a):
         net = dnn.Network(**a)
@@ -1095,7 +1101,7 @@ class _Optimizer:
     def mutate(self, draw, current):
         value = draw(st.sampled_from(["sgd", "ADAM", "", None, 3, dnn.optimizers.Adam,
                                       "adam", dnn.optimizers.Momentum(0.5)]))
-        valid = value == "adam" or isinstance(value, dnn.optimizers.Optimizer)
+        valid = value in ("adam", "ADAM") or isinstance(value, dnn.optimizers.Optimizer)
         return Mutated(value, repr(value), not valid, value if valid else None)
 
 
@@ -1152,7 +1158,8 @@ class _ValidationData:
 def _fit_kinds(labels, data):
     return dict(
         X=ARRAY, y=labels, epochs=integer(0, huge=False), batch_size=integer(1),
-        optimizer=_Optimizer(), learning_rate=real(0.0, None, False), l2=real(low=0.0),
+        optimizer=_Optimizer(), learning_rate=real(0.0, None, False, none_ok=True),
+        l2=real(low=0.0),
         keep_prob=_KeepProb(), validation_data=_ValidationData(labels, data),
         validation_split=real(0.0, 1.0), patience=integer(1), min_delta=real(low=0.0),
         callbacks=_Callbacks(), epochs_huge=_HugeEpochs())
