@@ -198,6 +198,10 @@ CASES = [
         {"W1": np.full((4, 3), 1e-200), "b1": np.zeros((4, 1)), "W2": np.full((1, 4), 1e200),
          "b2": np.zeros((1, 1))}, np.full((3, 5), 1e200), Y, hidden_activation="identity"),
      ValueError, r"X, parameters: the gradients overflowed"),
+    ("orphan bias", lambda: F.update_parameters(
+        {k: v for k, v in params().items() if k != "W2"},
+        {f"d{k}": np.ones_like(v) for k, v in params().items()}, 0.1),
+     ValueError, r"parameters: \['b2'\] without their weight matrices"),
     ("course predict y", lambda: C.predict(X, np.ones((1, 4)), with_value("W2", np.ones((1, 4)))),
      ValueError, r"y: expected shape \(1, 5\)"),
 ]

@@ -198,6 +198,11 @@ def parameters(params, name="parameters"):
     n_layers = sum(1 for key in params if isinstance(key, str) and key.startswith("W"))
     if n_layers == 0:
         raise ValueError(f"{name}: expected keys 'W1', 'b1', ..., got {sorted(map(str, params))}")
+    orphans = sorted(key for key in params if isinstance(key, str) and key[:1] == "b"
+                     and key[1:].isdigit() and not 1 <= int(key[1:]) <= n_layers)
+    if orphans:
+        raise ValueError(f"{name}: {orphans} without their weight matrices (found "
+                         f"{n_layers} of them)")
     weights, biases, dtype = [], [], None
     for layer in range(1, n_layers + 1):
         for key in (f"W{layer}", f"b{layer}"):
