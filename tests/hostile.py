@@ -76,6 +76,8 @@ def judge(case):
     with contextlib.redirect_stdout(io.StringIO()):  # course.predict prints
         try:
             result = case.call()
+        except dnn.DivergenceError:
+            return None  # a legal learning rate that diverges: the documented error
         except ACCEPTED as error:
             return _named(case, error)
         except OSError as error:
@@ -391,6 +393,8 @@ class Choice:
             ["", "RELU", " relu", "relu ", "nonsense", None, 1, b"relu", ["relu"], ("relu",),
              np.str_("relu"), "sigmoid", "softmax", "linear", "identity", "mse", "he", "adam"]))
         valid = isinstance(value, str) and value in self.options
+        if isinstance(value, (list, tuple)) and all(v in self.options for v in value):
+            return Mutated(value, repr(value), False)  # one name per layer, where allowed
         if value is None and self.default is not None:
             return Mutated(value, "None", False, self.default, blame_all=True)
         return Mutated(value, repr(value), not valid, value if valid else None,
@@ -742,7 +746,8 @@ class _Cache:
         if kind == "member":
             index = draw(st.integers(0, len(flat) - 1))
             mutated = draw(_array_mutation(flat[index]))
-            if self.names[index] == "b" and len(flat) == 4:
+            unused = len(flat) == 4 or mutated.name in ("nan", "inf", "-inf", "huge")
+            if self.names[index] == "b" and unused:
                 mutated.must_fail, mutated.canonical = False, current  # unused by backward
                 mutated.value = flat[index]
             values = list(flat)
@@ -818,8 +823,10 @@ class _Caches:
             m.extra_blame = ("caches", "AL", "Y")
             return m
         if kind == "reversed":
-            m = Mutated(list(reversed(current)), kind, len(current) > 1,
+            # (layers of equal shapes make a consistent chain either way)
+            m = Mutated(list(reversed(current)), kind, False,
                         current if len(current) == 1 else None)
+            m.finite_result = True
             m.extra_blame = ("caches", "AL")
             return m
         return Mutated(tuple(current), kind, False, current)
@@ -1102,6 +1109,8 @@ class _Optimizer:
         value = draw(st.sampled_from(["sgd", "ADAM", "", None, 3, dnn.optimizers.Adam,
                                       "adam", dnn.optimizers.Momentum(0.5)]))
         valid = value in ("adam", "ADAM") or isinstance(value, dnn.optimizers.Optimizer)
+        if value is None:
+            return Mutated(value, "None", False)  # partial_fit: the last optimizer
         return Mutated(value, repr(value), not valid, value if valid else None)
 
 
