@@ -303,7 +303,7 @@ class Network:
         """None, or finite weights >= 0 of shape (m,) in the network's dtype."""
         if sample_weight is None:
             return None
-        array = np.asarray(sample_weight)
+        array = check.as_array(sample_weight, "sample_weight")
         if array.dtype.kind not in "biuf":
             raise TypeError(f"sample_weight: expected numeric weights, got dtype {array.dtype}")
         if array.shape != (m,):
@@ -651,9 +651,10 @@ class Network:
         with self._engine_lock:
             cost = self._engine.compute_gradients(X, T, labels, l2, sample_weight=weights)
             grads = {key: value.copy() for key, value in self._engine.gradient_views().items()}
-        _check_overflow(np.array([cost]), "the cost")
-        for value in grads.values():
-            _check_overflow(value, "the gradients")
+        if weights is None or weights.any():  # (all-zero weights: a NaN cost, by design)
+            _check_overflow(np.array([cost]), "the cost")
+            for value in grads.values():
+                _check_overflow(value, "the gradients")
         return cost, grads
 
     # -- files ---------------------------------------------------------------
@@ -662,7 +663,7 @@ class Network:
         """Write the network to ``path`` (.npz; no pickle). With
         ``optimizer_state`` the optimizer and its moments are saved too, so
         a loaded network continues training where this one stopped."""
-        with open(path, "wb") as file:
+        with open(_path(path), "wb") as file:
             np.savez(file, **self._fields(optimizer_state))
 
     def _fields(self, optimizer_state):
@@ -674,7 +675,6 @@ class Network:
             init=np.array(self.init), dtype=np.array(self.dtype.name),
             slope=np.array(self.slope), epochs=np.array(self.epochs_, dtype=np.int64),
             parameters=self._engine.parameters)
-        path = _path(path)
         if optimizer_state and self._optimizer is not None:
             fields.update(
                 optimizer=np.array(self._optimizer.name),
