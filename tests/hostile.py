@@ -1315,6 +1315,91 @@ TARGETS = {
     "Network.save_load": _network_save_load(),
 }
 
+# ---------------------------------------------------------------------------
+# Targets: the scikit-learn wrappers (dnn.sklearn)
+
+class _AnyLabels:
+    """A classifier's y: any hashable labels are classes (strings too); only a
+    wrong shape, NaN or a non-array must fail."""
+
+    def mutate(self, draw, current):
+        mutated = draw(_array_mutation(np.asarray(current, dtype=float), labels="targets",
+                                       converts=True))
+        if not mutated.must_fail and mutated.canonical is None:
+            return mutated
+        legal_values = mutated.name not in ("nan", "inf", "-inf", "None", "string", "dict",
+                                            "ragged list", "complex", "datetime", "0-D")
+        if legal_values and "empty" not in mutated.name and "row" not in mutated.name:
+            return Mutated(mutated.value, mutated.name, False)  # other classes: fine
+        return mutated
+
+
+SKLEARN_PARAMETERS = dict(
+    hidden_layer_sizes=_CourseSize("hidden_layer_sizes"), alpha=real(low=0.0),
+    learning_rate_init=real(0.0, None, False), max_iter=integer(1, huge=False),
+    batch_size=integer(1), momentum=real(0.0, 1.0), beta_1=real(0.0, 1.0),
+    epsilon=real(0.0, None, False), dropout=real(0.0, 1.0), validation_fraction=real(0.0, 1.0),
+    tol=real(low=0.0), n_iter_no_change=integer(1), activation=choice(
+        ("relu", "tanh", "logistic", "identity")), solver=choice(("lbfgs", "sgd", "adam")),
+    dtype=Dtype())
+
+
+@st.composite
+def _sklearn(draw):
+    """scikit-learn's own conventions hold: check_array converts arrays of numbers
+    held as str, bytes or objects (so those may succeed, with finite results)."""
+    case = draw(_sklearn_case())
+    if case.mutation.split(" <- ")[-1] in ("str", "bytes", "object", "datetime"):
+        case.must_fail, case.reference, case.finite_result = False, None, True
+    return case
+
+
+@st.composite
+def _sklearn_case(draw):
+    from dnn.sklearn import DNNClassifier, DNNRegressor
+    classifier = draw(st.booleans())
+    estimator_class = DNNClassifier if classifier else DNNRegressor
+    n_x, m = draw(st.integers(1, 4)), draw(st.integers(4, 8))
+    X = _matrix(draw, (m, n_x), np.float64)
+    seed = draw(st.integers(0, 9))
+    y = (np.random.default_rng(seed).integers(0, 3, m) if classifier
+         else _matrix(draw, (m,), np.float64))
+    method = draw(st.sampled_from(["fit", "fit", "predict", "score", "parameter"]))
+    settings = dict(hidden_layer_sizes=(3,), max_iter=3, random_state=0)
+    name = f"sklearn.{estimator_class.__name__}"
+
+    if method == "parameter":
+        key = draw(st.sampled_from(sorted(SKLEARN_PARAMETERS)))
+        args = {key: getattr(estimator_class(**settings), key)}
+        kinds = {key: SKLEARN_PARAMETERS[key]}
+
+        def call(a):
+            estimator = estimator_class(**dict(settings, **a)).fit(X, y)
+            return estimator.predict(X)
+        case = _mutated(draw, f"{name}({key}=)", call, args, kinds)
+        case.reference = None  # another valid setting: only finite and no crash
+        case.finite_result = True
+        return case
+    if method == "fit":
+        args = dict(X=X, y=y, sample_weight=np.ones(m))
+        kinds = dict(X=ARRAY, y=_AnyLabels() if classifier else LABELS_TARGETS,
+                     sample_weight=ARRAY)
+        call = lambda a: estimator_class(**settings).fit(**a).predict(X)  # noqa: E731
+        case = _mutated(draw, f"{name}.fit", call, args, kinds,
+                        {"X": ("y", "sample_weight"), "y": ("X",), "sample_weight": ("X",)},
+                        ("X", "y"), converts=True)
+        return case
+    fitted = estimator_class(**settings).fit(X, y)
+    if method == "predict":
+        which = draw(st.sampled_from(["predict", "predict_proba"] if classifier
+                                     else ["predict"]))
+        return _mutated(draw, f"{name}.{which}", lambda a: getattr(fitted, which)(**a),
+                        dict(X=X), dict(X=ARRAY), {}, ("X",), converts=True)
+    return _mutated(draw, f"{name}.score", lambda a: fitted.score(**a), dict(X=X, y=y),
+                    dict(X=ARRAY, y=_AnyLabels() if classifier else LABELS_TARGETS),
+                    {"X": ("y",), "y": ("X",)}, ("X", "y"), converts=True)
+
+
 @st.composite
 def _segfault(draw):
     """Not a target: a case that crashes the process, to show the harness notices."""
@@ -1322,6 +1407,9 @@ def _segfault(draw):
     n = draw(st.integers(0, 3))
     return Case("selftest", "pointer", f"NULL + {n}", lambda: ctypes.string_at(n), ("",), True)
 
+
+TARGETS["sklearn"] = _sklearn()
+EXAMPLES_SKLEARN = 300
 
 #: run by test_hostile_input's self-test only (in no group)
 SELFTEST = {"selftest.segfault": _segfault()}
@@ -1332,8 +1420,11 @@ EXAMPLES = {name: 300 for name in TARGETS}
 EXAMPLES.update({"selftest.segfault": 5, "gradient_check": 150, "course.models": 150, "Network.fit": 400,
                  "Network.wide_batch": 8, "Network.save_load": 100, "Network": 200})
 
+EXAMPLES["sklearn"] = EXAMPLES_SKLEARN
+
 #: one child process per group
 GROUPS = {
+    "sklearn": ["sklearn"],
     "functional": ["initialize_parameters", "linear_forward", "linear_activation_forward",
                    "forward", "compute_cost", "linear_backward", "linear_activation_backward",
                    "backward", "update_parameters", "predict", "gradient_check"],
