@@ -38,18 +38,7 @@ def test_a_crashing_case_fails_the_run_and_is_named(tmp_path):
     assert cases and cases[-1].startswith("selftest(pointer <- NULL")
 
 
-#: groups with known, reported gaps (strict: the test fails once they are fixed, so
-#: that the mark is removed)
-KNOWN_GAPS = {
-    "sklearn": "dnn.sklearn passes scikit-learn's validate_data messages through: "
-               "'Found input variables with inconsistent numbers of samples' names neither "
-               "X nor y, and a dict as X or sample_weight gives float()'s TypeError",
-}
-
-
-@pytest.mark.parametrize("group", [
-    pytest.param(group, marks=pytest.mark.xfail(reason=KNOWN_GAPS[group], strict=True))
-    if group in KNOWN_GAPS else group for group in sorted(hostile.GROUPS)])
+@pytest.mark.parametrize("group", sorted(hostile.GROUPS))
 def test_hostile_calls_are_refused_clearly_and_never_crash(group, tmp_path):
     child, cases = run_child(hostile.GROUPS[group], tmp_path / "cases.txt", tmp_path)
     assert child.returncode == 0, (

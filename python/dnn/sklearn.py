@@ -23,6 +23,7 @@ parameter buffer. Where the rules differ from scikit-learn's:
 
 Requires scikit-learn (``pip install "dnn-core[sklearn]"``).
 """
+import contextlib
 import numbers
 import warnings
 
@@ -204,7 +205,8 @@ class _BaseDNN(BaseEstimator):
         if targets.dtype.kind == "f":
             targets = np.ascontiguousarray(targets, dtype=dtype)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+            with _named("sample_weight"):
+                sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, targets, sample_weight)
         else:
@@ -378,8 +380,9 @@ class _BaseDNN(BaseEstimator):
     def _forward(self, X):
         """The output layer's activations, (n_samples, n_out)."""
         network = self._fitted_network()
-        X = validate_data(self, X, accept_sparse=["csr", "csc"],
-                          dtype=(np.float64, np.float32), reset=False)
+        with _named("X"):
+            X = validate_data(self, X, accept_sparse=["csr", "csc"],
+                              dtype=(np.float64, np.float32), reset=False)
         if scipy.sparse.issparse(X):
             X = X.toarray()
         return network.predict_proba(X)
@@ -472,11 +475,14 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
     """
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=(np.float64, np.float32), reset=reset)
+        with _named("X, y"):
+            X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
+                                 multi_output=True, dtype=(np.float64, np.float32),
+                                 reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
+        with _named("y"):
+            check_classification_targets(y)
         if not hasattr(self, "classes_") or not (self.warm_start or incremental):
             self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
@@ -546,6 +552,11 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
             return np.vstack([1 - p, p]).T
         return probabilities
 
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against y (scikit-learn's)."""
+        with _named("X, y"):
+            return super().score(X, y, sample_weight)
+
     def predict_log_proba(self, X):
         """``np.log(predict_proba(X))``."""
         with np.errstate(divide="ignore"):
@@ -572,8 +583,10 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
     """
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        with _named("X, y"):
+            X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
+                                 multi_output=True, y_numeric=True,
+                                 dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
@@ -597,10 +610,27 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
+    def score(self, X, y, sample_weight=None):
+        """R^2 of ``predict(X)`` against y (scikit-learn's)."""
+        with _named("X, y"):
+            return super().score(X, y, sample_weight)
+
     def predict(self, X):
         """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
         predictions = self._forward(X)
         return predictions.ravel() if self.n_outputs_ == 1 else predictions
+
+
+@contextlib.contextmanager
+def _named(names):
+    """Prefix the message of a ValueError or TypeError raised inside (by
+    scikit-learn's validation) with the names of the arguments it is about."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        if error.args and isinstance(error.args[0], str):
+            error.args = (f"{names}: {error.args[0]}",) + error.args[1:]
+        raise
 
 
 def _choice(value, name, options):
