@@ -80,6 +80,7 @@ class _BlasThreads:
         self._lock = threading.Lock()
         self._users = 0
         self._limiter = None
+        self._blas = None            # the BLAS libraries that _limiter limits
         self._controller = None
 
     @contextlib.contextmanager
@@ -94,7 +95,9 @@ class _BlasThreads:
                 # never above a limit the user has set (threadpool_limits)
                 current = min((lib.num_threads for lib in blas.lib_controllers),
                               default=n_threads)
-                self._limiter = blas.limit(limits=max(1, min(n_threads, current)))
+                with _blas_control(blas):
+                    self._limiter = blas.limit(limits=max(1, min(n_threads, current)))
+                self._blas = blas
             self._users += 1
         try:
             yield
@@ -102,8 +105,31 @@ class _BlasThreads:
             with self._lock:
                 self._users -= 1
                 if self._users == 0:
-                    self._limiter.restore_original_limits()
-                    self._limiter = None
+                    with _blas_control(self._blas):
+                        self._limiter.restore_original_limits()
+                    self._limiter = self._blas = None
+
+
+@contextlib.contextmanager
+def _blas_control(controller):
+    """Let this thread set OpenBLAS's process-wide thread count, then let go.
+
+    threadpoolctl >= 3.8 lets only one thread (the first to set a limit) change
+    the thread count of an OpenBLAS built with pthreads, and silently ignores
+    the others; a fit can run in any thread (one limit at a time, under
+    _BlasThreads's lock).
+    """
+    def release():
+        for lib in controller.lib_controllers:
+            clear = getattr(lib, "clear_controlling_thread", None)
+            if clear is not None:
+                clear(force=True)
+
+    release()
+    try:
+        yield
+    finally:
+        release()
 
 
 _BLAS_THREADS = _BlasThreads()
