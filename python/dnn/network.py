@@ -230,7 +230,7 @@ class Network:
         with self._engine_lock:
             self._engine.moments[...] = 0
             self._engine.step_count = 0
-        self._optimizer = optimizer
+            self._optimizer = optimizer
 
     @property
     def parameters(self):
@@ -490,16 +490,18 @@ class Network:
                      if key != "optimizer_object"}
         first = self.epochs_
         before = len(history)
-        try:
-            with self._engine_lock:
+        # (epochs_ is counted under the lock too: save() from another thread must
+        # see the parameters and their epoch count together)
+        with self._engine_lock:
+            try:
                 finished = engine.train(X, T, labels, epochs=epochs, first_epoch=first,
                                         costs=costs, seconds=seconds, **arguments)
-        finally:
-            done = engine.epochs_done
-            history.epoch.extend(range(first, first + done))
-            history.cost.extend(costs[:done].tolist())
-            history.seconds.extend(seconds[:done].tolist())
-            self.epochs_ += done
+            finally:
+                done = engine.epochs_done
+                history.epoch.extend(range(first, first + done))
+                history.cost.extend(costs[:done].tolist())
+                history.seconds.extend(seconds[:done].tolist())
+                self.epochs_ += done
         if not finished:
             raise DivergenceError(
                 f"training diverged in epoch {before + engine.diverged_epoch + 1} of this fit "
@@ -549,7 +551,8 @@ class Network:
                 bar.close()
         # (not after Ctrl-C or divergence: those leave the last step's parameters)
         if best_params is not None:
-            self._engine.parameters[...] = best_params
+            with self._engine_lock:
+                self._engine.parameters[...] = best_params
 
     # -- inference -----------------------------------------------------------
 
@@ -614,19 +617,23 @@ class Network:
         """Write the network to ``path`` (.npz; no pickle). With
         ``optimizer_state`` the optimizer and its moments are saved too, so
         a loaded network continues training where this one stopped."""
-        fields = dict(
-            format=np.array(FORMAT), format_version=np.array(FORMAT_VERSION),
-            layer_dims=np.array(self.layer_dims, dtype=np.int64),
-            activations=np.array(self.activations, dtype=str), output=np.array(self.output),
-            init=np.array(self.init), dtype=np.array(self.dtype.name),
-            slope=np.array(self.slope), epochs=np.array(self.epochs_, dtype=np.int64),
-            parameters=self._engine.parameters)
-        if optimizer_state and self._optimizer is not None:
-            fields.update(
-                optimizer=np.array(self._optimizer.name),
-                optimizer_hyperparameters=np.array(self._optimizer.hyperparameters()),
-                moments=self._engine.moments,
-                step_count=np.array(self._engine.step_count, dtype=np.int64))
+        # copies taken under the engine's lock: a fit in another thread is not
+        # halfway through a step (this waits for its current training call)
+        with self._engine_lock:
+            fields = dict(
+                format=np.array(FORMAT), format_version=np.array(FORMAT_VERSION),
+                layer_dims=np.array(self.layer_dims, dtype=np.int64),
+                activations=np.array(self.activations, dtype=str),
+                output=np.array(self.output), init=np.array(self.init),
+                dtype=np.array(self.dtype.name), slope=np.array(self.slope),
+                epochs=np.array(self.epochs_, dtype=np.int64),
+                parameters=self._engine.parameters.copy())
+            if optimizer_state and self._optimizer is not None:
+                fields.update(
+                    optimizer=np.array(self._optimizer.name),
+                    optimizer_hyperparameters=np.array(self._optimizer.hyperparameters()),
+                    moments=self._engine.moments.copy(),
+                    step_count=np.array(self._engine.step_count, dtype=np.int64))
         with open(path, "wb") as file:
             np.savez(file, **fields)
 
