@@ -44,7 +44,7 @@ done
 # the extension really is instrumented (else the run would prove nothing)
 # (found without importing it: without the preloaded runtime ASan would abort)
 engine="$(ls "$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')"/dnn_core/_engine.*.so)"
-if ! ldd "$engine" | grep -q libasan; then
+if ! ldd "$engine" | grep libasan >/dev/null; then
     echo "sanitize.sh: $engine is not linked with libasan" >&2
     exit 2
 fi
