@@ -308,9 +308,13 @@ def test_the_engine_itself_refuses_a_second_thread():
 # Ctrl-C: a real SIGINT from this process to a child that is training
 
 INTERRUPTED_CHILD = """
-import sys, time
+import signal, sys, time
 import numpy as np
 import dnn
+
+# Python's own handler, also when this runs in the background of a shell (which
+# starts it with SIGINT ignored, and Python then leaves it ignored)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 dims, m, batch, optimizer, dtype, trials = {args!r}
 rng = np.random.default_rng(0)
