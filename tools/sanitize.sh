@@ -58,6 +58,7 @@ export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:abort_on_error=1
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan"
 export PYTHONMALLOC=malloc
 export PYTHONFAULTHANDLER=1
+export PATH="$venv/bin:$PATH"     # the `dnn` console script of this build
 export DNN_SANITIZE=1      # tests that measure resident memory skip (ASan's own)
 # one BLAS thread: OpenBLAS's threads spin-wait, which on a busy machine makes the
 # course's long trainings many times slower (BLAS is not what is checked here)
