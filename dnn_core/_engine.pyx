@@ -143,6 +143,14 @@ cdef bint _nonfinite(Py_ssize_t size, const floating *x) noexcept nogil:
     return probe != probe
 
 
+cdef bint _state_nonfinite(Plan *p, const floating *P) noexcept nogil:
+    """The parameters or the optimizer's moments hold NaN or inf (squared
+    gradients can overflow float32 while the parameters stay finite)."""
+    return _nonfinite(p.size, P) or (p.optimizer != GD and (
+        _nonfinite(p.size, <const floating *> p.moment1)
+        or _nonfinite(p.size, <const floating *> p.moment2)))
+
+
 # ---------------------------------------------------------------------------
 # One batch
 
@@ -419,7 +427,7 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
                 cost = batch_cost(p, P, Yb, mb, weight, p.l2)
             if not isfinite(cost):
                 progress.epochs_done = progress.failed_epoch = e
-                if _nonfinite(p.size, P) and progress.has_snapshot:
+                if _state_nonfinite(p, P) and progress.has_snapshot:
                     # back to the state before the snapshot's step
                     _restore_snapshot(p, P, progress)
                     progress.epochs_done = progress.snapshot_epoch
@@ -430,6 +438,13 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
             # last finite ones can be restored; at least every SNAPSHOT_SECONDS.
             if (not progress.has_snapshot or cost >= progress.previous_cost
                     or now - progress.last_snapshot >= SNAPSHOT_SECONDS):
+                if (progress.has_snapshot and p.optimizer != GD
+                        and _state_nonfinite(p, P)):
+                    # the cost is finite but the optimizer's state overflowed
+                    progress.epochs_done = progress.failed_epoch = e
+                    _restore_snapshot(p, P, progress)
+                    progress.epochs_done = progress.snapshot_epoch
+                    return DIVERGED
                 _save_snapshot(p, P, progress)
                 progress.snapshot_epoch = e
                 progress.last_snapshot = now
@@ -456,7 +471,7 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
         began = now
         progress.epochs_done = e + 1
     # the last update is checked here, since no later forward pass will see it
-    if n_epochs > 0 and _nonfinite(p.size, P):
+    if n_epochs > 0 and _state_nonfinite(p, P):
         progress.failed_epoch = n_epochs - 1
         progress.epochs_done = n_epochs - 1
         if progress.has_snapshot:

@@ -1,5 +1,6 @@
 """dnn.Network and its engine against the NumPy reference (benchmarks/numpy_reference.py)."""
 import _thread
+import signal
 import threading
 import time
 
@@ -429,9 +430,15 @@ def test_ctrl_c_stops_promptly_at_a_completed_step(dims, m, optimizer):
     sent = []
     timer = threading.Timer(0.3, lambda: (sent.append(time.perf_counter()),
                                           _thread.interrupt_main()))
+    # (interrupt_main does nothing while SIGINT is ignored, as it is in a
+    # shell's background jobs)
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        net.fit(X, y, epochs=100000, optimizer=optimizer, learning_rate=1e-3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            net.fit(X, y, epochs=100000, optimizer=optimizer, learning_rate=1e-3)
+    finally:
+        signal.signal(signal.SIGINT, handler)
     latency = time.perf_counter() - sent[0]
     assert latency < 0.5, latency
     # full batch: the parameters are those after the completed steps, exactly

@@ -82,6 +82,7 @@ class _BlasThreads:
         self._lock = threading.Lock()
         self._users = 0
         self._limiter = None
+        self._blas = None            # the BLAS libraries that _limiter limits
         self._controller = None
 
     @contextlib.contextmanager
@@ -96,7 +97,9 @@ class _BlasThreads:
                 # never above a limit the user has set (threadpool_limits)
                 current = min((lib.num_threads for lib in blas.lib_controllers),
                               default=n_threads)
-                self._limiter = blas.limit(limits=max(1, min(n_threads, current)))
+                with _blas_control(blas):
+                    self._limiter = blas.limit(limits=max(1, min(n_threads, current)))
+                self._blas = blas
             self._users += 1
         try:
             yield
@@ -104,8 +107,31 @@ class _BlasThreads:
             with self._lock:
                 self._users -= 1
                 if self._users == 0:
-                    self._limiter.restore_original_limits()
-                    self._limiter = None
+                    with _blas_control(self._blas):
+                        self._limiter.restore_original_limits()
+                    self._limiter = self._blas = None
+
+
+@contextlib.contextmanager
+def _blas_control(controller):
+    """Let this thread set OpenBLAS's process-wide thread count, then let go.
+
+    threadpoolctl >= 3.8 lets only one thread (the first to set a limit) change
+    the thread count of an OpenBLAS built with pthreads, and silently ignores
+    the others; a fit can run in any thread (one limit at a time, under
+    _BlasThreads's lock).
+    """
+    def release():
+        for lib in controller.lib_controllers:
+            clear = getattr(lib, "clear_controlling_thread", None)
+            if clear is not None:
+                clear(force=True)
+
+    release()
+    try:
+        yield
+    finally:
+        release()
 
 
 _BLAS_THREADS = _BlasThreads()
@@ -216,7 +242,7 @@ class Network:
         with self._engine_lock:
             self._engine.moments[...] = 0
             self._engine.step_count = 0
-        self._optimizer = optimizer
+            self._optimizer = optimizer
 
     @property
     def parameters(self):
@@ -527,17 +553,19 @@ class Network:
                      if key != "optimizer_object"}
         first = self.epochs_
         before = len(history)
-        try:
-            with self._engine_lock:
+        # (epochs_ is counted under the lock too: save() from another thread must
+        # see the parameters and their epoch count together)
+        with self._engine_lock:
+            try:
                 finished = engine.train(X, T, labels, sample_weight=weights, epochs=epochs,
                                         first_epoch=first,
                                         costs=costs, seconds=seconds, **arguments)
-        finally:
-            done = engine.epochs_done
-            history.epoch.extend(range(first, first + done))
-            history.cost.extend(costs[:done].tolist())
-            history.seconds.extend(seconds[:done].tolist())
-            self.epochs_ += done
+            finally:
+                done = engine.epochs_done
+                history.epoch.extend(range(first, first + done))
+                history.cost.extend(costs[:done].tolist())
+                history.seconds.extend(seconds[:done].tolist())
+                self.epochs_ += done
         if not finished:
             raise DivergenceError(
                 f"training diverged in epoch {before + engine.diverged_epoch + 1} of this fit "
@@ -587,7 +615,8 @@ class Network:
                 bar.close()
         # (not after Ctrl-C or divergence: those leave the last step's parameters)
         if best_params is not None:
-            self._engine.parameters[...] = best_params
+            with self._engine_lock:
+                self._engine.parameters[...] = best_params
 
     # -- inference -----------------------------------------------------------
 
@@ -667,26 +696,29 @@ class Network:
             np.savez(file, **self._fields(optimizer_state))
 
     def _fields(self, optimizer_state):
-        """The arrays of the file format (see :func:`load`)."""
-        fields = dict(
-            format=np.array(FORMAT), format_version=np.array(FORMAT_VERSION),
-            layer_dims=np.array(self.layer_dims, dtype=np.int64),
-            activations=np.array(self.activations, dtype=str), output=np.array(self.output),
-            init=np.array(self.init), dtype=np.array(self.dtype.name),
-            slope=np.array(self.slope), epochs=np.array(self.epochs_, dtype=np.int64),
-            parameters=self._engine.parameters)
-        if optimizer_state and self._optimizer is not None:
-            fields.update(
-                optimizer=np.array(self._optimizer.name),
-                optimizer_hyperparameters=np.array(self._optimizer.hyperparameters()),
-                moments=self._engine.moments,
-                step_count=np.array(self._engine.step_count, dtype=np.int64))
+        """The arrays of the file format (see :func:`load`), copies taken under
+        the engine's lock: a fit in another thread is not halfway through a step
+        (this waits for its current training call)."""
+        with self._engine_lock:
+            fields = dict(
+                format=np.array(FORMAT), format_version=np.array(FORMAT_VERSION),
+                layer_dims=np.array(self.layer_dims, dtype=np.int64),
+                activations=np.array(self.activations, dtype=str),
+                output=np.array(self.output), init=np.array(self.init),
+                dtype=np.array(self.dtype.name), slope=np.array(self.slope),
+                epochs=np.array(self.epochs_, dtype=np.int64),
+                parameters=self._engine.parameters.copy())
+            if optimizer_state and self._optimizer is not None:
+                fields.update(
+                    optimizer=np.array(self._optimizer.name),
+                    optimizer_hyperparameters=np.array(self._optimizer.hyperparameters()),
+                    moments=self._engine.moments.copy(),
+                    step_count=np.array(self._engine.step_count, dtype=np.int64))
         return fields
 
     def __getstate__(self):
         # pickled as the fields of the file format (the engine is a C object)
-        fields = {key: np.array(value, copy=True) for key, value in self._fields(True).items()}
-        return {"fields": fields, "seed": self.seed, "n_threads": self.n_threads}
+        return {"fields": self._fields(True), "seed": self.seed, "n_threads": self.n_threads}
 
     def __setstate__(self, state):
         network = _from_fields(state["fields"], "pickled Network")
