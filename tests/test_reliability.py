@@ -170,6 +170,25 @@ def test_fit_and_fit_on_one_network_one_is_refused_and_the_other_is_exact():
     assert net.epochs_ == 4 * completed
 
 
+def beside_fits(net, X, y, body, fits=6, epochs=2):
+    """Run ``body()`` over and over in another thread (until it returns False)
+    while ``net`` makes ``fits`` fits of ``epochs`` epochs (batches of 32)."""
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set() and body() is not False:
+            pass
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        for _ in range(fits):
+            net.fit(X, y, epochs=epochs, batch_size=32)
+    finally:
+        stop.set()
+        thread.join()
+
+
 def test_predict_during_fits_sees_the_state_between_two_fits_exactly():
     X, y = problem(DIMS, 1000, "sigmoid")
     rows = X[:7]
@@ -180,20 +199,8 @@ def test_predict_during_fits_sees_the_state_between_two_fits_exactly():
         reference._engine.parameters[...] = state
         expected.append(reference.predict_proba(rows))
     net = shared_network()
-    seen, stop = [], threading.Event()
-
-    def predict_loop():
-        while not stop.is_set():
-            seen.append(net.predict_proba(rows))
-
-    thread = threading.Thread(target=predict_loop)
-    thread.start()
-    try:
-        for _ in range(6):
-            net.fit(X, y, epochs=2, batch_size=32)
-    finally:
-        stop.set()
-        thread.join()
+    seen = []
+    beside_fits(net, X, y, lambda: seen.append(net.predict_proba(rows)))
     assert len(seen) > 0
     # each prediction is that of the parameters after some whole fit, in order
     position = 0
@@ -223,22 +230,15 @@ def test_save_during_fits_writes_the_state_between_two_fits(tmp_path):
     X, y = problem(DIMS, 1000, "sigmoid")
     states = states_after_fits(X, y, 6, 2)
     net = shared_network()
-    saved, stop = [], threading.Event()
+    saved = []
 
-    def save_loop():
-        while not stop.is_set() and len(saved) < 200:
-            path = tmp_path / f"{len(saved)}.npz"
-            net.save(path)
-            saved.append(path)
+    def save():
+        path = tmp_path / f"{len(saved)}.npz"
+        net.save(path)
+        saved.append(path)
+        return len(saved) < 200
 
-    thread = threading.Thread(target=save_loop)
-    thread.start()
-    try:
-        for _ in range(6):
-            net.fit(X, y, epochs=2, batch_size=32)
-    finally:
-        stop.set()
-        thread.join()
+    beside_fits(net, X, y, save)
     assert saved
     for path in saved:
         loaded = dnn.load(path)
@@ -252,22 +252,14 @@ def test_save_during_fits_writes_the_state_between_two_fits(tmp_path):
 def test_parameters_read_and_evaluated_during_fit_stay_finite():
     X, y = problem(DIMS, 1000, "sigmoid")
     net = shared_network()
-    stop = threading.Event()
     reads = []
 
-    def read_loop():
-        while not stop.is_set():
-            params = net.parameters                  # views: read while being written
-            reads.append(all(np.isfinite(value).all() for value in params.values()))
-            reads.append(np.isfinite(net.evaluate(X[:50], y[:50])["cost"]))
+    def read():
+        params = net.parameters                  # views: read while being written
+        reads.append(all(np.isfinite(value).all() for value in params.values()))
+        reads.append(np.isfinite(net.evaluate(X[:50], y[:50])["cost"]))
 
-    thread = threading.Thread(target=read_loop)
-    thread.start()
-    try:
-        net.fit(X, y, epochs=8, batch_size=32)
-    finally:
-        stop.set()
-        thread.join()
+    beside_fits(net, X, y, read, fits=1, epochs=8)
     assert reads and all(reads)
     np.testing.assert_array_equal(flat(net), states_after_fits(X, y, 1, 8)[-1])
 

@@ -264,6 +264,14 @@ def read_idx_pair(images_path, labels_path, n_classes=10):
     return images, labels
 
 
+def _pixel_dtype(dtype):
+    """float32 or float64 (pixels / 255) or uint8 (as stored)."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64, np.uint8):
+        raise ValueError(f"dtype: expected float32, float64 or uint8, got {dtype}")
+    return dtype
+
+
 def _pixels(images, dtype):
     X = images.reshape(len(images), -1)
     if dtype == np.uint8:
@@ -300,9 +308,7 @@ def load_mnist(folder, dtype="float32"):
         disagree, labels out of 0..9); the message names the file.
     """
     folder = Path(folder)
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64, np.uint8):
-        raise ValueError(f"dtype: expected float32, float64 or uint8, got {dtype}")
+    dtype = _pixel_dtype(dtype)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder")
     paths = {key: _find_mnist_file(folder, key) for key in MNIST_FILES}
@@ -360,9 +366,7 @@ def read_catvnoncat_file(path, dtype="float64"):
     """
     h5py = _h5py()
     path = Path(path)
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64, np.uint8):
-        raise ValueError(f"dtype: expected float32, float64 or uint8, got {dtype}")
+    dtype = _pixel_dtype(dtype)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
