@@ -19,7 +19,10 @@ MEMORY_CAP_BYTES = 6 * 2 ** 30
 
 def main():
     log_path, names = sys.argv[1], sys.argv[2:]
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
+    # (not under tools/sanitize.sh: ASan reserves terabytes of address space for
+    # its shadow memory, and refuses huge allocations itself)
+    if os.environ.get("DNN_SANITIZE") != "1":
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
     warnings.simplefilter("ignore")
     from hypothesis import HealthCheck, given, settings
 

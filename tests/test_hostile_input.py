@@ -22,9 +22,10 @@ HERE = Path(__file__).resolve().parent
 COUNTS = {}
 
 
-def run_child(targets, log, cwd):
+def run_child(targets, log, cwd, **environment):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+               **environment)
     child = subprocess.run([sys.executable, str(HERE / "hostile_runner.py"), str(log), *targets],
                            capture_output=True, text=True, timeout=900, cwd=cwd, env=env)
     return child, log.read_text().splitlines() if log.exists() else []
@@ -33,7 +34,11 @@ def run_child(targets, log, cwd):
 def test_a_crashing_case_fails_the_run_and_is_named(tmp_path):
     """The harness itself: a segfault in a case ends the child with SIGSEGV, and the
     log names the case that did it."""
-    child, cases = run_child(["selftest.segfault"], tmp_path / "cases.txt", tmp_path)
+    # (under tools/sanitize.sh, ASan must let the deliberate SIGSEGV through
+    # instead of reporting it)
+    asan = os.environ.get("ASAN_OPTIONS")
+    child, cases = run_child(["selftest.segfault"], tmp_path / "cases.txt", tmp_path,
+                             **({"ASAN_OPTIONS": asan + ":handle_segv=0"} if asan else {}))
     assert child.returncode < 0, (child.returncode, child.stdout[-500:], child.stderr[-500:])
     assert cases and cases[-1].startswith("selftest(pointer <- NULL")
 
