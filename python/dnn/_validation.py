@@ -161,6 +161,22 @@ def allocation(n_bytes, name, what):
                           f"the {limit / 2 ** 30:.3g} GiB of memory this process may use")
 
 
+def per_hidden_layer(value, name, n_hidden, single, noun):
+    """``value`` for every hidden layer (``single``: one value for all), as a list
+    of ``n_hidden``."""
+    if single:
+        return [value] * n_hidden
+    try:
+        values = list(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected a {noun} or a sequence of them, "
+                        f"got {type(value).__name__}") from None
+    if len(values) != n_hidden:
+        raise ValueError(f"{name}: expected one {noun} or {n_hidden} (one per hidden "
+                         f"layer), got {len(values)}")
+    return values
+
+
 def choice(value, name, options):
     if not isinstance(value, str):
         raise TypeError(f"{name}: expected a string, one of {sorted(options)}, "

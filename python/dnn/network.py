@@ -180,14 +180,8 @@ class Network:
                  dtype="float64", seed=None, slope=0.01, n_threads=None):
         dims = check.layer_dims(layer_dims)
         n_hidden = len(dims) - 2
-        try:
-            names = [activation] * n_hidden if isinstance(activation, str) else list(activation)
-        except TypeError:
-            raise TypeError(f"activation: expected a name or a sequence of names, "
-                            f"got {type(activation).__name__}") from None
-        if len(names) != n_hidden:
-            raise ValueError(f"activation: expected one name or {n_hidden} (one per hidden "
-                             f"layer), got {len(names)}")
+        names = check.per_hidden_layer(activation, "activation", n_hidden,
+                                       isinstance(activation, str), "name")
         for index, name in enumerate(names):
             check.choice(name, "activation" if isinstance(activation, str)
                          else f"activation[{index}]", HIDDEN)
@@ -507,17 +501,10 @@ class Network:
             keep = None
         else:
             if isinstance(keep_prob, numbers.Real):
-                values = [check.real(keep_prob, "keep_prob", low=0.0, low_inclusive=False,
-                                     high=1.0)] * n_hidden
-            else:
-                try:
-                    values = list(keep_prob)
-                except TypeError:
-                    raise TypeError(f"keep_prob: expected a probability or a sequence of them, "
-                                    f"got {type(keep_prob).__name__}") from None
-            if len(values) != n_hidden:
-                raise ValueError(f"keep_prob: expected one probability or {n_hidden} (one per "
-                                 f"hidden layer), got {len(values)}")
+                keep_prob = check.real(keep_prob, "keep_prob", low=0.0, low_inclusive=False,
+                                       high=1.0)
+            values = check.per_hidden_layer(keep_prob, "keep_prob", n_hidden,
+                                            isinstance(keep_prob, float), "probability")
             keep = [check.real(v, "keep_prob", low=0.0, low_inclusive=False, high=1.0)
                     for v in values]
         beta1, beta2, epsilon = opt.hyperparameters()
