@@ -27,9 +27,10 @@ output_delta = _losses.delta
 sgd_update = _update.sgd
 value_summary = _checks.summary
 has_nonfinite = _checks.has_nonfinite
+rows_beyond = _checks.rows_beyond
 
 __all__ = [
     "ACTIVATIONS", "LOSSES", "dense_forward", "dense_backward", "activation_forward",
     "activation_backward", "logits_cost", "probs_cost", "probs_gradient", "output_delta",
-    "sgd_update", "value_summary", "has_nonfinite",
+    "sgd_update", "value_summary", "has_nonfinite", "rows_beyond",
 ]

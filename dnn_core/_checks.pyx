@@ -36,3 +36,27 @@ def has_nonfinite(const floating[::1] x):
         # probe = np.sum(x * 0): 0 if x is finite, else NaN
         probe = nonfinite_probe(x.shape[0], &x[0])
     return probe != probe
+
+
+def rows_beyond(const floating[:, :] x, double bound=DBL_MAX):
+    """Return True if x holds a NaN, an inf, or a value beyond +-bound.
+
+    x: (m, n), any strides (a memmap or a slice of one), read in place in its
+    own dtype; nothing is copied. Rows of contiguous values go fastest.
+    """
+    cdef Py_ssize_t i, j, m = x.shape[0], n = x.shape[1], outside = 0
+    cdef floating probe = 0
+    if m == 0 or n == 0:
+        return False
+    cdef bint rows = n == 1 or x.strides[1] == sizeof(floating)
+    with nogil:
+        if bound >= DBL_MAX and rows:
+            for i in range(m):
+                # probe += np.sum(x[i] * 0): 0 if x[i] is finite, else NaN
+                probe += nonfinite_probe(n, &x[i, 0])
+        else:
+            for i in range(m):
+                for j in range(n):
+                    # outside += np.count_nonzero(~(np.abs(x[i]) <= bound))
+                    outside += not (fabs(x[i, j]) <= bound)
+    return probe != probe or outside > 0

@@ -19,7 +19,7 @@ With plain gradient descent the update is folded into the ``dW`` GEMM,
 ``W = (1 - lr l2 / m) W - (lr / m) dZ A_prev^T`` (BLAS's beta), after
 ``dA_prev`` has been taken from the old ``W``; ``dA0`` is never computed.
 """
-from libc.stdint cimport uint64_t, int64_t
+from libc.stdint cimport uint64_t, int64_t, uint8_t
 from libc.string cimport memcpy
 from libc.math cimport isfinite, NAN, INFINITY
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
@@ -35,7 +35,8 @@ from dnn_core._activations cimport (Activation, IDENTITY, SIGMOID, SOFTMAX, RELU
 from dnn_core._losses cimport (Loss, BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY,
                                MEAN_SQUARED_ERROR, cost_from_logits, output_delta)
 from dnn_core._optim cimport Optimizer, Schedule, GD, ADAM, scheduled_rate, optimizer_step
-from dnn_core._random cimport Random, random_seed, random_uniform, random_permutation
+from dnn_core._random cimport (Random, random_seed, random_uniform, random_permutation,
+                               block_permutation)
 
 cnp.import_array()
 
@@ -51,6 +52,18 @@ cdef double UNFUSED_WORK = 1e8
 cdef enum:
     DONE = 0
     DIVERGED = 1
+
+# How rows are shuffled each epoch (train's shuffle).
+cdef enum:
+    NO_SHUFFLE = 0
+    SHUFFLE_ROWS = 1
+    SHUFFLE_BLOCKS = 2
+
+# Element types of the rows X (converted to the engine's dtype while gathered).
+cdef enum:
+    KIND_FLOAT32 = 0
+    KIND_FLOAT64 = 1
+    KIND_UINT8 = 2
 
 cdef Py_ssize_t MAX_LAYER = 64
 cdef Py_ssize_t BLAS_INT_MAX = 2147483647
@@ -93,12 +106,23 @@ cdef struct Plan:
     bint weighted                  # whether ws + wb_off holds them
     double *work                   # 2 * batch doubles (softmax)
     Py_ssize_t *perm               # m indices (shuffle)
+    Py_ssize_t *block_order        # ceil(m / shuffle_block) indices (block shuffle)
+    Py_ssize_t shuffle_block       # rows per block (block shuffle)
+    Py_ssize_t shuffle_window      # blocks per window (block shuffle)
+
+
+cdef struct Rows:
+    # the rows X (m, n0): any row stride, contiguous values within a row
+    const char *data
+    int kind                       # KIND_FLOAT32, KIND_FLOAT64, KIND_UINT8
+    Py_ssize_t stride              # elements from one row to the next
+    bint in_place                  # in the engine's dtype, stride fits BLAS: read in place
 
 
 cdef struct Data:
     # the rows handed in, checked: X (m, n0), and T (m, n_out) or labels (m,)
     Py_ssize_t m
-    char *X
+    Rows X
     char *T                        # NULL with labels
     int64_t *labels                # NULL with T
     char *weights                  # (m,) sample weights, or NULL
@@ -154,11 +178,57 @@ cdef bint _state_nonfinite(Plan *p, const floating *P) noexcept nogil:
 # ---------------------------------------------------------------------------
 # One batch
 
-cdef double gather_batch(const floating *X, const floating *T, const int64_t *labels,
+cdef void gather_rows(const Rows *X, Py_ssize_t n_features, const Py_ssize_t *rows,
+                      Py_ssize_t start, Py_ssize_t mb, floating *Xb) noexcept nogil:
+    """Xb = X[rows].astype(dtype) (mb, n0) C-ordered; rows: indices, or NULL for
+    rows start..start+mb. Converts from X's kind, whatever its row stride."""
+    cdef Py_ssize_t j, k, row
+    cdef floating *out
+    cdef const float *f32
+    cdef const double *f64
+    cdef const uint8_t *u8
+    for j in range(mb):
+        row = rows[j] if rows != NULL else start + j
+        out = Xb + j * n_features
+        if X.kind == KIND_FLOAT32:
+            f32 = (<const float *> X.data) + row * X.stride
+            if floating is float:
+                # Xb[j] = X[row]
+                memcpy(out, f32, n_features * sizeof(float))
+            else:
+                # Xb[j] = X[row].astype(np.float64)
+                for k in range(n_features):
+                    out[k] = f32[k]
+        elif X.kind == KIND_FLOAT64:
+            f64 = (<const double *> X.data) + row * X.stride
+            if floating is double:
+                # Xb[j] = X[row]
+                memcpy(out, f64, n_features * sizeof(double))
+            else:
+                # Xb[j] = X[row].astype(np.float32)
+                for k in range(n_features):
+                    out[k] = <float> f64[k]
+        else:
+            u8 = (<const uint8_t *> X.data) + row * X.stride
+            # Xb[j] = X[row].astype(dtype)
+            for k in range(n_features):
+                out[k] = u8[k]
+
+
+cdef void shuffle_order(Plan *p, Random *rng, int shuffle, Py_ssize_t m) noexcept nogil:
+    """p.perm = this epoch's order of the m rows (SHUFFLE_ROWS or SHUFFLE_BLOCKS)."""
+    if shuffle == SHUFFLE_BLOCKS:
+        block_permutation(rng, m, p.shuffle_block, p.shuffle_window, p.perm, p.block_order)
+    else:
+        random_permutation(rng, m, p.perm)
+
+
+cdef double gather_batch(const Rows *X, const floating *T, const int64_t *labels,
                          const floating *W, Py_ssize_t n_features, Py_ssize_t n_out,
                          const Py_ssize_t *rows, Py_ssize_t start, Py_ssize_t mb,
                          floating *Xb, floating *Yb, floating *Wb) noexcept nogil:
-    """Xb = X[rows] (mb, n0) unless Xb is NULL; Yb = targets of rows as (n_out, mb);
+    """Xb = X[rows] (mb, n0) in the engine's dtype unless Xb is NULL; Yb = targets of
+    rows as (n_out, mb);
     Wb = W[rows] unless W is NULL. Return the rows' total weight (mb without W).
 
     rows: indices, or NULL for rows start..start+mb.
@@ -171,11 +241,11 @@ cdef double gather_batch(const floating *X, const floating *T, const int64_t *la
             # Wb = W[rows]; total = Wb.sum()
             Wb[j] = W[rows[j] if rows != NULL else start + j]
             total += Wb[j]
+    if Xb != NULL:
+        # Xb = X[rows]
+        gather_rows(X, n_features, rows, start, mb, Xb)
     for j in range(mb):
         row = rows[j] if rows != NULL else start + j
-        if Xb != NULL:
-            # Xb[j] = X[row]
-            memcpy(Xb + j * n_features, X + row * n_features, n_features * sizeof(floating))
         if labels != NULL:
             # Yb[:, j] = one_hot(labels[row])
             for k in range(n_out):
@@ -361,9 +431,9 @@ cdef void _restore_snapshot(Plan *p, floating *P, Progress *progress) noexcept n
     progress.step = progress.snapshot_step
 
 
-cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
+cdef int run_epochs(Plan *p, floating *P, const Rows *X, const floating *T,
                     const int64_t *labels, const floating *W, Py_ssize_t m,
-                    Py_ssize_t batch, bint shuffle,
+                    Py_ssize_t batch, int shuffle,
                     long first_epoch, long n_epochs, Random *rng, double *costs,
                     double *seconds, Progress *progress) except -1 nogil:
     """Train for n_epochs; return DONE or DIVERGED. W: sample weights (m,) or NULL
@@ -385,6 +455,7 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
     cdef long e
     cdef double rate, cost, total, total_weight, weight = 0, now, began
     cdef const floating *Xb
+    cdef blas_int ldx = <blas_int> n0
     cdef floating *Yb = ws + p.yb_off
     cdef floating *Wb = ws + p.wb_off
     cdef bint full_batch = batch >= m
@@ -400,17 +471,24 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
         rate = scheduled_rate(p.schedule, p.rate0, p.schedule_a, p.schedule_b,
                               first_epoch + e)
         if shuffle and not full_batch:
-            random_permutation(rng, m, p.perm)
+            shuffle_order(p, rng, shuffle, m)
         total = total_weight = 0
         start = 0
         while start < m:
             mb = min(batch, m - start)
-            if full_batch or not shuffle:
+            if (full_batch or not shuffle) and X.in_place:
                 # a block of consecutive rows is read in place
-                Xb = X + start * n0
+                Xb = (<const floating *> X.data) + start * X.stride
+                ldx = <blas_int> X.stride
                 if not (full_batch and e > 0):
                     weight = gather_batch(X, T, labels, W, n0, n_out, NULL, start, mb, NULL,
                                           Yb, Wb)
+            elif full_batch or not shuffle:
+                # consecutive rows, converted to the engine's dtype (once if full batch)
+                if not (full_batch and e > 0):
+                    weight = gather_batch(X, T, labels, W, n0, n_out, NULL, start, mb,
+                                          ws + p.xb_off, Yb, Wb)
+                Xb = ws + p.xb_off
             else:
                 weight = gather_batch(X, T, labels, W, n0, n_out, p.perm + start, 0, mb,
                                       ws + p.xb_off, Yb, Wb)
@@ -420,7 +498,7 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
                 continue
             # X rows (mb, n0) C-ordered are the course's A0 (n0, mb) in Fortran order
             # (a step folded into the GEMMs is short: looked for Ctrl-C after it only)
-            if forward_pass(p, P, Xb, Trans, <blas_int> n0, mb, p.dropout, rng,
+            if forward_pass(p, P, Xb, Trans, ldx, mb, p.dropout, rng,
                             NULL if fused else progress):
                 cost = NAN
             else:
@@ -451,10 +529,10 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
             progress.previous_cost = cost
             if fused:
                 progress.step += 1
-                backward_pass(p, P, NULL, Xb, Trans, <blas_int> n0, Yb, mb, weight,
+                backward_pass(p, P, NULL, Xb, Trans, ldx, Yb, mb, weight,
                               p.dropout, p.l2, rate, NULL)
             else:
-                backward_pass(p, P, G, Xb, Trans, <blas_int> n0, Yb, mb, weight,
+                backward_pass(p, P, G, Xb, Trans, ldx, Yb, mb, weight,
                               p.dropout, p.l2, 0, progress)
                 progress.step += 1
                 optimizer_step(p.optimizer, p.size, rate, p.beta1, p.beta2, p.epsilon,
@@ -481,17 +559,34 @@ cdef int run_epochs(Plan *p, floating *P, const floating *X, const floating *T,
     return DONE
 
 
-cdef void predict_rows(Plan *p, floating *P, const floating *X, Py_ssize_t m,
+cdef const floating *chunk_rows(const Rows *X, Py_ssize_t n0, Py_ssize_t start,
+                                Py_ssize_t mb, floating *Xb, blas_int *ldx) noexcept nogil:
+    """The rows start..start+mb of X in the engine's dtype: in place if X allows,
+    else converted into Xb (the workspace); *ldx = their leading dimension."""
+    if X.in_place:
+        ldx[0] = <blas_int> X.stride
+        return (<const floating *> X.data) + start * X.stride
+    # Xb = X[start:start + mb].astype(dtype)
+    gather_rows(X, n0, NULL, start, mb, Xb)
+    ldx[0] = <blas_int> n0
+    return Xb
+
+
+cdef void predict_rows(Plan *p, floating *P, const Rows *X, Py_ssize_t m,
                        Activation output, floating *out) noexcept nogil:
-    """out = g_out(Z[L]) for the rows of X, out of shape (m, n_out), in chunks."""
+    """out = g_out(Z[L]) for the rows of X, out of shape (m, n_out), in chunks
+    (each converted to the engine's dtype if X is not in it)."""
     cdef floating *ws = <floating *> p.ws
     cdef Py_ssize_t start, mb, i, j, n0 = p.dims[0], n_out = p.dims[p.n_layers]
     cdef int L = p.n_layers
     cdef floating *A
+    cdef const floating *Xb
+    cdef blas_int ldx
     start = 0
     while start < m:
         mb = min(p.batch, m - start)
-        forward_pass(p, P, X + start * n0, Trans, <blas_int> n0, mb, False, NULL, NULL)
+        Xb = chunk_rows(X, n0, start, mb, ws + p.xb_off, &ldx)
+        forward_pass(p, P, Xb, Trans, ldx, mb, False, NULL, NULL)
         A = ws + p.a_off[L]
         bias_activation_forward(output, p.slope, n_out, mb, ws + p.z_off[L], NULL, A,
                                 p.work)
@@ -502,18 +597,22 @@ cdef void predict_rows(Plan *p, floating *P, const floating *X, Py_ssize_t m,
         start += mb
 
 
-cdef double data_cost(Plan *p, floating *P, const floating *X, const floating *T,
+cdef double data_cost(Plan *p, floating *P, const Rows *X, const floating *T,
                       const int64_t *labels, Py_ssize_t m) noexcept nogil:
-    """The mean cost over all rows of X (no l2 term), in chunks."""
+    """The mean cost over all rows of X (no l2 term), in chunks (each converted
+    to the engine's dtype if X is not in it)."""
     cdef floating *ws = <floating *> p.ws
     cdef Py_ssize_t start, mb, n0 = p.dims[0], n_out = p.dims[p.n_layers]
     cdef double total = 0
+    cdef const floating *Xb
+    cdef blas_int ldx
     start = 0
     while start < m:
         mb = min(p.batch, m - start)
         gather_batch(X, T, labels, NULL, n0, n_out, NULL, start, mb, NULL, ws + p.yb_off,
                      NULL)
-        if forward_pass(p, P, X + start * n0, Trans, <blas_int> n0, mb, False, NULL, NULL):
+        Xb = chunk_rows(X, n0, start, mb, ws + p.xb_off, &ldx)
+        if forward_pass(p, P, Xb, Trans, ldx, mb, False, NULL, NULL):
             return NAN
         total += batch_cost(p, P, ws + p.yb_off, mb, mb, 0) * mb
         start += mb
@@ -605,6 +704,7 @@ cdef class Engine:
     cdef bint busy
     cdef Workspace train_ws, infer_ws
     cdef object perm
+    cdef Py_ssize_t perm_rows
 
     def __init__(self, layer_dims, activations, int loss, double slope, dtype,
                  uint64_t seed=0):
@@ -712,19 +812,43 @@ cdef class Engine:
 
     # -- checks: everything that reaches C is shaped and typed here --------
 
-    cdef Py_ssize_t _check_rows(self, X) except -1:
-        """Check X, (m >= 1, n0) C-ordered in the engine's dtype; return m."""
-        _check_array(X, "X", self.dtype, 2)
-        if X.shape[0] < 1 or X.shape[1] != self.layer_dims[0]:
-            raise ValueError(f"X: expected shape (m >= 1, {self.layer_dims[0]}), got {X.shape}")
-        return X.shape[0]
+    cdef Rows _check_rows(self, X) except *:
+        """Check X, (m >= 1, n0) float32, float64 or uint8, each row's values
+        contiguous (unit column stride), any row stride >= a row; describe it."""
+        cdef Rows rows
+        cdef Py_ssize_t m, n0 = self.layer_dims[0], item, row_step
+        if not isinstance(X, np.ndarray):
+            raise TypeError(f"X: expected a numpy array, got {type(X).__name__}")
+        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] != n0:
+            raise ValueError(f"X: expected shape (m >= 1, {n0}), got {X.shape}")
+        kinds = {np.dtype(np.float32): KIND_FLOAT32, np.dtype(np.float64): KIND_FLOAT64,
+                 np.dtype(np.uint8): KIND_UINT8}
+        if X.dtype not in kinds or not X.dtype.isnative:
+            raise ValueError(f"X: expected float32, float64 or uint8 in the machine's byte "
+                             f"order, got {X.dtype}")
+        m = X.shape[0]
+        item = X.dtype.itemsize
+        row_step = X.strides[0] if m > 1 else n0 * item
+        if not X.flags.aligned or (n0 > 1 and X.strides[1] != item):
+            raise ValueError(f"X: expected aligned rows of contiguous values (column "
+                             f"stride {item} bytes), got strides {X.strides}")
+        if row_step % item or row_step < n0 * item:
+            raise ValueError(f"X: expected a row stride that is a multiple of {item} bytes "
+                             f"and at least one row ({n0 * item} bytes), got strides "
+                             f"{X.strides}")
+        rows.data = _data(X)
+        rows.kind = kinds[X.dtype]
+        rows.stride = row_step // item
+        rows.in_place = X.dtype == self.dtype and rows.stride <= BLAS_INT_MAX
+        return rows
 
     cdef Data _check_data(self, X, T, labels, weights=None) except *:
         """Check X with its targets (T for sigmoid and linear outputs, labels for
         softmax) and sample weights (finite, >= 0, or None); return their pointers."""
         cdef Data data
         cdef Py_ssize_t n_out = self.layer_dims[self.plan.n_layers]
-        data.m = self._check_rows(X)
+        data.X = self._check_rows(X)
+        data.m = X.shape[0]
         if self.plan.loss == CATEGORICAL_CROSSENTROPY:
             if T is not None or labels is None:
                 raise ValueError("labels: a softmax output takes integer labels, not T")
@@ -737,7 +861,6 @@ cdef class Engine:
             _check_array(T, "T", self.dtype, 2)
             if T.shape != (data.m, n_out):
                 raise ValueError(f"T: expected shape {(data.m, n_out)}, got {T.shape}")
-        data.X = _data(X)
         data.T = _data(T) if T is not None else NULL
         data.labels = <int64_t *> _data(labels) if labels is not None else NULL
         data.weights = NULL
@@ -797,17 +920,26 @@ cdef class Engine:
 
     # -- training ------------------------------------------------------------
 
-    def train(self, X, T, labels, *, sample_weight=None, Py_ssize_t batch_size, bint shuffle, long epochs,
+    def train(self, X, T, labels, *, sample_weight=None, Py_ssize_t batch_size, int shuffle, long epochs,
               long first_epoch=0, int optimizer=GD, double beta1=0.9, double beta2=0.999,
               double epsilon=1e-8, int schedule=0, double learning_rate=0.01,
               double schedule_a=0, double schedule_b=1, double l2=0, keep=None,
-              costs=None, seconds=None):
+              costs=None, seconds=None, Py_ssize_t shuffle_block=0,
+              Py_ssize_t shuffle_window=64):
         """Train for ``epochs`` epochs; return True, or False if the cost diverged.
 
-        X: (m, n0) C-ordered in the engine's dtype; T: (m, n_out) in it, or
+        X: (m, n0) float32, float64 or uint8, each row's values contiguous, any
+        row stride (a memmap, a slice of one): batches of rows are read in place
+        when X is in the engine's dtype and consecutive rows are taken (full
+        batch, no shuffle), else converted while they are gathered into the
+        workspace. T: (m, n_out) in the engine's dtype, or
         labels: (m,) int64 (softmax; a label outside 0..n_out-1 one-hot encodes
         to zeros: dnn.Network refuses such labels before they come here). batch_size >= 1 (>= m: full batch, no
-        shuffle). keep: a keep probability per hidden layer, or None.
+        shuffle). shuffle: 0 (none), 1 (True: the rows, Fisher-Yates) or 2 (by
+        blocks: the order of blocks of ``shuffle_block`` consecutive rows
+        shuffled, then the rows within each run of ``shuffle_window`` blocks;
+        shuffle_block 0: the rows of ~1 MiB of X). keep: a keep probability per
+        hidden layer, or None.
         sample_weight: (m,) finite >= 0 in the engine's dtype, or None: each
         batch's cost and gradient are weighted means (the total weight stands for
         m, also in the l2 term); a batch of zero total weight is skipped.
@@ -827,6 +959,13 @@ cdef class Engine:
                              f"got {batch_size}, {epochs}, {first_epoch}")
         if not GD <= optimizer <= ADAM:
             raise ValueError(f"optimizer: expected a code in 0..{ADAM}, got {optimizer}")
+        if not NO_SHUFFLE <= shuffle <= SHUFFLE_BLOCKS:
+            raise ValueError(f"shuffle: expected 0 (none), 1 (rows) or 2 (blocks), got {shuffle}")
+        if shuffle_block < 0 or shuffle_window < 1:
+            raise ValueError(f"shuffle_block, shuffle_window: expected >= 0 and >= 1, "
+                             f"got {shuffle_block}, {shuffle_window}")
+        if shuffle_block == 0:
+            shuffle_block = max(1, (1 << 20) // (X.shape[1] * X.dtype.itemsize))
         if not 0 <= schedule <= 3 or schedule_b <= 0:
             raise ValueError(f"schedule: expected a code in 0..3 and b > 0, got {schedule}, {schedule_b}")
         if not (l2 >= 0 and isfinite(l2)):
@@ -844,20 +983,28 @@ cdef class Engine:
             self.plan.keep[l] = keeps[l - 1]
             dropout |= keeps[l - 1] < 1
         batch = min(batch_size, m)
-        gather = shuffle and batch < m
+        shuffled = shuffle != NO_SHUFFLE and batch < m
+        n_order = m + ((m + shuffle_block - 1) // shuffle_block
+                       if shuffle == SHUFFLE_BLOCKS else 0)
         self._enter()
         try:
-            ws = self._workspace(batch, True, dropout, gather)
+            ws = self._workspace(batch, True, dropout, shuffled or not data.X.in_place)
             self._use(ws)
-            if gather and (self.perm is None or self.perm.shape[0] != m):
-                self.perm = np.empty(m, dtype=np.intp)
+            if shuffled and (self.perm is None or self.perm.shape[0] != n_order):
+                # (the block shuffle keeps its order of blocks after the m rows)
+                self.perm = np.empty(n_order, dtype=np.intp)
+            if shuffled:
+                self.perm_rows = m
             if self._snapshot is None:
                 self._snapshot = np.empty((3 if optimizer != GD else 1, self.plan.size),
                                           dtype=self.dtype)
             elif optimizer != GD and self._snapshot.shape[0] < 3:
                 self._snapshot = np.empty((3, self.plan.size), dtype=self.dtype)
             self.plan.snapshot = _data(self._snapshot)
-            self.plan.perm = <Py_ssize_t *> _data(self.perm) if gather else NULL
+            self.plan.perm = <Py_ssize_t *> _data(self.perm) if shuffled else NULL
+            self.plan.block_order = self.plan.perm + m if shuffled else NULL
+            self.plan.shuffle_block = shuffle_block
+            self.plan.shuffle_window = shuffle_window
             self.plan.dropout = dropout
             self.plan.l2 = l2
             self.plan.weighted = sample_weight is not None
@@ -883,14 +1030,14 @@ cdef class Engine:
                 if self.is_double:
                     with nogil:
                         status = run_epochs(&self.plan, <double *> self.plan.params,
-                                            <double *> data.X, <double *> data.T,
+                                            &data.X, <double *> data.T,
                                             data.labels, <double *> data.weights, m, batch,
                                             shuffle, first_epoch, epochs, &self.rng, cp, sp,
                                             &progress)
                 else:
                     with nogil:
                         status = run_epochs(&self.plan, <float *> self.plan.params,
-                                            <float *> data.X, <float *> data.T,
+                                            &data.X, <float *> data.T,
                                             data.labels, <float *> data.weights, m, batch,
                                             shuffle, first_epoch, epochs, &self.rng, cp, sp,
                                             &progress)
@@ -911,17 +1058,17 @@ cdef class Engine:
             raise ValueError(f"l2: expected a finite number >= 0, got {l2}")
         self._enter()
         try:
-            self._use(self._workspace(data.m, False, False, False))
+            self._use(self._workspace(data.m, False, False, not data.X.in_place))
             self.plan.weighted = data.weights != NULL
             if self.is_double:
                 with nogil:
                     cost = _gradients(&self.plan, <double *> self.plan.params,
-                                      <double *> data.X, <double *> data.T, data.labels,
+                                      &data.X, <double *> data.T, data.labels,
                                       <double *> data.weights, data.m, l2)
             else:
                 with nogil:
                     cost = _gradients(&self.plan, <float *> self.plan.params,
-                                      <float *> data.X, <float *> data.T, data.labels,
+                                      &data.X, <float *> data.T, data.labels,
                                       <float *> data.weights, data.m, l2)
         finally:
             self.busy = False
@@ -930,11 +1077,13 @@ cdef class Engine:
     # -- inference -------------------------------------------------------------
 
     def predict(self, X, out, Py_ssize_t chunk=1024):
-        """out = the output activations for the rows of X, shape (m, n_out)."""
+        """out = the output activations for the rows of X, shape (m, n_out), in
+        chunks of ``chunk`` rows (X as train takes it: each chunk is converted to
+        the engine's dtype if X is not in it)."""
         cdef Activation output
-        cdef char *Xp
         cdef char *Op
-        cdef Py_ssize_t m = self._check_rows(X)
+        cdef Rows rows = self._check_rows(X)
+        cdef Py_ssize_t m = X.shape[0]
         _check_array(out, "out", self.dtype, 2, True)
         if out.shape != (X.shape[0], self.layer_dims[self.plan.n_layers]):
             raise ValueError(f"out: expected shape {(X.shape[0], self.layer_dims[self.plan.n_layers])}, got {out.shape}")
@@ -944,16 +1093,15 @@ cdef class Engine:
                   MEAN_SQUARED_ERROR: IDENTITY}[self.plan.loss]
         self._enter()
         try:
-            self._use(self._workspace(min(chunk, m), False, False, False))
-            Xp = _data(X)
+            self._use(self._workspace(min(chunk, m), False, False, not rows.in_place))
             Op = _data(out)
             if self.is_double:
                 with nogil:
-                    predict_rows(&self.plan, <double *> self.plan.params, <double *> Xp, m,
+                    predict_rows(&self.plan, <double *> self.plan.params, &rows, m,
                                  output, <double *> Op)
             else:
                 with nogil:
-                    predict_rows(&self.plan, <float *> self.plan.params, <float *> Xp, m,
+                    predict_rows(&self.plan, <float *> self.plan.params, &rows, m,
                                  output, <float *> Op)
         finally:
             self.busy = False
@@ -967,16 +1115,17 @@ cdef class Engine:
             raise ValueError(f"chunk: expected >= 1, got {chunk}")
         self._enter()
         try:
-            self._use(self._workspace(min(chunk, data.m), False, False, False))
+            self._use(self._workspace(min(chunk, data.m), False, False,
+                                      not data.X.in_place))
             if self.is_double:
                 with nogil:
                     cost = data_cost(&self.plan, <double *> self.plan.params,
-                                     <double *> data.X, <double *> data.T, data.labels,
+                                     &data.X, <double *> data.T, data.labels,
                                      data.m)
             else:
                 with nogil:
                     cost = data_cost(&self.plan, <float *> self.plan.params,
-                                     <float *> data.X, <float *> data.T, data.labels,
+                                     &data.X, <float *> data.T, data.labels,
                                      data.m)
         finally:
             self.busy = False
@@ -984,7 +1133,7 @@ cdef class Engine:
 
     def permutation(self):
         """A copy of the last epoch's shuffle (None if it did not shuffle)."""
-        return None if self.perm is None else self.perm.copy()
+        return None if self.perm is None else self.perm[:self.perm_rows].copy()
 
     def dropout_masks(self):
         """The masks (0 or 1/keep) of the last training batch: {layer: (n, mb)}.
@@ -1002,18 +1151,22 @@ cdef class Engine:
         return masks
 
 
-cdef double _gradients(Plan *p, floating *P, const floating *X, const floating *T,
+cdef double _gradients(Plan *p, floating *P, const Rows *X, const floating *T,
                        const int64_t *labels, const floating *W, Py_ssize_t m,
                        double l2) noexcept nogil:
     cdef floating *ws = <floating *> p.ws
     cdef double cost, weight
     cdef Py_ssize_t n0 = p.dims[0], n_out = p.dims[p.n_layers]
+    cdef blas_int ldx
+    cdef const floating *Xb
     weight = gather_batch(X, T, labels, W, n0, n_out, NULL, 0, m, NULL, ws + p.yb_off,
                           ws + p.wb_off)
-    if weight <= 0 or forward_pass(p, P, X, Trans, <blas_int> n0, m, False, NULL, NULL):
+    # X in place, or converted whole into the workspace (one batch: the whole set)
+    Xb = chunk_rows(X, n0, 0, m, ws + p.xb_off, &ldx)
+    if weight <= 0 or forward_pass(p, P, Xb, Trans, ldx, m, False, NULL, NULL):
         return NAN
     cost = batch_cost(p, P, ws + p.yb_off, m, weight, l2)
-    backward_pass(p, P, <floating *> p.grads, X, Trans, <blas_int> n0, ws + p.yb_off, m,
+    backward_pass(p, P, <floating *> p.grads, Xb, Trans, ldx, ws + p.yb_off, m,
                   weight, False, l2, 0, NULL)
     return cost
 

@@ -55,13 +55,50 @@ cdef inline uint64_t random_below(Random *r, uint64_t n) noexcept nogil:
     return x % n
 
 
-cdef inline void random_permutation(Random *r, Py_ssize_t n, Py_ssize_t *perm) noexcept nogil:
-    """perm = rng.permutation(n) (Fisher-Yates)."""
+cdef inline void random_shuffle(Random *r, Py_ssize_t n, Py_ssize_t *a) noexcept nogil:
+    """rng.shuffle(a[:n]) in place (Fisher-Yates)."""
     cdef Py_ssize_t i, j, tmp
-    for i in range(n):
-        perm[i] = i
     for i in range(n - 1, 0, -1):
         j = <Py_ssize_t> random_below(r, i + 1)
-        tmp = perm[i]
-        perm[i] = perm[j]
-        perm[j] = tmp
+        tmp = a[i]
+        a[i] = a[j]
+        a[j] = tmp
+
+
+cdef inline void random_permutation(Random *r, Py_ssize_t n, Py_ssize_t *perm) noexcept nogil:
+    """perm = rng.permutation(n) (Fisher-Yates)."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        perm[i] = i
+    random_shuffle(r, n, perm)
+
+
+cdef inline void block_permutation(Random *r, Py_ssize_t n, Py_ssize_t block,
+                                   Py_ssize_t window, Py_ssize_t *perm,
+                                   Py_ssize_t *order) noexcept nogil:
+    """perm = a permutation of range(n) that visits the rows by blocks.
+
+    The rows are cut into blocks of ``block`` consecutive rows (the last one
+    shorter); the order of the blocks is shuffled, and the rows of each run of
+    ``window`` consecutive blocks of that order are shuffled among themselves.
+    So a row's neighbours in perm come from ``window`` random blocks, and a
+    reader touches one window of blocks at a time. block, window >= 1;
+    order: scratch of ceil(n / block) entries.
+    """
+    cdef Py_ssize_t n_blocks = (n + block - 1) // block
+    cdef Py_ssize_t w, b, i, low, high, first, k = 0
+    # order = rng.permutation(n_blocks)
+    random_permutation(r, n_blocks, order)
+    w = 0
+    while w < n_blocks:
+        first = k
+        for b in range(w, min(w + window, n_blocks)):
+            # perm[k:k + len] = range(order[b] * block, ...)
+            low = order[b] * block
+            high = min(low + block, n)
+            for i in range(low, high):
+                perm[k] = i
+                k += 1
+        # rng.shuffle(perm[first:k])
+        random_shuffle(r, k - first, perm + first)
+        w += window

@@ -51,10 +51,39 @@ def float_array(value, name, ndim=None, dtype=None):
     return array
 
 
-def check_finite(array, name):
-    """Refuse NaN and inf in a float32/float64 array."""
-    if dnn_core.has_nonfinite(array.ravel(order="K")):
-        raise ValueError(f"{name}: expected finite values, found NaN or inf")
+#: bytes of rows checked per call when an array is checked in chunks
+CHECK_CHUNK_BYTES = 1 << 24
+
+
+def check_finite(array, name, into=None):
+    """Refuse NaN and inf in a float32/float64 array; with ``into`` float32 and a
+    float64 array, also values beyond float32's range (they would become inf).
+
+    A 1-D or 2-D array (a memmap, a slice of one, any strides) is read in
+    place, in chunks of rows, in its own dtype: nothing is copied. Arrays of
+    more dimensions or a swapped byte order are flattened into a copy.
+    """
+    narrowing = (into is not None and np.dtype(into) == np.float32
+                 and array.dtype == np.float64)
+    if not narrowing and array.flags.c_contiguous:
+        if dnn_core.has_nonfinite(array.ravel(order="K")):
+            raise ValueError(f"{name}: expected finite values, found NaN or inf")
+        return
+    bound = float(np.finfo(np.float32).max) if narrowing else float(np.finfo(np.float64).max)
+    if array.ndim == 1 and array.dtype.isnative and array.flags.aligned:
+        array = array[None, :]
+    if (array.ndim == 2 and array.dtype.isnative and array.flags.aligned
+            and array.shape[1] > 0):
+        step = max(1, CHECK_CHUNK_BYTES // (array.shape[1] * array.itemsize))
+        chunks = (array[start:start + step] for start in range(0, array.shape[0], step))
+    else:
+        chunks = [np.ascontiguousarray(array).reshape(1, -1)]
+    for chunk in chunks:
+        if dnn_core.rows_beyond(chunk, bound):
+            if narrowing and not dnn_core.rows_beyond(chunk):
+                raise ValueError(f"{name}: values beyond float32's range (|x| > 3.4e38) "
+                                 f"would become inf in a float32 network; scale them down")
+            raise ValueError(f"{name}: expected finite values, found NaN or inf")
 
 
 def finite_values(array, name, unit_interval_for=None):

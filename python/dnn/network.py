@@ -275,14 +275,25 @@ class Network:
     # -- data ----------------------------------------------------------------
 
     def _features(self, X, name="X"):
+        """X, shape (n_samples, n_features), as the engine takes it, never copied
+        when the engine can stream it: float32, float64 or uint8 (native byte
+        order) whose rows hold contiguous values, with any row stride (a memmap,
+        a slice of rows or columns of one) is passed as it is, and the engine
+        converts each batch while it gathers it. Anything else (other integer
+        or bool types, float16, Fortran order, reversed rows, a swapped byte
+        order) is converted whole to a C-ordered array of the network's dtype."""
         array = check.as_array(X, name)
         if array.dtype.kind not in "biuf":
             raise TypeError(f"{name}: expected numeric values, got dtype {array.dtype}")
         if array.ndim != 2 or array.shape[1] != self.layer_dims[0] or array.shape[0] < 1:
             raise ValueError(f"{name}: expected shape (n_samples >= 1, {self.layer_dims[0]}), "
                              f"got {array.shape}")
-        array = np.ascontiguousarray(array, dtype=self.dtype)
-        check.check_finite(array, name)
+        if not _streamable(array):
+            array = np.ascontiguousarray(array, dtype=self.dtype)
+        if array.dtype.kind == "f":
+            # (in chunks of rows, in place; float64 into a float32 network must
+            # also fit float32's range)
+            check.check_finite(array, name, into=self.dtype)
         return array
 
     def _targets(self, y, m, name="y"):
@@ -366,8 +377,25 @@ class Network:
         keep_prob : float, sequence of float or None
             Inverted dropout: the probability of keeping a hidden unit, one for
             all hidden layers or one per hidden layer (1: none). Off in predict.
-        shuffle : bool
-            Shuffle the examples every epoch (mini-batches only).
+        shuffle : bool, "rows" or "blocks"
+            How the examples are shuffled every epoch (mini-batches only).
+            "rows": an exact uniform permutation of the rows (Fisher-Yates on
+            the engine's seeded generator). "blocks", for data read from disk
+            (a memmap): the rows are cut into blocks of consecutive rows
+            (``SHUFFLE_BLOCK_BYTES``, 1 MiB of X, e.g. 2,621 rows of 100
+            float32 features), the order of the blocks is shuffled, then the
+            rows within each window of ``SHUFFLE_WINDOW`` (64) consecutive
+            blocks of that order are shuffled among themselves, so that an
+            epoch reads 64 MiB of the file at a time instead of a random row
+            anywhere. Every epoch still visits every row once, in a seeded
+            order that changes from epoch to epoch, but it is not a uniform
+            permutation: two rows of one block always land in the same window
+            (within ~64 MiB of each other's batches), so a mini-batch mixes rows
+            of at most 64 blocks; shuffle a file's rows once when writing it if
+            neighbouring rows are alike (sorted by label or by time). True (the
+            default): "blocks" for a memory-mapped X (an ``np.memmap``, or an
+            array whose base is one or an ``mmap``), "rows" otherwise. False:
+            consecutive rows, in their order.
         validation_data : (X_val, y_val) or None
         validation_split : float in [0, 1)
             Hold out this last fraction of X, y for validation.
@@ -406,6 +434,7 @@ class Network:
         """
         epochs = check.integer(epochs, "epochs")
         check.allocation(16 * epochs, "epochs", f"the record of {epochs} epochs' costs and times")
+        shuffle = _shuffle_code(shuffle, X)
         X, T, labels = self._dataset(X, y)
         m = X.shape[0]
         weights = self._sample_weight(sample_weight, m)
@@ -432,6 +461,8 @@ class Network:
             m = cut
         settings = self._settings(m, batch_size, optimizer, learning_rate, l2, keep_prob,
                                   shuffle)
+        settings.update(shuffle_block=max(1, SHUFFLE_BLOCK_BYTES // (X.shape[1] * X.itemsize)),
+                        shuffle_window=SHUFFLE_WINDOW)
         patience = check.positive_int(patience, "patience")
         min_delta = check.real(min_delta, "min_delta", low=0.0)
         try:
@@ -509,7 +540,7 @@ class Network:
                     for v in values]
         beta1, beta2, epsilon = opt.hyperparameters()
         a, b = schedule.arguments()
-        return dict(batch_size=batch, shuffle=bool(shuffle), optimizer=opt.code,
+        return dict(batch_size=batch, shuffle=int(shuffle), optimizer=opt.code,
                     beta1=beta1, beta2=beta2, epsilon=epsilon, schedule=schedule.code,
                     learning_rate=schedule.learning_rate, schedule_a=a, schedule_b=b,
                     l2=check.real(l2, "l2", low=0.0), keep=keep, optimizer_object=opt)
@@ -856,3 +887,53 @@ def _from_fields(fields, name):
         engine.step_count = step
         network._optimizer = optimizer
     return network
+
+
+# -- data bigger than memory -------------------------------------------------
+
+#: bytes of X per block of consecutive rows in the block shuffle (fit's shuffle)
+SHUFFLE_BLOCK_BYTES = 1 << 20
+#: blocks per window whose rows the block shuffle mixes
+SHUFFLE_WINDOW = 64
+#: fit's shuffle -> the engine's code
+_SHUFFLES = {"rows": 1, "blocks": 2}
+
+
+def _memory_mapped(array):
+    """Whether array is an np.memmap or a view of one (or of an mmap)."""
+    import mmap
+    for _ in range(64):
+        if isinstance(array, (np.memmap, mmap.mmap)):
+            return True
+        if isinstance(array, memoryview):
+            array = array.obj
+        else:
+            array = getattr(array, "base", None)
+        if array is None:
+            return False
+    return False
+
+
+def _shuffle_code(shuffle, X):
+    """fit's shuffle (True, False, "rows", "blocks") as the engine's code."""
+    if isinstance(shuffle, str):
+        if shuffle not in _SHUFFLES:
+            raise ValueError(f"shuffle: expected True, False, \"rows\" or \"blocks\", "
+                             f"got {shuffle!r}")
+        return _SHUFFLES[shuffle]
+    if not shuffle:
+        return 0
+    return _SHUFFLES["blocks" if _memory_mapped(X) else "rows"]
+
+
+def _streamable(array):
+    """Whether the engine reads array (2-D) as it is: float32, float64 or uint8
+    in the native byte order, aligned, each row's values contiguous, rows in
+    order at least a row apart (any row stride)."""
+    if array.dtype not in (np.float32, np.float64, np.uint8) or not array.dtype.isnative:
+        return False
+    item = array.itemsize
+    m, n = array.shape
+    if not array.flags.aligned or (n > 1 and array.strides[1] != item):
+        return False
+    return m == 1 or (array.strides[0] % item == 0 and array.strides[0] >= n * item)
