@@ -1,6 +1,8 @@
 """One pass over an array to check it: non-finite count, minimum, maximum."""
 from libc.float cimport DBL_MAX
 from libc.math cimport fabs
+from posix.mman cimport madvise, MADV_WILLNEED
+from posix.unistd cimport sysconf, _SC_PAGESIZE
 
 from dnn_core._blas cimport floating
 from dnn_core._activations cimport nonfinite_probe
@@ -49,7 +51,13 @@ def rows_beyond(const floating[:, :] x, double bound=DBL_MAX):
     if m == 0 or n == 0:
         return False
     cdef bint rows = n == 1 or x.strides[1] == sizeof(floating)
+    cdef size_t first = <size_t> &x[0, 0], last = <size_t> &x[m - 1, n - 1]
     with nogil:
+        if x.strides[0] > 0 and x.strides[1] > 0:
+            # the pages of a memory-mapped file are read in large requests
+            # (madvise WILLNEED: a hint, errors ignored)
+            first -= first % <size_t> sysconf(_SC_PAGESIZE)
+            madvise(<void *> first, last + sizeof(floating) - first, MADV_WILLNEED)
         if bound >= DBL_MAX and rows:
             for i in range(m):
                 # probe += np.sum(x[i] * 0): 0 if x[i] is finite, else NaN

@@ -8,9 +8,13 @@ loop (shuffle, gather the batch, forward, cost, backward, update) runs without
 the GIL, which it takes back only to let Python see a pending Ctrl-C (every
 ``CHECK_SECONDS`` of work) and to raise.
 
-Data come in scikit-learn's layout, ``X`` of shape ``(m, n0)`` C-ordered: read
-as the course's ``(n0, m)`` it is Fortran-ordered, so BLAS takes a batch of
-rows through a transpose flag, with no copy. Activations and gradients are in
+Data come in scikit-learn's layout, ``X`` of shape ``(m, n0)``, each row's
+values contiguous, any row stride: read as the course's ``(n0, m)`` it is
+Fortran-ordered with the row stride as leading dimension, so BLAS takes a batch
+of consecutive rows in the engine's dtype through a transpose flag, with no
+copy. Rows in another dtype (float32, float64, uint8), or shuffled, are
+converted while they are gathered into the batch workspace, so a memory-mapped
+set is never copied whole. Activations and gradients are in
 the course's ``(units, examples)`` layout. Targets come as a float matrix
 ``(m, n_out)`` (sigmoid and linear outputs) or as integer class labels
 ``(m,)`` (softmax, one-hot encoded while the batch is gathered).
@@ -23,6 +27,8 @@ from libc.stdint cimport uint64_t, int64_t, uint8_t
 from libc.string cimport memcpy
 from libc.math cimport isfinite, NAN, INFINITY
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from posix.mman cimport madvise, MADV_WILLNEED
+from posix.unistd cimport sysconf, _SC_PAGESIZE
 from cpython.exc cimport PyErr_CheckSignals
 
 cimport numpy as cnp
@@ -64,6 +70,12 @@ cdef enum:
     KIND_FLOAT32 = 0
     KIND_FLOAT64 = 1
     KIND_UINT8 = 2
+
+# Bytes of X announced to the kernel ahead of a reader that takes rows in order
+# (madvise WILLNEED): a memory-mapped file is then read in large requests, not
+# one page fault at a time (measured: ~50 MB/s without, GB/s with).
+cdef Py_ssize_t READ_AHEAD_BYTES = 1 << 25
+cdef size_t PAGE_SIZE = <size_t> sysconf(_SC_PAGESIZE)
 
 cdef Py_ssize_t MAX_LAYER = 64
 cdef Py_ssize_t BLAS_INT_MAX = 2147483647
@@ -213,6 +225,48 @@ cdef void gather_rows(const Rows *X, Py_ssize_t n_features, const Py_ssize_t *ro
             # Xb[j] = X[row].astype(dtype)
             for k in range(n_features):
                 out[k] = u8[k]
+
+
+cdef void hint_rows(const Rows *X, Py_ssize_t n_features, Py_ssize_t low,
+                    Py_ssize_t high) noexcept nogil:
+    """Tell the kernel that rows low..high of X will be read soon (madvise
+    WILLNEED): pages of a memory-mapped file are read ahead in large requests.
+    Harmless for X in memory; errors are ignored (it is a hint)."""
+    cdef size_t item = 4 if X.kind == KIND_FLOAT32 else (8 if X.kind == KIND_FLOAT64 else 1)
+    cdef size_t first, last
+    if high <= low:
+        return
+    first = <size_t> (X.data + low * X.stride * item)
+    last = <size_t> (X.data + ((high - 1) * X.stride + n_features) * item)
+    first -= first % PAGE_SIZE
+    madvise(<void *> first, last - first, MADV_WILLNEED)
+
+
+cdef Py_ssize_t read_ahead(Plan *p, const Rows *X, int shuffle, Py_ssize_t m,
+                           Py_ssize_t start, Py_ssize_t hinted) noexcept nogil:
+    """Announce (hint_rows) the rows that the batches after position ``start`` of
+    this epoch's order will read, unless announced already (positions below
+    ``hinted``); return the new ``hinted``. In order: READ_AHEAD_BYTES ahead.
+    Block shuffle: the next window's blocks. Row shuffle: nothing (random)."""
+    cdef Py_ssize_t ahead, span, w, b, low, n0 = p.dims[0]
+    cdef Py_ssize_t n_blocks
+    if shuffle == NO_SHUFFLE:
+        ahead = max(1, READ_AHEAD_BYTES // max(1, X.stride * (
+            4 if X.kind == KIND_FLOAT32 else (8 if X.kind == KIND_FLOAT64 else 1))))
+        if hinted < m and start + ahead > hinted:
+            hint_rows(X, n0, max(hinted, start), min(m, start + 2 * ahead))
+            hinted = min(m, start + 2 * ahead)
+    elif shuffle == SHUFFLE_BLOCKS:
+        span = p.shuffle_block * p.shuffle_window
+        n_blocks = (m + p.shuffle_block - 1) // p.shuffle_block
+        # (windows start at multiples of span, give or take the short last block)
+        while hinted < m and hinted <= start + span:
+            w = hinted // span
+            for b in range(w * p.shuffle_window, min((w + 1) * p.shuffle_window, n_blocks)):
+                low = p.block_order[b] * p.shuffle_block
+                hint_rows(X, n0, low, min(m, low + p.shuffle_block))
+            hinted += span
+    return hinted
 
 
 cdef void shuffle_order(Plan *p, Random *rng, int shuffle, Py_ssize_t m) noexcept nogil:
@@ -456,6 +510,7 @@ cdef int run_epochs(Plan *p, floating *P, const Rows *X, const floating *T,
     cdef double rate, cost, total, total_weight, weight = 0, now, began
     cdef const floating *Xb
     cdef blas_int ldx = <blas_int> n0
+    cdef Py_ssize_t hinted
     cdef floating *Yb = ws + p.yb_off
     cdef floating *Wb = ws + p.wb_off
     cdef bint full_batch = batch >= m
@@ -473,9 +528,11 @@ cdef int run_epochs(Plan *p, floating *P, const Rows *X, const floating *T,
         if shuffle and not full_batch:
             shuffle_order(p, rng, shuffle, m)
         total = total_weight = 0
-        start = 0
+        start = hinted = 0
         while start < m:
             mb = min(batch, m - start)
+            if not full_batch:
+                hinted = read_ahead(p, X, shuffle, m, start, hinted)
             if (full_batch or not shuffle) and X.in_place:
                 # a block of consecutive rows is read in place
                 Xb = (<const floating *> X.data) + start * X.stride
@@ -582,9 +639,11 @@ cdef void predict_rows(Plan *p, floating *P, const Rows *X, Py_ssize_t m,
     cdef floating *A
     cdef const floating *Xb
     cdef blas_int ldx
+    cdef Py_ssize_t hinted = 0
     start = 0
     while start < m:
         mb = min(p.batch, m - start)
+        hinted = read_ahead(p, X, NO_SHUFFLE, m, start, hinted)
         Xb = chunk_rows(X, n0, start, mb, ws + p.xb_off, &ldx)
         forward_pass(p, P, Xb, Trans, ldx, mb, False, NULL, NULL)
         A = ws + p.a_off[L]
@@ -606,9 +665,11 @@ cdef double data_cost(Plan *p, floating *P, const Rows *X, const floating *T,
     cdef double total = 0
     cdef const floating *Xb
     cdef blas_int ldx
+    cdef Py_ssize_t hinted = 0
     start = 0
     while start < m:
         mb = min(p.batch, m - start)
+        hinted = read_ahead(p, X, NO_SHUFFLE, m, start, hinted)
         gather_batch(X, T, labels, NULL, n0, n_out, NULL, start, mb, NULL, ws + p.yb_off,
                      NULL)
         Xb = chunk_rows(X, n0, start, mb, ws + p.xb_off, &ldx)
