@@ -358,6 +358,11 @@ class Network:
         Parameters
         ----------
         X : array_like, shape (n_samples, n_features)
+            float32, float64 or uint8 with contiguous rows (any row stride: an
+            ``np.memmap`` or a slice of one) is read as it is, each batch
+            converted to the network's dtype while it is gathered: a dataset
+            bigger than memory streams. Other dtypes and layouts are converted
+            whole first.
         y : array_like
             Sigmoid output: 0/1 labels, shape (n_samples,) or (n_samples, n_out).
             Softmax: integer classes 0..n_out-1, shape (n_samples,).
@@ -640,7 +645,11 @@ class Network:
 
     def predict_proba(self, X):
         """The output activations, shape (n_samples, n_out): probabilities for
-        sigmoid (per output) and softmax (per class), values for linear."""
+        sigmoid (per output) and softmax (per class), values for linear.
+
+        X, shape (n_samples, n_features), is taken as :meth:`fit` takes it (a
+        memmap streams, converted chunk by chunk); the outputs are in the
+        network's dtype."""
         X = self._features(X)
         out = np.empty((X.shape[0], self.layer_dims[-1]), dtype=self.dtype)
         with self._engine_lock:
