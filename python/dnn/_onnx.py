@@ -169,10 +169,12 @@ def to_onnx(network, path=None, opset=None):
     if path is not None:
         name = os.fspath(path)
         data = model.SerializeToString()
+        from dnn._files import atomic_write
         try:
-            with open(name, "wb") as file:
+            with atomic_write(name) as file:
                 file.write(data)
         except OSError as error:
-            raise OSError(error.errno, f"path: cannot write the ONNX model "
-                          f"({error.strerror})", name) from error
+            cause = error.__cause__ if isinstance(error.__cause__, OSError) else error
+            raise OSError(error.errno, f"path: cannot write the ONNX model ({cause.strerror}"
+                          f"; the previous file, if any, is unchanged)", name) from error
     return model

@@ -518,7 +518,9 @@ def _plot(args, network, history, X, y, name):
     if two_d:
         plot.decision_boundary(network, X, y, ax=axes[1])
     figure.suptitle(f"{name}: {network.layer_dims}")
-    figure.savefig(path, dpi=100)
+    from dnn._files import atomic_write
+    with atomic_write(path) as file:
+        figure.savefig(file, format="png", dpi=100)
     print(f"plot saved: {path} (cost curve" + (" and decision boundary)" if two_d else ")"))
 
 
@@ -564,7 +566,8 @@ def _predict(args):
             print(f"accuracy: {accuracy:.1%} on {len(X)} samples", file=sys.stderr)
     lines = [",".join(_text(v) for v in np.atleast_1d(row)) for row in predictions]
     if args.out:
-        with open(args.out, "w") as file:
+        from dnn._files import atomic_write
+        with atomic_write(args.out, "w") as file:
             file.write("prediction\n" + "".join(line + "\n" for line in lines))
         print(f"{len(lines)} predictions written to {args.out}", file=sys.stderr)
     else:

@@ -15,6 +15,7 @@ import dnn_core
 from dnn_core._engine import Engine
 
 from dnn import _validation as check
+from dnn._files import atomic_write
 from dnn import optimizers as optim
 from dnn.functional import INITS, initialize_parameters, parameter_bytes
 
@@ -719,8 +720,13 @@ class Network:
         """Write the network to ``path`` (.npz; no pickle). With
         ``optimizer_state`` the optimizer and its moments are saved too, so
         a loaded network continues training where this one stopped."""
-        with open(_path(path), "wb") as file:
-            np.savez(file, **self._fields(optimizer_state))
+        name = _path(path)
+        # every field first (under the engine's lock), then a temporary file
+        # beside the target, fsynced and os.replace'd onto it: the target holds
+        # the complete old network or the complete new one
+        fields = self._fields(optimizer_state)
+        with atomic_write(name) as file:
+            np.savez(file, **fields)
 
     def _fields(self, optimizer_state):
         """The arrays of the file format (see :func:`load`), copies taken under
