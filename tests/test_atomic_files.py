@@ -95,6 +95,18 @@ def test_permissions_kept_or_the_umask_default(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "new.bin").st_mode) == 0o640  # 0o666 & ~0o027
 
 
+def test_a_symbolic_link_is_followed(tmp_path):
+    (tmp_path / "real").mkdir()
+    real = tmp_path / "real" / "model.npz"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.npz"
+    link.symlink_to(real)
+    net = dnn.Network([2, 3, 1], seed=0)
+    net.save(link)
+    assert link.is_symlink() and same_parameters(dnn.load(real), net)
+    assert os.listdir(tmp_path / "real") == ["model.npz"]
+
+
 def test_missing_folder_and_folder_target(tmp_path):
     missing = tmp_path / "no" / "such" / "model.npz"
     with pytest.raises(FileNotFoundError) as raised:

@@ -52,8 +52,9 @@ def atomic_write(path, mode="wb", **kwargs):
     The temporary file (``.<name>.<random>.tmp`` in the target's folder) is
     flushed and fsynced, then moved onto the target with :func:`os.replace`,
     then the folder is fsynced (skipped on filesystems that refuse it). The
-    target keeps its permission bits; a new file gets the umask's default
-    (``0o666 & ~umask``).
+    target keeps its permission bits (not its owner, if another user's); a new
+    file gets the umask's default (``0o666 & ~umask``). A symbolic link is
+    followed: the file it points to is replaced, the link stays.
 
     Parameters
     ----------
@@ -99,7 +100,9 @@ def atomic_write(path, mode="wb", **kwargs):
     name = os.fspath(path)
     if isinstance(name, bytes):
         name = os.fsdecode(name)
-    folder, base = os.path.split(os.path.abspath(name))
+    # through a symbolic link: the file it points to is replaced, the link kept
+    real = os.path.realpath(name)
+    folder, base = os.path.split(real)
     try:
         fd, temporary = tempfile.mkstemp(dir=folder, prefix="." + base + ".", suffix=".tmp")
     except OSError as error:
@@ -127,7 +130,7 @@ def atomic_write(path, mode="wb", **kwargs):
             yield file
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, name)
+        os.replace(temporary, real)
     except BaseException as error:
         _remove(temporary)
         if not isinstance(error, OSError):
