@@ -48,8 +48,10 @@ cnp.import_array()
 
 # Seconds of work between two looks for a pending Ctrl-C.
 cdef double CHECK_SECONDS = 0.02
-# Seconds of work between two snapshots of the parameters (undo for divergence).
-cdef double SNAPSHOT_SECONDS = 1.0
+# A new lowest-cost state is copied aside (the undo for divergence) when at
+# least this many times the last copy's duration has passed since it, so the
+# copies cost at most ~1/SNAPSHOT_SPACING of the training time.
+cdef double SNAPSHOT_SPACING = 20
 # Multiply-adds of a forward pass from which plain gd is not folded into the
 # GEMMs (such a step takes ~50 ms or more), so that Ctrl-C is looked for within it.
 cdef double UNFUSED_WORK = 1e8
@@ -144,7 +146,9 @@ cdef struct Progress:
     long epochs_done
     long step                      # optimizer steps so far (Adam's t)
     long snapshot_step
-    long snapshot_epoch            # epochs completed before the snapshot's
+    long snapshot_epoch            # the network's epochs completed before the snapshot's
+    double snapshot_cost           # the batch cost at the snapshot's state
+    double snapshot_seconds        # how long the last copy took
     long failed_epoch              # where the cost stopped being finite
     bint has_snapshot
     double last_check, last_snapshot
@@ -493,10 +497,12 @@ cdef int run_epochs(Plan *p, floating *P, const Rows *X, const floating *T,
     """Train for n_epochs; return DONE or DIVERGED. W: sample weights (m,) or NULL
     (a batch whose weights are all zero is skipped).
 
-    On DIVERGED the parameters are the last finite ones: the current ones if
-    finite, else the snapshot (taken before a step whose cost rose, and at
-    least every SNAPSHOT_SECONDS); progress.epochs_done counts the epochs
-    completed before that state.
+    On DIVERGED the parameters and the optimizer's state are put back to the
+    snapshot: the state of lowest batch cost seen since the fit began (the
+    first state of the fit, then each new lowest one, spaced so that the copies
+    take at most 1/SNAPSHOT_SPACING of the time; a snapshot may be carried over from an earlier call of
+    the same fit); progress.epochs_done counts the epochs of this call
+    completed before that state (negative when it is from an earlier call).
 
     Raises (through the GIL) what a pending signal handler raises, such as
     KeyboardInterrupt, between two steps: the parameters are then those at
@@ -562,27 +568,33 @@ cdef int run_epochs(Plan *p, floating *P, const Rows *X, const floating *T,
                 cost = batch_cost(p, P, Yb, mb, weight, p.l2)
             if not isfinite(cost):
                 progress.epochs_done = progress.failed_epoch = e
-                if _state_nonfinite(p, P) and progress.has_snapshot:
-                    # back to the state before the snapshot's step
+                if progress.has_snapshot:
+                    # back to the lowest-cost state kept
                     _restore_snapshot(p, P, progress)
-                    progress.epochs_done = progress.snapshot_epoch
+                    progress.epochs_done = progress.snapshot_epoch - first_epoch
                 return DIVERGED
             now = _now()
-            # Keep the parameters aside (they are finite: they gave a finite cost)
-            # when the cost rose, as it does before a divergence, so that the
-            # last finite ones can be restored; at least every SNAPSHOT_SECONDS.
-            if (not progress.has_snapshot or cost >= progress.previous_cost
-                    or now - progress.last_snapshot >= SNAPSHOT_SECONDS):
+            # Keep aside the first state of the fit and then each new state of
+            # lowest cost (it is finite: it gave a finite cost), so that a
+            # divergence goes back to the best state seen, never to a
+            # finite-but-exploded one.
+            if (not progress.has_snapshot
+                    or (cost < progress.snapshot_cost
+                        and now - progress.last_snapshot
+                        >= SNAPSHOT_SPACING * progress.snapshot_seconds)):
                 if (progress.has_snapshot and p.optimizer != GD
                         and _state_nonfinite(p, P)):
                     # the cost is finite but the optimizer's state overflowed
                     progress.epochs_done = progress.failed_epoch = e
                     _restore_snapshot(p, P, progress)
-                    progress.epochs_done = progress.snapshot_epoch
+                    progress.epochs_done = progress.snapshot_epoch - first_epoch
                     return DIVERGED
                 _save_snapshot(p, P, progress)
-                progress.snapshot_epoch = e
+                progress.snapshot_epoch = first_epoch + e
+                progress.snapshot_cost = cost
                 progress.last_snapshot = now
+                now = _now()
+                progress.snapshot_seconds = now - progress.last_snapshot
             progress.previous_cost = cost
             if fused:
                 progress.step += 1
@@ -611,7 +623,7 @@ cdef int run_epochs(Plan *p, floating *P, const Rows *X, const floating *T,
         progress.epochs_done = n_epochs - 1
         if progress.has_snapshot:
             _restore_snapshot(p, P, progress)
-            progress.epochs_done = progress.snapshot_epoch
+            progress.epochs_done = progress.snapshot_epoch - first_epoch
         return DIVERGED
     return DONE
 
@@ -763,6 +775,10 @@ cdef class Engine:
     cdef Random rng
     cdef bint is_double
     cdef bint busy
+    # the snapshot carried from one train() call to the next of the same fit
+    cdef bint kept_snapshot
+    cdef long kept_step, kept_epoch
+    cdef double kept_cost
     cdef Workspace train_ws, infer_ws
     cdef object perm
     cdef Py_ssize_t perm_rows
@@ -844,6 +860,29 @@ cdef class Engine:
     def seed(self, uint64_t seed):
         """Reseed the generator of shuffles and dropout masks."""
         random_seed(&self.rng, seed)
+
+    def forget_busy(self):
+        """After fork, in the child: no thread of the child runs this engine."""
+        self.busy = False
+
+    @property
+    def rng_state(self):
+        """The generator of shuffles and dropout masks: its four 64-bit words
+        (uint64, shape (4,)), a copy; assign such an array to restore it."""
+        return np.array([self.rng.s0, self.rng.s1, self.rng.s2, self.rng.s3],
+                        dtype=np.uint64)
+
+    @rng_state.setter
+    def rng_state(self, state):
+        words = np.asarray(state)
+        if words.dtype != np.uint64 or words.shape != (4,):
+            raise ValueError(f"rng_state: expected 4 uint64 words, got {words.dtype} "
+                             f"{words.shape}")
+        if not words.any():
+            raise ValueError("rng_state: the all-zero state is not a state of xoshiro256**")
+        if self.busy:
+            raise RuntimeError("rng_state: the engine is training")
+        self.rng.s0, self.rng.s1, self.rng.s2, self.rng.s3 = (int(w) for w in words)
 
     def weight(self, int layer):
         """W[layer] as a (n[l], n[l-1]) view of the parameter buffer."""
@@ -986,7 +1025,7 @@ cdef class Engine:
               double epsilon=1e-8, int schedule=0, double learning_rate=0.01,
               double schedule_a=0, double schedule_b=1, double l2=0, keep=None,
               costs=None, seconds=None, Py_ssize_t shuffle_block=0,
-              Py_ssize_t shuffle_window=64):
+              Py_ssize_t shuffle_window=64, bint new_fit=True):
         """Train for ``epochs`` epochs; return True, or False if the cost diverged.
 
         X: (m, n0) float32, float64 or uint8, each row's values contiguous, any
@@ -1005,7 +1044,11 @@ cdef class Engine:
         batch's cost and gradient are weighted means (the total weight stands for
         m, also in the l2 term); a batch of zero total weight is skipped.
         costs, seconds: float64 arrays of ``epochs`` entries, filled per epoch.
-        ``epochs_done`` tells how many epochs completed, also after an exception.
+        ``epochs_done`` tells how many epochs completed, also after an exception
+        (after a divergence: those before the restored state, negative when
+        that state is from an earlier call). new_fit: False carries the undo
+        snapshot (the lowest-cost state so far) over from the previous call,
+        as the calls of one fit epoch by epoch do.
         """
         cdef Py_ssize_t m, batch, l, L = self.plan.n_layers
         cdef Progress progress
@@ -1061,6 +1104,7 @@ cdef class Engine:
                                           dtype=self.dtype)
             elif optimizer != GD and self._snapshot.shape[0] < 3:
                 self._snapshot = np.empty((3, self.plan.size), dtype=self.dtype)
+                self.kept_snapshot = False     # (it had no moments)
             self.plan.snapshot = _data(self._snapshot)
             self.plan.perm = <Py_ssize_t *> _data(self.perm) if shuffled else NULL
             self.plan.block_order = self.plan.perm + m if shuffled else NULL
@@ -1080,9 +1124,13 @@ cdef class Engine:
             progress.epochs_done = 0
             progress.failed_epoch = -1
             progress.step = self.step_count
-            progress.has_snapshot = False
+            progress.has_snapshot = not new_fit and self.kept_snapshot
+            progress.snapshot_step = self.kept_step
+            progress.snapshot_epoch = self.kept_epoch
+            progress.snapshot_cost = self.kept_cost
             progress.last_check = _now()
             progress.last_snapshot = 0
+            progress.snapshot_seconds = 0
             progress.previous_cost = INFINITY
             self.epochs_done = 0
             cp = <double *> _data(costs)
@@ -1106,6 +1154,10 @@ cdef class Engine:
                 self.epochs_done = progress.epochs_done
                 self.step_count = progress.step
                 self.diverged_epoch = progress.failed_epoch
+                self.kept_snapshot = progress.has_snapshot
+                self.kept_step = progress.snapshot_step
+                self.kept_epoch = progress.snapshot_epoch
+                self.kept_cost = progress.snapshot_cost
         finally:
             self.busy = False
         return status == DONE

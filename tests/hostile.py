@@ -984,12 +984,12 @@ def _course_cost_and_backward(draw):
     Y = _binary(draw, AL.shape, dtype)
     if which == "compute_cost":
         return _mutated(draw, "course.compute_cost", lambda a: C.compute_cost(**a),
-                        dict(AL=AL, Y=Y), dict(AL=ARRAY, Y=LABELS_BINARY),
+                        dict(AL=AL, Y=Y), dict(AL=ARRAY, Y=LABELS_TARGETS),  # course mode
                         {"AL": ("Y",), "Y": ("AL",)}, ("AL", "Y"))
     if which == "L_model_backward":
         return _mutated(draw, "course.L_model_backward", lambda a: C.L_model_backward(**a),
                         dict(AL=AL, Y=Y, caches=caches),
-                        dict(AL=ARRAY, Y=LABELS_BINARY, caches=_Caches()),
+                        dict(AL=ARRAY, Y=LABELS_TARGETS, caches=_Caches()),  # course mode
                         {"AL": ("caches",), "Y": ("AL",)}, ("AL", "Y", "caches"))
     (A_prev, W, b), Z = caches[-1]
     if which == "linear_backward":
@@ -1037,7 +1037,8 @@ def _course_models(draw):
     args = dict(X=_matrix(draw, (dims[0], m), dtype), Y=_binary(draw, (1, m), dtype),
                 layers_dims=tuple(dims) if which == "two_layer_model" else dims,
                 learning_rate=0.0075, num_iterations=draw(st.integers(1, 3)))
-    kinds = dict(X=ARRAY, Y=LABELS_BINARY, layers_dims=LayerDims(dims[0], 1),
+    # course mode: the course's code takes real-valued labels
+    kinds = dict(X=ARRAY, Y=LABELS_TARGETS, layers_dims=LayerDims(dims[0], 1),
                  learning_rate=real(low=0.0), num_iterations=integer(1, huge=False))
     return _mutated(draw, f"course.{which}", lambda a, f=getattr(C, which): f(**a), args, kinds,
                     {"X": ("layers_dims", "Y"), "Y": ("X",), "layers_dims": ("X", "Y")},

@@ -415,15 +415,18 @@ def test_after_divergence_the_network_predicts_saves_loads_and_trains(tmp_path, 
                                                                        batch_size):
     X, y = problem([5, 16, 16, 1], 64, "linear", dtype)
     net = dnn.Network([5, 16, 16, 1], "relu", "linear", dtype=dtype, seed=0)
+    start = net.evaluate(X, y * 1e3)["cost"]
     with pytest.raises(dnn.DivergenceError,
-                       match=r"diverged in epoch \d+ of this fit .* last finite values "
+                       match=r"diverged in epoch \d+ of this fit .* lowest-cost state "
                              r".* smaller learning rate"):
         net.fit(X, y * 1e3, epochs=10000, optimizer=optimizer, learning_rate=rate,
                 batch_size=batch_size)
     kept = flat(net)
     assert np.isfinite(kept).all()
     assert np.isfinite(net._engine.moments).all()        # the optimizer's state too
-    assert net.epochs_ == len(net.history_) and np.isfinite(net.history_.cost).all()
+    # the state kept is the fit's lowest-cost one: no worse than its start
+    assert net.evaluate(X, y * 1e3)["cost"] <= start
+    assert net.epochs_ <= len(net.history_) and np.isfinite(net.history_.cost).all()
     # (the kept parameters can be so large that their outputs overflow: predict
     # then refuses with a ValueError saying so, instead of returning inf or NaN)
     try:

@@ -21,7 +21,7 @@ import numpy as np
 from dnn import datasets
 
 FLOWER = "flower (built in)"
-#: model-file fields the command line adds to Network.save()'s (dnn.load ignores them)
+#: the metadata key (Network.save's metadata) of the class labels
 CLASSES_FIELD = "classes"
 
 
@@ -330,6 +330,12 @@ def _parser():
                             "features) when matplotlib is installed (default: --out with "
                             ".png)")
     train.add_argument("--no-plot", action="store_true", help="draw nothing")
+    train.add_argument("--checkpoint", default=None, metavar="PATH",
+                       help="save the whole training state to PATH after every epoch "
+                            "(atomically), to resume from with --resume")
+    train.add_argument("--resume", default=None, metavar="PATH",
+                       help="continue the run of the same command from its checkpoint "
+                            "PATH, exactly, up to --epochs in all")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     predict = commands.add_parser(
@@ -433,16 +439,33 @@ def _check_out(path, what):
         raise CommandError(f"{what}: no such folder: {folder}")
 
 
+def _resumed(path, fresh):
+    """The network of checkpoint ``path``, which must have ``fresh``'s architecture."""
+    import dnn
+
+    if not Path(path).is_file():
+        raise CommandError(f"--resume: no such file: {path}")
+    network = dnn.load(path)
+    described = (network.layer_dims, network.activations, network.output, network.dtype)
+    expected = (fresh.layer_dims, fresh.activations, fresh.output, fresh.dtype)
+    if described != expected:
+        raise CommandError(f"--resume: {path} holds a network {network!r}, this command "
+                           f"trains {fresh!r}; give the same options as the first run")
+    return network
+
+
 def save_model(network, path, classes):
-    """Network.save's file, plus the class labels (which dnn.load ignores)."""
-    network.save(path)
-    if classes is None:
-        return
-    with np.load(path, allow_pickle=False) as archive:
-        fields = {key: archive[key] for key in archive.files}
-    fields[CLASSES_FIELD] = classes
-    with open(path, "wb") as file:
-        np.savez(file, **fields)
+    """Network.save's file in one (atomic) write, the class labels in its
+    metadata (``dnn.load(path).metadata["classes"]``)."""
+    network.save(path, metadata=_metadata(network, classes))
+
+
+def _metadata(network, classes):
+    metadata = dict(network.metadata)
+    if classes is not None:
+        metadata[CLASSES_FIELD] = [label.decode() if isinstance(label, bytes) else label
+                                   for label in np.asarray(classes).tolist()]
+    return metadata
 
 
 def _train(args):
@@ -467,6 +490,11 @@ def _train(args):
         raise CommandError("--dropout: the network has no hidden layer to drop units from")
     network = Network(dims, args.activation, output, init="xavier" if args.activation in (
         "tanh", "sigmoid") else "he", dtype=args.dtype, seed=args.seed)
+    if args.checkpoint:
+        _check_out(args.checkpoint, "--checkpoint")
+    if args.resume:
+        network = _resumed(args.resume, network)
+    network.metadata = _metadata(network, classes)
     print(f"data: {data.name}: {n_train} training samples of {X.shape[1]} features"
           + (f", {len(X_test)} test samples ({test_from})" if X_test is not None else "")
           + (f", classes {_show(classes)}" if classes is not None else ""))
@@ -475,13 +503,16 @@ def _train(args):
           + ("full batch" if batch == n_train else f"batches of {batch}")
           + (f", l2 {args.l2:g}" if args.l2 else "")
           + (f", dropout {args.dropout:g}" if keep_prob else ""), flush=True)
-    history = network.fit(X, y, epochs=epochs, batch_size=batch, optimizer=args.optimizer,
-                          learning_rate=args.lr, l2=args.l2, keep_prob=keep_prob,
-                          verbose=not args.quiet)
+    if args.resume:
+        print(f"resumed from {args.resume} after {network.epochs_} epochs")
+    history = network.fit(X, y, epochs=max(0, epochs - network.epochs_), batch_size=batch,
+                          optimizer=args.optimizer, learning_rate=args.lr, l2=args.l2,
+                          keep_prob=keep_prob, verbose=not args.quiet,
+                          checkpoint=args.checkpoint)
     seconds = sum(history.seconds)
     train_scores = network.evaluate(X, y)
     key = "mse" if output == "linear" else "accuracy"
-    line = f"train {key}: {_score(train_scores[key], key)} (cost {history.cost[-1]:.4f})"
+    line = f"train {key}: {_score(train_scores[key], key)} (cost {(history.cost or [train_scores['cost']])[-1]:.4f})"
     if X_test is not None:
         line += f"   test {key}: {_score(network.evaluate(X_test, y_test)[key], key)}"
     print(f"{line}   [{seconds:.2f} s training]")
@@ -536,8 +567,11 @@ def _load_model(path):
         raise ValueError(f"{path}: not a dnn model file (expected an .npz archive)")
     network = dnn.load(path)
     with np.load(path, allow_pickle=False) as archive:
+        # (files of dnn-core 0.1 kept the classes in a field of their own)
         classes = archive[CLASSES_FIELD] if CLASSES_FIELD in archive.files else None
         optimizer = str(archive["optimizer"]) if "optimizer" in archive.files else None
+    if classes is None and CLASSES_FIELD in network.metadata:
+        classes = np.asarray(network.metadata[CLASSES_FIELD])
     if classes is not None and (classes.ndim != 1 or len(classes) != max(
             2, network.layer_dims[-1]) or network.output == "linear"):
         raise ValueError(f"{path}: damaged model file: {len(classes)} classes for a "

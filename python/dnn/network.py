@@ -5,9 +5,12 @@ Data come in scikit-learn's layout, ``X`` of shape ``(n_samples, n_features)``
 :class:`dnn_core._engine.Engine`, without the GIL.
 """
 import contextlib
+import json
 import numbers
 import os
 import threading
+import warnings
+import weakref
 
 import numpy as np
 
@@ -31,6 +34,8 @@ FORMAT_VERSION = 1
 #: GEMM then lasts ~10 ms or more, so a thread waiting a scheduler slice on a busy
 #: machine costs little (below it, 2-thread OpenBLAS was seen 10-50x slower)
 THREADED_GEMM_WORK = 1e8
+#: a linear output's target standard deviation above which fit() warns
+TARGET_SCALE_WARNING = 1e4
 
 
 class DivergenceError(FloatingPointError, ValueError):
@@ -136,6 +141,24 @@ def _blas_control(controller):
 
 
 _BLAS_THREADS = _BlasThreads()
+#: every live Network, for the fork handler
+_NETWORKS = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    """A child of fork has only the forking thread: locks that other threads held
+    (a fit, a save) would stay locked for ever, so every lock is made anew."""
+    global _BLAS_THREADS
+    _BLAS_THREADS = _BlasThreads()
+    for network in list(_NETWORKS):
+        network._engine_lock = threading.Lock()
+        network._fit_guard = threading.Lock()
+        network._fitting = False
+        network._engine.forget_busy()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Network:
@@ -219,8 +242,11 @@ class Network:
         self._engine_lock = threading.Lock()
         self._fit_guard = threading.Lock()
         self._fitting = False
+        _NETWORKS.add(self)
         self.history_ = History()
         self.stop_training = False
+        #: JSON-able dict saved with the network and given back by load()
+        self.metadata = {}
         self.initialize()
 
     # -- parameters -----------------------------------------------------------
@@ -352,7 +378,8 @@ class Network:
     def fit(self, X, y, epochs=100, batch_size=None, optimizer="adam", learning_rate=None,
             l2=0.0, keep_prob=None, shuffle=True, validation_data=None,
             validation_split=0.0, early_stopping=False, patience=10, min_delta=0.0,
-            callbacks=(), verbose=False, reinitialize=False, sample_weight=None):
+            callbacks=(), verbose=False, reinitialize=False, sample_weight=None,
+            checkpoint=None, checkpoint_every=1):
         """Train; continue from the current parameters (warm start) unless told
         to reinitialize.
 
@@ -425,6 +452,14 @@ class Network:
             means, ``sum_i w_i loss_i / sum_i w_i`` (the total weight also
             takes the place of m in the l2 term), so an integer weight acts as
             that many copies of the example. A batch weighing 0 is skipped.
+        checkpoint : str, os.PathLike or None
+            Save the whole state (as :meth:`save` does, atomically) to this
+            file every ``checkpoint_every`` epochs of the network's count
+            (``epochs_``) and after the fit's last epoch. A killed run
+            resumes exactly with ``net = dnn.load(checkpoint)`` and
+            ``net.fit(X, y, epochs=total - net.epochs_, ...)`` with the same
+            arguments (early stopping's patience count is not in the file).
+        checkpoint_every : int >= 1
 
         Returns
         -------
@@ -469,6 +504,17 @@ class Network:
                                   shuffle)
         settings.update(shuffle_block=max(1, SHUFFLE_BLOCK_BYTES // (X.shape[1] * X.itemsize)),
                         shuffle_window=SHUFFLE_WINDOW)
+        if self.output == "linear":
+            settings["target_scale"] = float(np.max(np.std(T, axis=0, dtype=np.float64)))
+            if settings["target_scale"] > TARGET_SCALE_WARNING:
+                warnings.warn(f"y: the targets' standard deviation is "
+                              f"{settings['target_scale']:.3g}, far from unit scale: "
+                              f"training a linear output on them is likely to diverge or "
+                              f"to go slowly; scale y (e.g. scikit-learn's "
+                              f"TransformedTargetRegressor)", RuntimeWarning, stacklevel=2)
+        if checkpoint is not None:
+            checkpoint = (_writable_path(checkpoint, "checkpoint"),
+                          check.positive_int(checkpoint_every, "checkpoint_every"))
         patience = check.positive_int(patience, "patience")
         min_delta = check.real(min_delta, "min_delta", low=0.0)
         try:
@@ -487,13 +533,14 @@ class Network:
                 self._reset_optimizer(settings["optimizer_object"])
             history = self.history_ = History()
             self.stop_training = False
-            per_epoch = validation is not None or callbacks or verbose or early_stopping
+            per_epoch = (validation is not None or callbacks or verbose or early_stopping
+                         or checkpoint is not None)
             if not per_epoch:
                 self._train(X, T, labels, weights, epochs, settings, history)
             else:
                 self._train_per_epoch(X, T, labels, weights, epochs, settings, history,
                                       validation, early_stopping, patience, min_delta,
-                                      callbacks, verbose)
+                                      callbacks, verbose, checkpoint)
         return history
 
     @contextlib.contextmanager
@@ -568,38 +615,56 @@ class Network:
             return 1
         return os.cpu_count() or 1
 
-    def _train(self, X, T, labels, weights, epochs, settings, history):
-        """Run epochs in the engine and record them; raise on divergence."""
+    def _train(self, X, T, labels, weights, epochs, settings, history, new_fit=True):
+        """Run epochs in the engine and record them; raise on divergence.
+
+        new_fit: False when this call continues the same fit (the engine then
+        keeps its undo state, the fit's lowest-cost state, from the last call)."""
         costs = np.zeros(max(epochs, 1))
         seconds = np.zeros(max(epochs, 1))
         engine = self._engine
         arguments = {key: value for key, value in settings.items()
-                     if key != "optimizer_object"}
+                     if key not in ("optimizer_object", "target_scale")}
         first = self.epochs_
         before = len(history)
         # (epochs_ is counted under the lock too: save() from another thread must
         # see the parameters and their epoch count together)
+        finished = None
         with self._engine_lock:
             try:
                 finished = engine.train(X, T, labels, sample_weight=weights, epochs=epochs,
-                                        first_epoch=first,
+                                        first_epoch=first, new_fit=new_fit,
                                         costs=costs, seconds=seconds, **arguments)
             finally:
+                # (after a divergence, done < 0 when the state restored is from an
+                # earlier call of this fit)
                 done = engine.epochs_done
-                history.epoch.extend(range(first, first + done))
-                history.cost.extend(costs[:done].tolist())
-                history.seconds.extend(seconds[:done].tolist())
+                recorded = engine.diverged_epoch if finished is False else max(done, 0)
+                history.epoch.extend(range(first, first + recorded))
+                history.cost.extend(costs[:recorded].tolist())
+                history.seconds.extend(seconds[:recorded].tolist())
                 self.epochs_ += done
         if not finished:
+            scale = settings.get("target_scale", 0.0)
+            if scale > TARGET_SCALE_WARNING:
+                cause = (f"the targets are far from unit scale (standard deviation "
+                         f"{scale:.3g}): scale y, e.g. with scikit-learn's "
+                         f"TransformedTargetRegressor or StandardScaler, or use a much "
+                         f"smaller learning rate (it was {settings['learning_rate']:g})")
+            else:
+                cause = (f"the learning rate is too large (it was "
+                         f"{settings['learning_rate']:g}): try a smaller learning rate, "
+                         f"or scale the inputs")
             raise DivergenceError(
                 f"training diverged in epoch {before + engine.diverged_epoch + 1} of this fit "
-                f"(the cost or the parameters became NaN or infinite); the parameters were "
-                f"put back to their last finite values (after {before + done} completed "
-                f"epochs of this fit). Try a smaller learning rate (it was "
-                f"{settings['learning_rate']:g}) or scale the inputs.")
+                f"(the cost or the parameters became NaN or infinite); the network was put "
+                f"back to the lowest-cost state seen in this fit, with its optimizer state "
+                f"(after {before + done} completed epochs of this fit). Likely cause: "
+                f"{cause}.")
 
     def _train_per_epoch(self, X, T, labels, weights, epochs, settings, history, validation,
-                         early_stopping, patience, min_delta, callbacks, verbose):
+                         early_stopping, patience, min_delta, callbacks, verbose,
+                         checkpoint=None):
         best, best_params, waited = np.inf, None, 0
         bar = None
         if verbose:
@@ -607,7 +672,8 @@ class Network:
             bar = tqdm(total=epochs, unit="epoch", desc="fit")
         try:
             for _ in range(epochs):
-                self._train(X, T, labels, weights, 1, settings, history)
+                self._train(X, T, labels, weights, 1, settings, history,
+                            new_fit=not len(history))
                 logs = {"cost": history.cost[-1], "seconds": history.seconds[-1]}
                 if validation is not None:
                     scores = self._scores(*validation)
@@ -632,6 +698,9 @@ class Network:
                         waited += 1
                         if waited >= patience:
                             history.stopped_early = stop = True
+                last = stop or self.stop_training or len(history) == epochs
+                if checkpoint is not None and (last or self.epochs_ % checkpoint[1] == 0):
+                    self.save(checkpoint[0])
                 if stop or self.stop_training:
                     break
         finally:
@@ -716,22 +785,35 @@ class Network:
 
     # -- files ---------------------------------------------------------------
 
-    def save(self, path, optimizer_state=True):
-        """Write the network to ``path`` (.npz; no pickle). With
-        ``optimizer_state`` the optimizer and its moments are saved too, so
-        a loaded network continues training where this one stopped."""
+    def save(self, path, optimizer_state=True, metadata=None):
+        """Write the network to ``path`` (.npz; no pickle).
+
+        With ``optimizer_state`` the file holds everything that decides how
+        training continues (the optimizer, its moments and step count, the
+        generator of shuffles and dropout masks, the epoch count), so that
+        ``load(path).fit(...)`` continues exactly as this network would.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        optimizer_state : bool
+        metadata : dict or None
+            JSON-able values saved with the network (``load`` gives them back
+            as ``network.metadata``); None: ``self.metadata``.
+        """
         name = _path(path)
         # every field first (under the engine's lock), then a temporary file
         # beside the target, fsynced and os.replace'd onto it: the target holds
         # the complete old network or the complete new one
-        fields = self._fields(optimizer_state)
+        fields = self._fields(optimizer_state, metadata)
         with atomic_write(name) as file:
             np.savez(file, **fields)
 
-    def _fields(self, optimizer_state):
+    def _fields(self, optimizer_state, metadata=None):
         """The arrays of the file format (see :func:`load`), copies taken under
         the engine's lock: a fit in another thread is not halfway through a step
         (this waits for its current training call)."""
+        meta = _metadata_json(self.metadata if metadata is None else metadata)
         with self._engine_lock:
             fields = dict(
                 format=np.array(FORMAT), format_version=np.array(FORMAT_VERSION),
@@ -740,7 +822,12 @@ class Network:
                 output=np.array(self.output), init=np.array(self.init),
                 dtype=np.array(self.dtype.name), slope=np.array(self.slope),
                 epochs=np.array(self.epochs_, dtype=np.int64),
-                parameters=self._engine.parameters.copy())
+                parameters=self._engine.parameters.copy(),
+                metadata=np.array(meta))
+            if optimizer_state:
+                fields.update(
+                    rng_state=self._engine.rng_state,
+                    init_rng_state=np.array(json.dumps(self._rng.bit_generator.state)))
             if optimizer_state and self._optimizer is not None:
                 fields.update(
                     optimizer=np.array(self._optimizer.name),
@@ -757,6 +844,7 @@ class Network:
         network = _from_fields(state["fields"], "pickled Network")
         network.seed, network.n_threads = state["seed"], state["n_threads"]
         self.__dict__.update(network.__dict__)
+        _NETWORKS.add(self)
 
     def to_onnx(self, path=None, opset=None):
         """The network as an ONNX model (Gemm and activation nodes) computing
@@ -783,6 +871,17 @@ class Network:
     def __repr__(self):
         return (f"Network({self.layer_dims}, activation={self.activations!r}, "
                 f"output={self.output!r}, dtype={self.dtype.name!r})")
+
+
+def _metadata_json(metadata):
+    """``metadata`` (a dict of JSON-able values) as a JSON string."""
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata: expected a dict, got {type(metadata).__name__}")
+    try:
+        return json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"metadata: expected JSON-able values (str, numbers, lists, "
+                        f"dicts): {error}") from None
 
 
 def _check_overflow(array, what):
@@ -817,11 +916,20 @@ def load(path):
     return _from_fields(fields, name)
 
 
-def _path(path):
+def _writable_path(path, name):
+    """``path`` as a str, refused up front when its folder does not exist."""
+    path = _path(path, name)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{name}: no such folder: {folder}")
+    return path
+
+
+def _path(path, name="path"):
     try:
         return os.fspath(path)
     except TypeError:
-        raise TypeError(f"path: expected a file name (str, bytes or os.PathLike), "
+        raise TypeError(f"{name}: expected a file name (str, bytes or os.PathLike), "
                         f"got {type(path).__name__}") from None
 
 
@@ -871,6 +979,26 @@ def _from_fields(fields, name):
         raise ValueError(f"{name}: damaged model file: epochs is {epochs}")
     engine.parameters[...] = flat
     network.epochs_ = epochs
+    if "metadata" in fields:
+        try:
+            network.metadata = json.loads(str(_field(fields, "metadata", name, "U", 0)))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{name}: damaged model file: metadata: {error}") from None
+        if not isinstance(network.metadata, dict):
+            raise ValueError(f"{name}: damaged model file: metadata is not a JSON object")
+    if "rng_state" in fields:
+        words = _field(fields, "rng_state", name, "u", 1)
+        if words.dtype != np.uint64 or words.shape != (4,) or not words.any():
+            raise ValueError(f"{name}: damaged model file: rng_state is {words.dtype} "
+                             f"{words.shape}, expected 4 uint64 words, not all zero")
+        engine.rng_state = words
+    if "init_rng_state" in fields:
+        try:
+            network._rng.bit_generator.state = json.loads(
+                str(_field(fields, "init_rng_state", name, "U", 0)))
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"{name}: damaged model file: init_rng_state: "
+                             f"{error}") from None
     state = [key for key in _OPTIMIZER_FIELDS if key in fields]
     if state and len(state) != len(_OPTIMIZER_FIELDS):
         missing = sorted(set(_OPTIMIZER_FIELDS) - set(state))

@@ -1,4 +1,4 @@
-"""The course's own functions, names and signatures, on the compiled kernels.
+"""Course 1 week 4: the course's own functions, names and signatures, on the compiled kernels.
 
 A drop-in for the notebooks "Building your Deep Neural Network: Step by Step"
 and "Deep Neural Network - Application" of the "Neural Networks and Deep
@@ -91,8 +91,20 @@ def L_model_forward(X, parameters):
 
 
 def compute_cost(AL, Y):
-    """Cross-entropy ``-1/m sum(Y log AL + (1 - Y) log(1 - AL))`` as a 0-d array."""
-    return np.asarray(F.compute_cost(AL, Y, "binary_crossentropy"))
+    """Cross-entropy ``-1/m sum(Y log AL + (1 - Y) log(1 - AL))`` as a 0-d array.
+
+    AL holds probabilities in [0, 1]; Y, of AL's shape, any finite values (the
+    course's code takes real-valued labels too)."""
+    AL = check.float_array(AL, "AL", ndim=2)
+    check.finite_values(AL, "AL", "probabilities")
+    Y = _labels(Y, AL)
+    return np.asarray(AL.dtype.type(dnn_core.probs_cost(np.ascontiguousarray(AL), Y, _BCE)))
+
+
+def _labels(Y, like, name="Y"):
+    """Course mode: Y of ``like``'s shape (or (m,) for (1, m)), bools, integers or
+    floats of any finite value, as a C-ordered array of ``like``'s dtype."""
+    return check.labels(Y, name, like.dtype, like.shape)
 
 
 def linear_backward(dZ, cache):
@@ -128,7 +140,7 @@ def L_model_backward(AL, Y, caches):
         raise ValueError(f"AL: expected shape {parts[-1][3].shape} like the last cache's Z, "
                          f"got {AL.shape}")
     check.check_finite(AL, "AL")
-    Y = F._targets(Y, AL, "binary_crossentropy")
+    Y = _labels(Y, AL)
     return _L_model_backward(np.ascontiguousarray(AL), Y, parts, input_gradient=True)
 
 
@@ -176,7 +188,7 @@ def _training_data(X, Y, layers_dims, learning_rate, num_iterations):
     if X.shape[0] != dims[0]:
         raise ValueError(f"X: expected {dims[0]} rows (layers_dims[0]), got shape {X.shape}")
     check.check_finite(X, "X")
-    Y = F._targets(Y, np.empty((dims[-1], X.shape[1]), dtype=X.dtype), "binary_crossentropy")
+    Y = _labels(Y, np.empty((dims[-1], X.shape[1]), dtype=X.dtype))
     check.real(learning_rate, "learning_rate", low=0.0)
     check.positive_int(num_iterations, "num_iterations")
     return X, Y, dims
@@ -215,7 +227,9 @@ def two_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000
     Parameters
     ----------
     X : ndarray, shape (n_x, m)
-    Y : array_like, shape (1, m), labels 0/1
+    Y : array_like, shape (1, m)
+        Labels 0/1 (course mode: any finite real values are taken, as the
+        course's code takes them)
     layers_dims : tuple (n_x, n_h, n_y)
     learning_rate : float
     num_iterations : int
