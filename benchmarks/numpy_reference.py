@@ -385,3 +385,199 @@ def learning_rate_of(epoch, learning_rate0, schedule="constant", a=0.0, b=1.0):
     if schedule == "exponential":
         return learning_rate0 * a ** (epoch / b)
     return learning_rate0
+
+
+# ---------------------------------------------------------------------------
+# Batch normalization (Improving Deep Neural Networks, week 3), in the course's
+# equations: per hidden layer, between the linear part and the activation, the
+# bias dropped. The oracle of dnn.batch_norm, dnn_core._batchnorm and the
+# engine's batch_norm=True. Conventions: PyTorch's BatchNorm1d (eps 1e-5,
+# running = (1 - momentum) running + momentum batch with momentum 0.1, the
+# running variance unbiased, kept as it was for a batch of one). With sample
+# weights w (m,), the statistics are weighted means and the unbiased factor
+# is sum(w)^2 / (sum(w)^2 - sum(w^2)).
+
+BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.1
+
+
+def batchnorm_forward(Z, gamma, beta, epsilon=BN_EPSILON, running_mean=None,
+                      running_var=None, momentum=BN_MOMENTUM, training=True,
+                      sample_weight=None):
+    """Z_tilde = gamma * (Z - mu) / sqrt(var + epsilon) + beta.
+
+    Z (n, m); gamma, beta, running_mean, running_var (n, 1). Training: batch
+    statistics; returns (Z_tilde, cache, (running_mean, running_var)) with new
+    running arrays (the old ones if None was given). Inference: the running
+    statistics, cache None.
+    """
+    if not training:
+        Z_tilde = gamma * (Z - running_mean) / np.sqrt(running_var + epsilon) + beta
+        return Z_tilde, None, (running_mean, running_var)
+    m = Z.shape[1]
+    w = np.ones(m) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    total = np.sum(w)
+    mu = np.sum(w * Z, axis=1, keepdims=True) / total
+    var = np.sum(w * (Z - mu) ** 2, axis=1, keepdims=True) / total
+    Z_norm = (Z - mu) / np.sqrt(var + epsilon)
+    Z_tilde = gamma * Z_norm + beta
+    if running_mean is not None:
+        running_mean = (1 - momentum) * running_mean + momentum * mu
+    if running_var is not None and total ** 2 > np.sum(w ** 2) * (1 + 1e-12):
+        unbias = total ** 2 / (total ** 2 - np.sum(w ** 2))
+        running_var = (1 - momentum) * running_var + momentum * unbias * var
+    cache = (Z, Z_norm, mu, var, gamma, beta, epsilon, w)
+    return Z_tilde, cache, (running_mean, running_var)
+
+
+def batchnorm_backward(dZ_tilde, cache, reduction="mean"):
+    """dZ, dgamma, dbeta by the chain rule through mu and var, step by step.
+
+    dZ_tilde (n, m) in the course's convention (m times the cost's gradient,
+    each column carrying its sample weight); dgamma, dbeta (n, 1) are
+    sum(dZ_tilde * Z_norm, 1), sum(dZ_tilde, 1), divided by sum(w) (m) for
+    reduction="mean" (the course's db) or not for "sum".
+    """
+    Z, Z_norm, mu, var, gamma, beta, epsilon, w = cache
+    total = np.sum(w)
+    dbeta = np.sum(dZ_tilde, axis=1, keepdims=True)
+    dgamma = np.sum(dZ_tilde * Z_norm, axis=1, keepdims=True)
+    # g = dJ/dZ_tilde = dZ_tilde / total; back through Z_norm, var, mu
+    g = dZ_tilde / total
+    dZ_norm = g * gamma
+    std_inv = 1 / np.sqrt(var + epsilon)
+    dvar = np.sum(dZ_norm * (Z - mu), axis=1, keepdims=True) * -0.5 * std_inv ** 3
+    dmu = (np.sum(-dZ_norm * std_inv, axis=1, keepdims=True)
+           + dvar * np.sum(-2 * w * (Z - mu), axis=1, keepdims=True) / total)
+    dJ_dZ = dZ_norm * std_inv + dvar * 2 * w * (Z - mu) / total + dmu * w / total
+    dZ = dJ_dZ * total
+    if reduction == "mean":
+        dgamma, dbeta = dgamma / total, dbeta / total
+    return dZ, dgamma, dbeta
+
+
+def initialize_parameters_batch_norm(layer_dims, seed=1):
+    """He-scaled W[l], gamma[l] = 1 and beta[l] = 0 for the hidden layers (no
+    b[l]), and W[L], b[L] for the output layer."""
+    rng = np.random.default_rng(seed)
+    L = len(layer_dims) - 1
+    parameters = {}
+    for l in range(1, L + 1):
+        parameters["W" + str(l)] = (rng.standard_normal((layer_dims[l], layer_dims[l - 1]))
+                                    * np.sqrt(2 / layer_dims[l - 1]))
+        if l < L:
+            parameters["gamma" + str(l)] = np.ones((layer_dims[l], 1))
+            parameters["beta" + str(l)] = np.zeros((layer_dims[l], 1))
+        else:
+            parameters["b" + str(l)] = np.zeros((layer_dims[l], 1))
+    return parameters
+
+
+def initialize_running_stats(parameters):
+    """{"running_mean1": zeros, "running_var1": ones, ...} for each batch-norm layer."""
+    stats = {}
+    for key, value in parameters.items():
+        if key.startswith("gamma"):
+            stats["running_mean" + key[5:]] = np.zeros_like(value)
+            stats["running_var" + key[5:]] = np.ones_like(value)
+    return stats
+
+
+def forward_with_batch_norm(X, parameters, hidden="relu", output="sigmoid", training=True,
+                            running_stats=None, momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
+                            masks=None, sample_weight=None, slope=0.01):
+    """L-layer forward with batch norm on every hidden layer: Z[l] = W[l] A[l-1],
+    A[l] = g(gamma[l] Z_norm[l] + beta[l]); the output layer dense with b[L].
+
+    Training uses the batch's statistics and returns updated running
+    statistics (a new dict); inference (training=False) uses running_stats.
+    ``masks``: inverted-dropout masks of hidden layers, as forward_with_dropout.
+    Returns (AL, caches, running_stats); caches[l-1] = (A_prev, W, Z_tilde,
+    bn_cache) for hidden layers, (A_prev, W, Z) for the output.
+    """
+    masks = masks or {}
+    stats = dict(running_stats or {})
+    L = sum(1 for key in parameters if key.startswith("W"))
+    caches = []
+    A = X
+    for l in range(1, L):
+        W = parameters["W" + str(l)]
+        Z = np.dot(W, A)
+        Z_tilde, bn_cache, (rm, rv) = batchnorm_forward(
+            Z, parameters["gamma" + str(l)], parameters["beta" + str(l)], epsilon,
+            stats.get("running_mean" + str(l)), stats.get("running_var" + str(l)),
+            momentum, training, sample_weight)
+        if training and running_stats is not None:
+            stats["running_mean" + str(l)], stats["running_var" + str(l)] = rm, rv
+        caches.append((A, W, Z_tilde, bn_cache))
+        A = ACTIVATIONS[hidden](Z_tilde, slope)
+        if l in masks:
+            A = A * masks[l]
+    W, b = parameters["W" + str(L)], parameters["b" + str(L)]
+    Z = np.dot(W, A) + b
+    caches.append((A, W, Z))
+    return ACTIVATIONS[output](Z, slope), caches, stats
+
+
+def per_example_loss(AL, Y, loss="binary_crossentropy"):
+    """The loss of each example, (m,): the terms compute_cost averages."""
+    if loss == "binary_crossentropy":
+        return -np.sum(Y * np.log(AL) + (1 - Y) * np.log(1 - AL), axis=0)
+    if loss == "categorical_crossentropy":
+        return -np.sum(Y * np.log(AL), axis=0)
+    return np.sum((AL - Y) ** 2, axis=0) / 2
+
+
+def cost_with_batch_norm(AL, Y, parameters, loss="binary_crossentropy", l2=0.0,
+                         sample_weight=None):
+    """sum(w * loss) / sum(w) + l2 / (2 sum(w)) * sum of ||W[l]||^2 (w = 1: the
+    course's compute_cost plus its L2 term; gamma and beta are not penalised)."""
+    m = Y.shape[1]
+    w = np.ones(m) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    total = np.sum(w)
+    penalty = sum(np.sum(np.square(value)) for key, value in parameters.items()
+                  if key.startswith("W"))
+    return np.sum(w * per_example_loss(AL, Y, loss)) / total + l2 / (2 * total) * penalty
+
+
+def backward_with_batch_norm(AL, Y, caches, hidden="relu", masks=None, l2=0.0,
+                             sample_weight=None, slope=0.01):
+    """Gradients of cost_with_batch_norm for an output matched to its loss
+    (dZ[L] = w * (AL - Y)): dW[l], dgamma[l], dbeta[l] of the hidden layers,
+    dW[L], db[L], each averaged over sum(w) (m) as the course's db."""
+    masks = masks or {}
+    grads = {}
+    L = len(caches)
+    m = AL.shape[1]
+    w = np.ones(m) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    total = np.sum(w)
+    A_prev, W, Z = caches[L - 1]
+    dZ = w * (AL - Y)
+    grads["dW" + str(L)] = np.dot(dZ, A_prev.T) / total + l2 / total * W
+    grads["db" + str(L)] = np.sum(dZ, axis=1, keepdims=True) / total
+    dA = np.dot(W.T, dZ)
+    for l in range(L - 1, 0, -1):
+        A_prev, W, Z_tilde, bn_cache = caches[l - 1]
+        if l in masks:
+            dA = dA * masks[l]
+        dZ_tilde = BACKWARDS[hidden](dA, Z_tilde, slope)
+        dZ, grads["dgamma" + str(l)], grads["dbeta" + str(l)] = batchnorm_backward(
+            dZ_tilde, bn_cache)
+        grads["dW" + str(l)] = np.dot(dZ, A_prev.T) / total + l2 / total * W
+        if l > 1:
+            dA = np.dot(W.T, dZ)
+    return grads
+
+
+def train_step_with_batch_norm(X, Y, parameters, running_stats, learning_rate,
+                               hidden="relu", output="sigmoid", loss="binary_crossentropy",
+                               l2=0.0, momentum=BN_MOMENTUM, epsilon=BN_EPSILON):
+    """forward (training), cost, backward, gradient-descent update of W, b, gamma,
+    beta; returns (parameters, running_stats, cost)."""
+    AL, caches, stats = forward_with_batch_norm(X, parameters, hidden, output, True,
+                                                running_stats, momentum, epsilon)
+    cost = cost_with_batch_norm(AL, Y, parameters, loss, l2)
+    grads = backward_with_batch_norm(AL, Y, caches, hidden, l2=l2)
+    parameters = {key: value - learning_rate * grads["d" + key]
+                  for key, value in parameters.items()}
+    return parameters, stats, cost
