@@ -200,7 +200,7 @@ def _cache_parts(cache):
     invstd = _column(cache.invstd, "cache.invstd", n, Z_norm.dtype)
     weights = (None if cache.sample_weight is None or not cache.training
                else _sample_weight(cache.sample_weight, m, Z_norm.dtype))
-    return np.ascontiguousarray(Z_norm), gamma, invstd, weights
+    return cache, np.ascontiguousarray(Z_norm), gamma, invstd, weights
 
 
 def batchnorm_backward(dZ_tilde, cache, reduction="mean"):
@@ -233,7 +233,7 @@ def batchnorm_backward(dZ_tilde, cache, reduction="mean"):
     dgamma, dbeta : ndarray, shape of gamma (n, 1)
     """
     check.choice(reduction, "reduction", REDUCTIONS)
-    Z_norm, gamma, invstd, weights = _cache_parts(cache)
+    cache, Z_norm, gamma, invstd, weights = _cache_parts(cache)
     dZ_tilde = check.float_array(dZ_tilde, "dZ_tilde", ndim=2, dtype=Z_norm.dtype)
     if dZ_tilde.shape != Z_norm.shape:
         raise ValueError(f"dZ_tilde: expected shape {Z_norm.shape} (that of the forward's Z), "
