@@ -456,16 +456,18 @@ def batchnorm_backward(dZ_tilde, cache, reduction="mean"):
     return dZ, dgamma, dbeta
 
 
-def initialize_parameters_batch_norm(layer_dims, seed=1):
-    """He-scaled W[l], gamma[l] = 1 and beta[l] = 0 for the hidden layers (no
-    b[l]), and W[L], b[L] for the output layer."""
+def initialize_parameters_batch_norm(layer_dims, seed=1, batch_norm=True):
+    """He-scaled W[l], gamma[l] = 1 and beta[l] = 0 for the hidden layers with
+    batch norm (no b[l]; ``batch_norm``: True for all, or one bool per hidden
+    layer), b[l] = 0 for the others and the output layer."""
     rng = np.random.default_rng(seed)
     L = len(layer_dims) - 1
+    normalized = [batch_norm] * (L - 1) if isinstance(batch_norm, bool) else list(batch_norm)
     parameters = {}
     for l in range(1, L + 1):
         parameters["W" + str(l)] = (rng.standard_normal((layer_dims[l], layer_dims[l - 1]))
                                     * np.sqrt(2 / layer_dims[l - 1]))
-        if l < L:
+        if l < L and normalized[l - 1]:
             parameters["gamma" + str(l)] = np.ones((layer_dims[l], 1))
             parameters["beta" + str(l)] = np.zeros((layer_dims[l], 1))
         else:
@@ -486,14 +488,15 @@ def initialize_running_stats(parameters):
 def forward_with_batch_norm(X, parameters, hidden="relu", output="sigmoid", training=True,
                             running_stats=None, momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
                             masks=None, sample_weight=None, slope=0.01):
-    """L-layer forward with batch norm on every hidden layer: Z[l] = W[l] A[l-1],
-    A[l] = g(gamma[l] Z_norm[l] + beta[l]); the output layer dense with b[L].
+    """L-layer forward with batch norm on the hidden layers that have gamma[l]:
+    Z[l] = W[l] A[l-1], A[l] = g(gamma[l] Z_norm[l] + beta[l]); the other
+    layers (the output layer always) dense with b[l].
 
     Training uses the batch's statistics and returns updated running
     statistics (a new dict); inference (training=False) uses running_stats.
     ``masks``: inverted-dropout masks of hidden layers, as forward_with_dropout.
     Returns (AL, caches, running_stats); caches[l-1] = (A_prev, W, Z_tilde,
-    bn_cache) for hidden layers, (A_prev, W, Z) for the output.
+    bn_cache) for batch-norm layers, (A_prev, W, Z) for dense ones.
     """
     masks = masks or {}
     stats = dict(running_stats or {})
@@ -503,6 +506,13 @@ def forward_with_batch_norm(X, parameters, hidden="relu", output="sigmoid", trai
     for l in range(1, L):
         W = parameters["W" + str(l)]
         Z = np.dot(W, A)
+        if "gamma" + str(l) not in parameters:
+            Z = Z + parameters["b" + str(l)]
+            caches.append((A, W, Z))
+            A = ACTIVATIONS[hidden](Z, slope)
+            if l in masks:
+                A = A * masks[l]
+            continue
         Z_tilde, bn_cache, (rm, rv) = batchnorm_forward(
             Z, parameters["gamma" + str(l)], parameters["beta" + str(l)], epsilon,
             stats.get("running_mean" + str(l)), stats.get("running_var" + str(l)),
@@ -543,8 +553,9 @@ def cost_with_batch_norm(AL, Y, parameters, loss="binary_crossentropy", l2=0.0,
 def backward_with_batch_norm(AL, Y, caches, hidden="relu", masks=None, l2=0.0,
                              sample_weight=None, slope=0.01):
     """Gradients of cost_with_batch_norm for an output matched to its loss
-    (dZ[L] = w * (AL - Y)): dW[l], dgamma[l], dbeta[l] of the hidden layers,
-    dW[L], db[L], each averaged over sum(w) (m) as the course's db."""
+    (dZ[L] = w * (AL - Y)): dW[l], dgamma[l], dbeta[l] of the batch-norm
+    layers, dW[l], db[l] of the dense ones, each averaged over sum(w) (m) as
+    the course's db."""
     masks = masks or {}
     grads = {}
     L = len(caches)
@@ -557,12 +568,17 @@ def backward_with_batch_norm(AL, Y, caches, hidden="relu", masks=None, l2=0.0,
     grads["db" + str(L)] = np.sum(dZ, axis=1, keepdims=True) / total
     dA = np.dot(W.T, dZ)
     for l in range(L - 1, 0, -1):
-        A_prev, W, Z_tilde, bn_cache = caches[l - 1]
         if l in masks:
             dA = dA * masks[l]
-        dZ_tilde = BACKWARDS[hidden](dA, Z_tilde, slope)
-        dZ, grads["dgamma" + str(l)], grads["dbeta" + str(l)] = batchnorm_backward(
-            dZ_tilde, bn_cache)
+        if len(caches[l - 1]) == 3:
+            A_prev, W, Z = caches[l - 1]
+            dZ = BACKWARDS[hidden](dA, Z, slope)
+            grads["db" + str(l)] = np.sum(dZ, axis=1, keepdims=True) / total
+        else:
+            A_prev, W, Z_tilde, bn_cache = caches[l - 1]
+            dZ_tilde = BACKWARDS[hidden](dA, Z_tilde, slope)
+            dZ, grads["dgamma" + str(l)], grads["dbeta" + str(l)] = batchnorm_backward(
+                dZ_tilde, bn_cache)
         grads["dW" + str(l)] = np.dot(dZ, A_prev.T) / total + l2 / total * W
         if l > 1:
             dA = np.dot(W.T, dZ)

@@ -105,6 +105,7 @@ cdef inline double _weight_total(Py_ssize_t m, const floating *w, double *square
     if w == NULL:
         squares[0] = m
         return m
+    # total = np.sum(w); total_squares = np.sum(w ** 2)
     for j in range(m):
         total += w[j]
         total_squares += <double> w[j] * w[j]

@@ -329,9 +329,10 @@ NETWORKS = [("relu", "sigmoid", "binary_crossentropy", 1),
             ("sigmoid", "sigmoid", "binary_crossentropy", 1)]
 
 
-def network_problem(hidden, n_out, loss, seed=0, m=7):
+def network_problem(hidden, n_out, loss, seed=0, m=7, batch_norm=True):
     rng = np.random.default_rng(seed)
-    params = R.initialize_parameters_batch_norm([4, 5, 3, n_out], seed=seed)
+    params = R.initialize_parameters_batch_norm([4, 5, 3, n_out], seed=seed,
+                                                batch_norm=batch_norm)
     for key in params:
         if key[0] in "gb":
             params[key] = params[key] + rng.standard_normal(params[key].shape) * 0.3
@@ -346,12 +347,13 @@ def network_problem(hidden, n_out, loss, seed=0, m=7):
 
 
 @pytest.mark.parametrize("hidden, output, loss, n_out", NETWORKS)
-@pytest.mark.parametrize("extras", ["plain", "weights_l2_dropout"])
+@pytest.mark.parametrize("extras", ["plain", "weights_l2_dropout", "second_layer_dense"])
 def test_reference_network_against_finite_differences(hidden, output, loss, n_out, extras):
-    params, X, Y = network_problem(hidden, n_out, loss)
+    params, X, Y = network_problem(hidden, n_out, loss,
+                                   batch_norm=[True, extras != "second_layer_dense"])
     rng = np.random.default_rng(1)
     kwargs, masks, l2 = {}, None, 0.0
-    if extras != "plain":
+    if extras == "weights_l2_dropout":
         kwargs["sample_weight"] = rng.uniform(0.2, 2, X.shape[1])
         masks = {1: (rng.random((5, X.shape[1])) < 0.8) / 0.8}
         l2 = 0.3
