@@ -26,6 +26,8 @@ column already carries its weight, as ``dZ[L] = w * (A - Y)`` does.
 """
 from libc.math cimport sqrt
 
+import numpy as np
+
 from dnn_core._blas cimport check_shape
 
 
@@ -268,6 +270,125 @@ cdef void batchnorm_backward(
 
 
 # ---------------------------------------------------------------------------
+# The same, in pieces, for a batch split into shards of columns (examples),
+# each with its own (n, m_shard) buffers: the per-unit sums of every shard are
+# reduced (in a fixed order) between the pieces, so that the statistics are
+# the whole batch's. With shards in order and center = the batch's first
+# column, the results are batchnorm_train_forward and batchnorm_backward's
+# up to the rounding of the sums (reduced in another order).
+#
+#   forward:  S1 = sum over shards of partial_sums(Z_s, w_s, center)
+#             mu = center + S1 / total     (total = sum(w), or m)
+#             S2 = sum over shards of partial_sums(Z_s, w_s, mu) [squares]
+#             var = S2 / total; invstd = 1 / sqrt(var + eps)
+#             update_running(mu, var, unbias_factor(total, sum(w ** 2)))  (once)
+#             normalize(Z_s, mu, invstd, gamma, beta) on every shard
+#   backward: sum_d, sum_dx = sum over shards of gradient_sums(dZ~_s, Z_norm_s)
+#             dbeta = scale * sum_d; dgamma = scale * sum_dx
+#             input_gradient(dZ~_s, Z_norm_s, w_s, gamma, invstd, sum_d / total,
+#                            sum_dx / total) on every shard
+
+cdef void batchnorm_partial_sums(
+        Py_ssize_t n, Py_ssize_t m, const floating *Z, const floating *weights,
+        const double *center, double *sums, double *square_sums) noexcept nogil:
+    """sums = np.sum(w * (Z - center), 1); square_sums = np.sum(w * (Z - center) ** 2, 1).
+
+    center (n,), or NULL for 0; sums, square_sums (n,), either may be NULL.
+    """
+    cdef Py_ssize_t i
+    cdef double c
+    for i in range(n):
+        c = center[i] if center != NULL else 0
+        # sums[i] = np.sum(w * (Z[i] - center[i]))
+        if sums != NULL:
+            sums[i] = _shifted_sum(m, Z + i * m, weights, c)
+        # square_sums[i] = np.sum(w * (Z[i] - center[i]) ** 2)
+        if square_sums != NULL:
+            square_sums[i] = _squares_sum(m, Z + i * m, weights, c)
+
+
+cdef double batchnorm_unbias_factor(double total, double total_squares) noexcept nogil:
+    """total ** 2 / (total ** 2 - total_squares): m / (m - 1) for m equal weights; 0 for
+    too few examples (then the running variance is left as it is)."""
+    if total * total > total_squares * (1 + 1e-12):
+        return total * total / (total * total - total_squares)
+    return 0
+
+
+cdef void batchnorm_update_running(
+        Py_ssize_t n, const double *mean, const double *var, double unbias, double momentum,
+        floating *running_mean, floating *running_var) noexcept nogil:
+    """running = (1 - momentum) * running + momentum * batch (the variance times unbias,
+    not updated if unbias is 0); either running array may be NULL."""
+    cdef Py_ssize_t i
+    # running_mean = (1 - momentum) * running_mean + momentum * mean
+    # running_var = (1 - momentum) * running_var + momentum * unbias * var
+    for i in range(n):
+        if running_mean != NULL:
+            running_mean[i] = <floating> ((1 - momentum) * running_mean[i] + momentum * mean[i])
+        if running_var != NULL and unbias > 0:
+            running_var[i] = <floating> ((1 - momentum) * running_var[i]
+                                         + momentum * unbias * var[i])
+
+
+cdef void batchnorm_normalize(
+        Py_ssize_t n, Py_ssize_t m, const floating *Z, const double *mean,
+        const double *invstd, const floating *gamma, const floating *beta,
+        floating *Z_norm, floating *Z_tilde) noexcept nogil:
+    """Z_norm = (Z - mean) * invstd; Z_tilde = gamma * Z_norm + beta (aliasing as in
+    batchnorm_train_forward)."""
+    cdef Py_ssize_t i, j
+    cdef floating fmu, fs, fg, fb, x
+    cdef const floating *z
+    cdef floating *xn
+    cdef floating *zt
+    for i in range(n):
+        z, xn, zt = Z + i * m, Z_norm + i * m, Z_tilde + i * m
+        fmu, fs, fg, fb = <floating> mean[i], <floating> invstd[i], gamma[i], beta[i]
+        # Z_norm[i] = (Z[i] - mean[i]) * invstd[i]; Z_tilde[i] = gamma[i] * Z_norm[i] + beta[i]
+        for j in range(m):
+            x = (z[j] - fmu) * fs
+            xn[j] = x
+            zt[j] = fg * x + fb
+
+
+cdef void batchnorm_gradient_sums(
+        Py_ssize_t n, Py_ssize_t m, const floating *dZ_tilde, const floating *Z_norm,
+        double *sum_d, double *sum_dx) noexcept nogil:
+    """sum_d = np.sum(dZ~, 1); sum_dx = np.sum(dZ~ * Z_norm, 1)."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        # sum_d[i] = np.sum(dZ~[i]); sum_dx[i] = np.sum(dZ~[i] * Z_norm[i])
+        sum_d[i] = _shifted_sum(m, dZ_tilde + i * m, <floating *> NULL, 0.0)
+        sum_dx[i] = _products_sum(m, dZ_tilde + i * m, Z_norm + i * m)
+
+
+cdef void batchnorm_input_gradient(
+        Py_ssize_t n, Py_ssize_t m, const floating *dZ_tilde, const floating *Z_norm,
+        const floating *weights, const floating *gamma, const double *invstd,
+        const double *mean_d, const double *mean_dx, floating *dZ) noexcept nogil:
+    """dZ = gamma * invstd * (dZ~ - w * (mean_d + Z_norm * mean_dx)), mean_d and mean_dx
+    the whole batch's sums over sum(w) (or m). dZ may be dZ_tilde."""
+    cdef Py_ssize_t i, j
+    cdef floating k, md, mdx
+    cdef const floating *d
+    cdef const floating *x
+    cdef floating *dz
+    for i in range(n):
+        d, x, dz = dZ_tilde + i * m, Z_norm + i * m, dZ + i * m
+        k = <floating> (<double> gamma[i] * invstd[i])
+        md, mdx = <floating> mean_d[i], <floating> mean_dx[i]
+        if weights == NULL:
+            # dZ[i] = gamma[i] * invstd[i] * (dZ~[i] - mean_d[i] - Z_norm[i] * mean_dx[i])
+            for j in range(m):
+                dz[j] = k * (d[j] - md - x[j] * mdx)
+        else:
+            # dZ[i] = gamma[i] * invstd[i] * (dZ~[i] - w * (mean_d[i] + Z_norm[i] * mean_dx[i]))
+            for j in range(m):
+                dz[j] = k * (d[j] - weights[j] * (md + x[j] * mdx))
+
+
+# ---------------------------------------------------------------------------
 # Python entry points. Shapes and the few values that could produce NaN
 # (eps, momentum, weights) are checked here.
 
@@ -412,3 +533,118 @@ def backward(const floating[:, ::1] dZ_tilde not None, const floating[:, ::1] Z_
     with nogil:
         batchnorm_backward(n, m, &dZ_tilde[0, 0], &Z_norm[0, 0], w, &gamma[0], &invstd[0],
                            batch_stats, scale, &dZ[0, 0], dgamma_ptr, dbeta_ptr)
+
+
+def _shard_bounds(Py_ssize_t m, Py_ssize_t n_shards):
+    if not 1 <= n_shards <= m:
+        raise ValueError(f"n_shards: expected 1..{m} (the columns of Z), got {n_shards}")
+    return [(s * m // n_shards, (s + 1) * m // n_shards) for s in range(n_shards)]
+
+
+def sharded_train_forward(Z, gamma, beta, running_mean=None, running_var=None, weights=None,
+                          Py_ssize_t n_shards=2, double eps=1e-5, double momentum=0.1):
+    """train_forward through the shard pieces, the batch split into n_shards column
+    blocks (each copied to its own buffer), as a data-parallel engine would run
+    them; returns Z_norm, Z_tilde (n, m) and mean, var, invstd (n,) in double.
+    Reference and test of the protocol, not a fast path."""
+    Z = np.ascontiguousarray(Z)
+    cdef Py_ssize_t n = Z.shape[0], m = Z.shape[1]
+    bounds = _shard_bounds(m, n_shards)
+    _check_hyperparameters(eps, momentum)
+    w = np.ones(m, Z.dtype) if weights is None else np.ascontiguousarray(weights, Z.dtype)
+    shards = [np.ascontiguousarray(Z[:, a:b]) for a, b in bounds]
+    shard_weights = [None if weights is None else np.ascontiguousarray(w[a:b])
+                     for a, b in bounds]
+    total = float(np.sum(w, dtype=np.float64))
+    center = Z[:, 0].astype(np.float64)
+    sums = np.zeros(n)
+    for shard, shard_w in zip(shards, shard_weights):
+        sums += _partial_sums(shard, shard_w, center, True)
+    mean = center + sums / total
+    square_sums = np.zeros(n)
+    for shard, shard_w in zip(shards, shard_weights):
+        square_sums += _partial_sums(shard, shard_w, mean, False)
+    var = square_sums / total
+    invstd = 1 / np.sqrt(var + eps)
+    _update_running(mean, var, total, float(np.sum(w.astype(np.float64) ** 2)), momentum,
+                    running_mean, running_var)
+    Z_norm, Z_tilde = np.empty_like(Z), np.empty_like(Z)
+    for (a, b), shard in zip(bounds, shards):
+        norm, tilde = np.empty_like(shard), np.empty_like(shard)
+        _normalize(shard, mean, invstd, gamma, beta, norm, tilde)
+        Z_norm[:, a:b], Z_tilde[:, a:b] = norm, tilde
+    return Z_norm, Z_tilde, mean, var, invstd
+
+
+def sharded_backward(dZ_tilde, Z_norm, gamma, invstd, weights=None, Py_ssize_t n_shards=2,
+                     double scale=1.0):
+    """backward through the shard pieces (see sharded_train_forward); invstd in
+    double; returns dZ (n, m), dgamma, dbeta (n,)."""
+    dZ_tilde, Z_norm = np.ascontiguousarray(dZ_tilde), np.ascontiguousarray(Z_norm)
+    cdef Py_ssize_t n = dZ_tilde.shape[0], m = dZ_tilde.shape[1]
+    bounds = _shard_bounds(m, n_shards)
+    w = np.ones(m, dZ_tilde.dtype) if weights is None else np.ascontiguousarray(weights)
+    total = float(np.sum(w, dtype=np.float64))
+    pieces = [(np.ascontiguousarray(dZ_tilde[:, a:b]), np.ascontiguousarray(Z_norm[:, a:b]),
+               None if weights is None else np.ascontiguousarray(w[a:b])) for a, b in bounds]
+    sum_d, sum_dx = np.zeros(n), np.zeros(n)
+    for d, x, _ in pieces:
+        shard_d, shard_dx = _gradient_sums(d, x)
+        sum_d += shard_d
+        sum_dx += shard_dx
+    dZ = np.empty_like(dZ_tilde)
+    for (a, b), (d, x, shard_w) in zip(bounds, pieces):
+        out = np.empty_like(d)
+        _input_gradient(d, x, shard_w, gamma, np.ascontiguousarray(invstd, np.float64),
+                        sum_d / total, sum_dx / total, out)
+        dZ[:, a:b] = out
+    return dZ, scale * sum_dx, scale * sum_d
+
+
+# one def per piece, shapes trusted (only the sharded_* functions above call them)
+
+def _partial_sums(const floating[:, ::1] Z, const floating[::1] weights,
+                  const double[::1] center, bint plain):
+    cdef double[::1] out = np.empty(Z.shape[0])
+    cdef const floating *w = &weights[0] if weights is not None else NULL
+    with nogil:
+        if plain:
+            batchnorm_partial_sums(Z.shape[0], Z.shape[1], &Z[0, 0], w, &center[0], &out[0],
+                                   NULL)
+        else:
+            batchnorm_partial_sums(Z.shape[0], Z.shape[1], &Z[0, 0], w, &center[0], NULL,
+                                   &out[0])
+    return np.asarray(out)
+
+
+def _update_running(const double[::1] mean, const double[::1] var, double total,
+                    double total_squares, double momentum, floating[::1] running_mean,
+                    floating[::1] running_var):
+    cdef floating *rm = &running_mean[0] if running_mean is not None else NULL
+    cdef floating *rv = &running_var[0] if running_var is not None else NULL
+    batchnorm_update_running(mean.shape[0], &mean[0], &var[0],
+                             batchnorm_unbias_factor(total, total_squares), momentum, rm, rv)
+
+
+def _normalize(const floating[:, ::1] Z, const double[::1] mean, const double[::1] invstd,
+               const floating[::1] gamma, const floating[::1] beta, floating[:, ::1] Z_norm,
+               floating[:, ::1] Z_tilde):
+    batchnorm_normalize(Z.shape[0], Z.shape[1], &Z[0, 0], &mean[0], &invstd[0], &gamma[0],
+                        &beta[0], &Z_norm[0, 0], &Z_tilde[0, 0])
+
+
+def _gradient_sums(const floating[:, ::1] dZ_tilde, const floating[:, ::1] Z_norm):
+    cdef double[::1] sum_d = np.empty(dZ_tilde.shape[0]), sum_dx = np.empty(dZ_tilde.shape[0])
+    batchnorm_gradient_sums(dZ_tilde.shape[0], dZ_tilde.shape[1], &dZ_tilde[0, 0],
+                            &Z_norm[0, 0], &sum_d[0], &sum_dx[0])
+    return np.asarray(sum_d), np.asarray(sum_dx)
+
+
+def _input_gradient(const floating[:, ::1] dZ_tilde, const floating[:, ::1] Z_norm,
+                    const floating[::1] weights, const floating[::1] gamma,
+                    const double[::1] invstd, const double[::1] mean_d,
+                    const double[::1] mean_dx, floating[:, ::1] dZ):
+    cdef const floating *w = &weights[0] if weights is not None else NULL
+    batchnorm_input_gradient(dZ_tilde.shape[0], dZ_tilde.shape[1], &dZ_tilde[0, 0],
+                             &Z_norm[0, 0], w, &gamma[0], &invstd[0], &mean_d[0],
+                             &mean_dx[0], &dZ[0, 0])

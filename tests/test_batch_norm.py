@@ -142,6 +142,35 @@ def test_reference_backward_is_the_compact_form():
     assert_close(dZ, compact)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n_shards", [1, 2, 4])
+def test_shard_pieces_equal_the_whole_batch_kernels(dtype, weighted, n_shards):
+    """The pieces a data-parallel engine reduces between give the whole batch's results."""
+    Z, gamma, beta, dZ_tilde, rm, rv, w = layer(m=11, weighted=weighted, seed=7)
+    f = lambda a: np.ascontiguousarray(a[:, 0] if a.shape[1:] == (1,) else a, dtype=dtype)
+    args = [f(a) for a in (Z, gamma, beta)]
+    wk = None if w is None else f(w)
+    n, m = Z.shape
+    Z_norm, Z_tilde, invstd = np.empty((n, m), dtype), np.empty((n, m), dtype), np.empty(n, dtype)
+    mean, var = np.empty(n, dtype), np.empty(n, dtype)
+    rm1, rv1, rm2, rv2 = f(rm), f(rv), f(rm), f(rv)
+    K.train_forward(*args, Z_norm, Z_tilde, invstd, mean, var, rm1, rv1, wk)
+    norm, tilde, mean_s, var_s, invstd_s = K.sharded_train_forward(
+        *args, rm2, rv2, wk, n_shards=n_shards)
+    for actual, desired in [(norm, Z_norm), (tilde, Z_tilde), (mean_s, mean), (var_s, var),
+                            (invstd_s, invstd), (rm2, rm1), (rv2, rv1)]:
+        assert_close(actual, desired, dtype, tol(dtype))
+    d = f(dZ_tilde * (1 if w is None else w))
+    dZ, dgamma, dbeta = np.empty((n, m), dtype), np.empty(n, dtype), np.empty(n, dtype)
+    K.backward(d, Z_norm, args[1], invstd, dZ, dgamma, dbeta, wk, True, 0.5)
+    dZ_s, dgamma_s, dbeta_s = K.sharded_backward(d, Z_norm, args[1], invstd_s, wk, n_shards,
+                                                 0.5)
+    assert_close(dZ_s, dZ, dtype, tol(dtype))
+    assert_close(dgamma_s, dgamma, dtype, tol(dtype))
+    assert_close(dbeta_s, dbeta, dtype, tol(dtype))
+
+
 # ---------------------------------------------------------------------------
 # The functional API against the reference
 
