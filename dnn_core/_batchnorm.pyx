@@ -116,166 +116,12 @@ cdef inline double _weight_total(Py_ssize_t m, const floating *w, double *square
 
 
 # ---------------------------------------------------------------------------
-# Kernels
-
-cdef bint batchnorm_train_forward(
-        Py_ssize_t n, Py_ssize_t m, const floating *Z, const floating *weights,
-        const floating *gamma, const floating *beta, double eps, double momentum,
-        floating *Z_norm, floating *Z_tilde, floating *invstd, floating *mean, floating *var,
-        floating *running_mean, floating *running_var) noexcept nogil:
-    """Z_norm = (Z - mu) / sqrt(var + eps); Z_tilde = gamma * Z_norm + beta, batch statistics.
-
-    Writes Z_norm, Z_tilde (n, m), invstd (n,), and mean, var (n,) unless
-    NULL; updates running_mean, running_var (n,) unless NULL. Z_norm and
-    Z_tilde may each be Z itself, not each other. Return 1 if some row's mean
-    or variance is NaN or inf (Z was not finite, or overflowed), else 0; return
-    1 and write nothing if the weights sum to <= 0.
-    """
-    cdef Py_ssize_t i, j
-    cdef double squares, mu, v, s
-    cdef double total = _weight_total(m, weights, &squares)
-    cdef double unbias = 0          # 0: too few examples to update the running variance
-    cdef floating fmu, fs, fg, fb, x, stored_var
-    cdef const floating *z
-    cdef floating *xn
-    cdef floating *zt
-    cdef bint bad = 0
-    if not total > 0:
-        return 1
-    # unbias = total ** 2 / (total ** 2 - np.sum(w ** 2))   (m / (m - 1) unweighted)
-    if total * total > squares * (1 + 1e-12):
-        unbias = total * total / (total * total - squares)
-    for i in range(n):
-        z = Z + i * m
-        xn = Z_norm + i * m
-        zt = Z_tilde + i * m
-        # mu = Z[i, 0] + np.sum(w * (Z[i] - Z[i, 0])) / total   (exact for a constant row)
-        mu = z[0] + _shifted_sum(m, z, weights, z[0]) / total
-        # v = np.sum(w * (Z[i] - mu) ** 2) / total
-        v = _squares_sum(m, z, weights, mu) / total
-        s = 1 / sqrt(v + eps)
-        stored_var = <floating> v
-        bad = bad or not (mu - mu == 0 and stored_var - stored_var == 0)
-        invstd[i] = <floating> s
-        if mean != NULL:
-            mean[i] = <floating> mu
-        if var != NULL:
-            var[i] = stored_var
-        fmu, fs, fg, fb = <floating> mu, <floating> s, gamma[i], beta[i]
-        # Z_norm[i] = (Z[i] - mu) * invstd[i]; Z_tilde[i] = gamma[i] * Z_norm[i] + beta[i]
-        for j in range(m):
-            x = (z[j] - fmu) * fs
-            xn[j] = x
-            zt[j] = fg * x + fb
-        if running_mean != NULL:
-            # running_mean[i] = (1 - momentum) * running_mean[i] + momentum * mu
-            running_mean[i] = <floating> ((1 - momentum) * running_mean[i] + momentum * mu)
-        if running_var != NULL and unbias > 0:
-            # running_var[i] = (1 - momentum) * running_var[i] + momentum * unbias * v
-            running_var[i] = <floating> ((1 - momentum) * running_var[i]
-                                         + momentum * unbias * v)
-    return bad
-
-
-cdef void batchnorm_inference_forward(
-        Py_ssize_t n, Py_ssize_t m, const floating *Z, const floating *gamma,
-        const floating *beta, const floating *running_mean, const floating *running_var,
-        double eps, floating *Z_tilde) noexcept nogil:
-    """Z_tilde = gamma * (Z - running_mean) / sqrt(running_var + eps) + beta.
-
-    Z, Z_tilde (n, m), Z_tilde may be Z; the rest (n,). Each column depends on
-    that column of Z only.
-    """
-    cdef Py_ssize_t i, j
-    cdef floating mu, scale, shift
-    cdef const floating *z
-    cdef floating *zt
-    for i in range(n):
-        z = Z + i * m
-        zt = Z_tilde + i * m
-        mu = running_mean[i]
-        scale = <floating> (gamma[i] / sqrt(<double> running_var[i] + eps))
-        shift = beta[i]
-        # Z_tilde[i] = (Z[i] - running_mean[i]) * (gamma[i] / sqrt(running_var[i] + eps)) + beta[i]
-        for j in range(m):
-            zt[j] = (z[j] - mu) * scale + shift
-
-
-cdef void batchnorm_fold(
-        Py_ssize_t n, const floating *gamma, const floating *beta,
-        const floating *running_mean, const floating *running_var, double eps,
-        floating *scale, floating *shift) noexcept nogil:
-    """scale = gamma / sqrt(running_var + eps); shift = beta - running_mean * scale.
-
-    Inference as a per-unit affine map: Z_tilde = scale * Z + shift, so a
-    layer W, batch norm folds into the dense layer scale[:, None] * W, shift.
-    """
-    cdef Py_ssize_t i
-    cdef double s
-    # scale = gamma / np.sqrt(running_var + eps); shift = beta - running_mean * scale
-    for i in range(n):
-        s = gamma[i] / sqrt(<double> running_var[i] + eps)
-        scale[i] = <floating> s
-        shift[i] = <floating> (beta[i] - running_mean[i] * s)
-
-
-cdef void batchnorm_backward(
-        Py_ssize_t n, Py_ssize_t m, const floating *dZ_tilde, const floating *Z_norm,
-        const floating *weights, const floating *gamma, const floating *invstd,
-        bint batch_stats, double scale, floating *dZ, floating *dgamma,
-        floating *dbeta) noexcept nogil:
-    """dbeta = scale * sum(dZ~, 1); dgamma = scale * sum(dZ~ * Z_norm, 1);
-    dZ = gamma * invstd * (dZ~ - w * (sum(dZ~, 1) + Z_norm * sum(dZ~ * Z_norm, 1)) / sum(w)).
-
-    Unweighted (w NULL) that is the compact form ``dZ = (gamma * invstd / m) *
-    (m dZ~ - sum(dZ~) - Z_norm sum(dZ~ Z_norm))``. Without ``batch_stats``
-    (the forward used running statistics, which are constants), ``dZ = gamma
-    * invstd * dZ~``. ``scale``: 1 / m (or 1 / sum(w)) for the course's means,
-    as its db; 1 for sums. dZ may be dZ_tilde itself; dgamma, dbeta (n,) may
-    be NULL.
-    """
-    cdef Py_ssize_t i, j
-    cdef double squares, sum_d, sum_dx
-    cdef double total = _weight_total(m, weights, &squares)
-    cdef double inv_total = 1 / total if total > 0 else 0
-    cdef floating k, mean_d, mean_dx
-    cdef const floating *d
-    cdef const floating *x
-    cdef floating *dz
-    for i in range(n):
-        d = dZ_tilde + i * m
-        x = Z_norm + i * m
-        dz = dZ + i * m
-        # sum_d = np.sum(dZ~[i]); sum_dx = np.sum(dZ~[i] * Z_norm[i])
-        sum_d = _shifted_sum(m, d, <floating *> NULL, 0.0)
-        sum_dx = _products_sum(m, d, x)
-        if dbeta != NULL:
-            dbeta[i] = <floating> (scale * sum_d)
-        if dgamma != NULL:
-            dgamma[i] = <floating> (scale * sum_dx)
-        k = <floating> (<double> gamma[i] * invstd[i])
-        mean_d, mean_dx = <floating> (sum_d * inv_total), <floating> (sum_dx * inv_total)
-        if not batch_stats:
-            # dZ[i] = gamma[i] * invstd[i] * dZ~[i]
-            for j in range(m):
-                dz[j] = k * d[j]
-        elif weights == NULL:
-            # dZ[i] = gamma[i] * invstd[i] * (dZ~[i] - sum_d / m - Z_norm[i] * sum_dx / m)
-            for j in range(m):
-                dz[j] = k * (d[j] - mean_d - x[j] * mean_dx)
-        else:
-            # dZ[i] = gamma[i] * invstd[i] * (dZ~[i] - w * (sum_d + Z_norm[i] * sum_dx) / total)
-            for j in range(m):
-                dz[j] = k * (d[j] - weights[j] * (mean_d + x[j] * mean_dx))
-
-
-# ---------------------------------------------------------------------------
-# The same, in pieces, for a batch split into shards of columns (examples),
-# each with its own (n, m_shard) buffers: the per-unit sums of every shard are
-# reduced (in a fixed order) between the pieces, so that the statistics are
-# the whole batch's. With shards in order and center = the batch's first
-# column, the results are batchnorm_train_forward and batchnorm_backward's
-# up to the rounding of the sums (reduced in another order).
+# Pieces. The whole-batch kernels below run them one row at a time. A batch
+# split into shards of columns (examples), each shard with its own (n, m_s)
+# buffers, runs them shard by shard, reducing the per-unit sums of all shards
+# (in a fixed order) between them so that the statistics are the whole
+# batch's; with center = the batch's first column the results are the
+# whole-batch kernels' up to the rounding of the sums (see sharded_* below):
 #
 #   forward:  S1 = sum over shards of partial_sums(Z_s, w_s, center)
 #             mu = center + S1 / total     (total = sum(w), or m)
@@ -386,6 +232,131 @@ cdef void batchnorm_input_gradient(
             # dZ[i] = gamma[i] * invstd[i] * (dZ~[i] - w * (mean_d[i] + Z_norm[i] * mean_dx[i]))
             for j in range(m):
                 dz[j] = k * (d[j] - weights[j] * (md + x[j] * mdx))
+
+
+# ---------------------------------------------------------------------------
+# Whole-batch kernels, what a one-shard engine calls
+
+cdef bint batchnorm_train_forward(
+        Py_ssize_t n, Py_ssize_t m, const floating *Z, const floating *weights,
+        const floating *gamma, const floating *beta, double eps, double momentum,
+        floating *Z_norm, floating *Z_tilde, floating *invstd, floating *mean, floating *var,
+        floating *running_mean, floating *running_var) noexcept nogil:
+    """Z_norm = (Z - mu) / sqrt(var + eps); Z_tilde = gamma * Z_norm + beta, batch statistics.
+
+    Writes Z_norm, Z_tilde (n, m), invstd (n,), and mean, var (n,) unless
+    NULL; updates running_mean, running_var (n,) unless NULL. Z_norm and
+    Z_tilde may each be Z itself, not each other. Return 1 if some row's mean
+    or variance is NaN or inf (Z was not finite, or overflowed), else 0; return
+    1 and write nothing if the weights sum to <= 0. One row at a time (it
+    stays in cache), through the pieces above.
+    """
+    cdef Py_ssize_t i
+    cdef double squares, mu, v, s
+    cdef double total = _weight_total(m, weights, &squares)
+    cdef double unbias = batchnorm_unbias_factor(total, squares)
+    cdef floating stored_var
+    cdef const floating *z
+    cdef bint bad = 0
+    if not total > 0:
+        return 1
+    for i in range(n):
+        z = Z + i * m
+        # mu = Z[i, 0] + np.sum(w * (Z[i] - Z[i, 0])) / total   (exact for a constant row)
+        mu = z[0] + _shifted_sum(m, z, weights, z[0]) / total
+        # v = np.sum(w * (Z[i] - mu) ** 2) / total; s = 1 / np.sqrt(v + eps)
+        v = _squares_sum(m, z, weights, mu) / total
+        s = 1 / sqrt(v + eps)
+        stored_var = <floating> v
+        bad = bad or not (mu - mu == 0 and stored_var - stored_var == 0)
+        invstd[i] = <floating> s
+        if mean != NULL:
+            mean[i] = <floating> mu
+        if var != NULL:
+            var[i] = stored_var
+        # Z_norm[i] = (Z[i] - mu) * s; Z_tilde[i] = gamma[i] * Z_norm[i] + beta[i]
+        batchnorm_normalize(1, m, z, &mu, &s, gamma + i, beta + i, Z_norm + i * m,
+                            Z_tilde + i * m)
+        # running[i] = (1 - momentum) * running[i] + momentum * (mu, unbias * v)
+        batchnorm_update_running(1, &mu, &v, unbias, momentum,
+                                 running_mean + i if running_mean != NULL else NULL,
+                                 running_var + i if running_var != NULL else NULL)
+    return bad
+
+
+cdef void batchnorm_inference_forward(
+        Py_ssize_t n, Py_ssize_t m, const floating *Z, const floating *gamma,
+        const floating *beta, const floating *running_mean, const floating *running_var,
+        double eps, floating *Z_tilde) noexcept nogil:
+    """Z_tilde = gamma * (Z - running_mean) / sqrt(running_var + eps) + beta.
+
+    Z, Z_tilde (n, m), Z_tilde may be Z; the rest (n,). Each column depends on
+    that column of Z only.
+    """
+    cdef Py_ssize_t i, j
+    cdef floating mu, scale, shift
+    cdef const floating *z
+    cdef floating *zt
+    for i in range(n):
+        z = Z + i * m
+        zt = Z_tilde + i * m
+        mu = running_mean[i]
+        scale = <floating> (gamma[i] / sqrt(<double> running_var[i] + eps))
+        shift = beta[i]
+        # Z_tilde[i] = (Z[i] - running_mean[i]) * (gamma[i] / sqrt(running_var[i] + eps)) + beta[i]
+        for j in range(m):
+            zt[j] = (z[j] - mu) * scale + shift
+
+
+cdef void batchnorm_fold(
+        Py_ssize_t n, const floating *gamma, const floating *beta,
+        const floating *running_mean, const floating *running_var, double eps,
+        floating *scale, floating *shift) noexcept nogil:
+    """scale = gamma / sqrt(running_var + eps); shift = beta - running_mean * scale.
+
+    Inference as a per-unit affine map: Z_tilde = scale * Z + shift, so a
+    layer W, batch norm folds into the dense layer scale[:, None] * W, shift.
+    """
+    cdef Py_ssize_t i
+    cdef double s
+    # scale = gamma / np.sqrt(running_var + eps); shift = beta - running_mean * scale
+    for i in range(n):
+        s = gamma[i] / sqrt(<double> running_var[i] + eps)
+        scale[i] = <floating> s
+        shift[i] = <floating> (beta[i] - running_mean[i] * s)
+
+
+cdef void batchnorm_backward(
+        Py_ssize_t n, Py_ssize_t m, const floating *dZ_tilde, const floating *Z_norm,
+        const floating *weights, const floating *gamma, const floating *invstd,
+        bint batch_stats, double scale, floating *dZ, floating *dgamma,
+        floating *dbeta) noexcept nogil:
+    """dbeta = scale * sum(dZ~, 1); dgamma = scale * sum(dZ~ * Z_norm, 1);
+    dZ = gamma * invstd * (dZ~ - w * (sum(dZ~, 1) + Z_norm * sum(dZ~ * Z_norm, 1)) / sum(w)).
+
+    Unweighted (w NULL) that is the compact form ``dZ = (gamma * invstd / m) *
+    (m dZ~ - sum(dZ~) - Z_norm sum(dZ~ Z_norm))``. Without ``batch_stats``
+    (the forward used running statistics, which are constants), ``dZ = gamma
+    * invstd * dZ~``. ``scale``: 1 / m (or 1 / sum(w)) for the course's means,
+    as its db; 1 for sums. dZ may be dZ_tilde itself; dgamma, dbeta (n,) may
+    be NULL. One row at a time, through the pieces above.
+    """
+    cdef Py_ssize_t i
+    cdef double squares, sum_d, sum_dx, mean_d, mean_dx, s
+    cdef double total = _weight_total(m, weights, &squares)
+    cdef double inv_total = 1 / total if total > 0 and batch_stats else 0
+    for i in range(n):
+        # sum_d = np.sum(dZ~[i]); sum_dx = np.sum(dZ~[i] * Z_norm[i])
+        batchnorm_gradient_sums(1, m, dZ_tilde + i * m, Z_norm + i * m, &sum_d, &sum_dx)
+        if dbeta != NULL:
+            dbeta[i] = <floating> (scale * sum_d)
+        if dgamma != NULL:
+            dgamma[i] = <floating> (scale * sum_dx)
+        # dZ[i] = gamma[i] * invstd[i] * (dZ~[i] - w * (mean_d + Z_norm[i] * mean_dx))
+        # (mean_d = mean_dx = 0 without batch_stats)
+        s, mean_d, mean_dx = invstd[i], sum_d * inv_total, sum_dx * inv_total
+        batchnorm_input_gradient(1, m, dZ_tilde + i * m, Z_norm + i * m, weights, gamma + i,
+                                 &s, &mean_d, &mean_dx, dZ + i * m)
 
 
 # ---------------------------------------------------------------------------
