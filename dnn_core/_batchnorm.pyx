@@ -10,8 +10,20 @@ activation of a hidden layer (whose bias is then dropped)::
 All arrays are in the course's layout, ``(units, examples)``, C-order: ``Z``,
 ``Z_norm``, ``Z_tilde``, ``dZ`` are (n, m); ``gamma``, ``beta``, the batch's
 ``mean``, ``var``, ``invstd = 1 / sqrt(var + eps)`` and the running
-statistics are (n,). Sums run in double. Nothing is allocated here: every
-output is a caller's buffer.
+statistics are (n,). Sums run in double. The cdef kernels allocate nothing:
+every output is a caller's buffer.
+
+In an engine, per hidden layer with batch norm (its b dropped)::
+
+    forward    dense_forward(IDENTITY, b=NULL) -> Z
+               batchnorm_train_forward(Z, Z_norm=Z (in place), Z_tilde, invstd)
+               bias_activation_forward(g, Z_tilde, b=NULL) -> A
+    backward   activation_backward(dA, Z_tilde, A) -> dZ_tilde  (db=NULL)
+               batchnorm_backward(dZ_tilde, Z_norm, invstd, dZ=dZ_tilde, scale=1/m)
+               dense_backward(dZ, db=NULL)
+    inference  batchnorm_inference_forward(Z, Z_tilde=Z), or batchnorm_fold into W
+
+so a layer keeps one (n, m) buffer more than a dense one (Z_tilde) and invstd.
 
 Conventions (PyTorch's ``BatchNorm1d``; ``dnn.batch_norm`` documents why):
 ``eps = 1e-5``; ``running = (1 - momentum) * running + momentum * batch`` with
