@@ -256,6 +256,19 @@ def test_running_statistics_converge_to_the_batch_and_use_the_unbiased_variance(
     np.testing.assert_array_equal(rv2, 1)
 
 
+def test_other_epsilon_and_momentum_keras_like():
+    Z, gamma, beta, dZ_tilde, rm, rv, _ = layer(seed=4)
+    expected, ref_cache, (rm_new, rv_new) = R.batchnorm_forward(Z, gamma, beta, 1e-3, rm, rv,
+                                                                0.01)
+    Z_tilde, cache = BN.batchnorm_forward(Z, gamma, beta, epsilon=1e-3, running_mean=rm,
+                                          running_var=rv, momentum=0.01)
+    assert_close(Z_tilde, expected)
+    assert_close(rm, rm_new)
+    assert_close(rv, rv_new)
+    assert_close(BN.batchnorm_backward(dZ_tilde, cache)[0],
+                 R.batchnorm_backward(dZ_tilde, ref_cache)[0])
+
+
 def test_defaults_are_pytorchs():
     assert BN.EPSILON == R.BN_EPSILON == 1e-5
     assert BN.MOMENTUM == R.BN_MOMENTUM == 0.1
@@ -409,6 +422,18 @@ def test_reference_training_step_lowers_the_cost():
     assert costs[-1] < costs[0]
     AL, _, _ = R.forward_with_batch_norm(X, params, training=False, running_stats=stats)
     assert np.isfinite(AL).all()
+
+
+def test_reference_network_inference_is_independent_of_the_batch():
+    params, X, Y = network_problem("relu", 3, "categorical_crossentropy", m=12)
+    stats = R.initialize_running_stats(params)
+    for _ in range(5):
+        _, _, stats = R.forward_with_batch_norm(X, params, "relu", "softmax", True, stats)
+    AL, _, _ = R.forward_with_batch_norm(X, params, "relu", "softmax", False, stats)
+    for j in range(X.shape[1]):
+        alone, _, _ = R.forward_with_batch_norm(X[:, [j]], params, "relu", "softmax", False,
+                                                stats)
+        assert_close(alone[:, 0], AL[:, j], rtol=1e-14)
 
 
 @pytest.mark.parametrize("hidden, output, loss, n_out", NETWORKS)
