@@ -624,6 +624,9 @@ def test_forward_overflow_is_reported():
     Z = np.array([[1e200, -1e200, 0.0]])
     with pytest.raises(ValueError, match="the variance overflowed"):
         BN.batchnorm_forward(Z, np.ones((1, 1)), np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="gamma: Z_tilde = gamma .* overflowed"):
+        BN.batchnorm_forward(np.array([[1.0, 2.0]], np.float32), np.full((1, 1), 3e38, np.float32),
+                             np.full((1, 1), 3e38, np.float32))
 
 
 def test_kernels_refuse_bad_shapes_and_values():

@@ -184,6 +184,9 @@ def batchnorm_forward(Z, gamma, beta, epsilon=EPSILON, running_mean=None, runnin
                                     epsilon, momentum):
             raise ValueError(f"Z: the variance overflowed to inf although Z is finite; "
                              f"scale Z down (or compute in float64)")
+    if dnn_core.has_nonfinite(Z_tilde.reshape(-1)):
+        raise ValueError("gamma: Z_tilde = gamma * Z_norm + beta overflowed to inf although "
+                         "its inputs are finite; use smaller gamma and beta")
     cache = BatchNormCache(Z_norm, gamma, invstd, mu, var, epsilon, weights, bool(training))
     return Z_tilde, cache
 
