@@ -133,7 +133,8 @@ cdef inline double _weight_total(Py_ssize_t m, const floating *w, double *square
 # buffers, runs them shard by shard, reducing the per-unit sums of all shards
 # (in a fixed order) between them so that the statistics are the whole
 # batch's; with center = the batch's first column the results are the
-# whole-batch kernels' up to the rounding of the sums (see sharded_* below):
+# whole-batch kernels' up to the rounding of the sums (tests/test_batch_norm.py's
+# sharded_train_forward and sharded_backward run it):
 #
 #   forward:  S1 = sum over shards of partial_sums(Z_s, w_s, center)
 #             mu = center + S1 / total     (total = sum(w), or m)
@@ -518,73 +519,8 @@ def backward(const floating[:, ::1] dZ_tilde not None, const floating[:, ::1] Z_
                            batch_stats, scale, &dZ[0, 0], dgamma_ptr, dbeta_ptr)
 
 
-def _shard_bounds(Py_ssize_t m, Py_ssize_t n_shards):
-    if not 1 <= n_shards <= m:
-        raise ValueError(f"n_shards: expected 1..{m} (the columns of Z), got {n_shards}")
-    return [(s * m // n_shards, (s + 1) * m // n_shards) for s in range(n_shards)]
-
-
-def sharded_train_forward(Z, gamma, beta, running_mean=None, running_var=None, weights=None,
-                          Py_ssize_t n_shards=2, double eps=1e-5, double momentum=0.1):
-    """train_forward through the shard pieces, the batch split into n_shards column
-    blocks (each copied to its own buffer), as a data-parallel engine would run
-    them; returns Z_norm, Z_tilde (n, m) and mean, var, invstd (n,) in double.
-    Reference and test of the protocol, not a fast path."""
-    Z = np.ascontiguousarray(Z)
-    cdef Py_ssize_t n = Z.shape[0], m = Z.shape[1]
-    bounds = _shard_bounds(m, n_shards)
-    _check_hyperparameters(eps, momentum)
-    w = np.ones(m, Z.dtype) if weights is None else np.ascontiguousarray(weights, Z.dtype)
-    shards = [np.ascontiguousarray(Z[:, a:b]) for a, b in bounds]
-    shard_weights = [None if weights is None else np.ascontiguousarray(w[a:b])
-                     for a, b in bounds]
-    total = float(np.sum(w, dtype=np.float64))
-    center = Z[:, 0].astype(np.float64)
-    sums = np.zeros(n)
-    for shard, shard_w in zip(shards, shard_weights):
-        sums += _partial_sums(shard, shard_w, center, True)
-    mean = center + sums / total
-    square_sums = np.zeros(n)
-    for shard, shard_w in zip(shards, shard_weights):
-        square_sums += _partial_sums(shard, shard_w, mean, False)
-    var = square_sums / total
-    invstd = 1 / np.sqrt(var + eps)
-    _update_running(mean, var, total, float(np.sum(w.astype(np.float64) ** 2)), momentum,
-                    running_mean, running_var)
-    Z_norm, Z_tilde = np.empty_like(Z), np.empty_like(Z)
-    for (a, b), shard in zip(bounds, shards):
-        norm, tilde = np.empty_like(shard), np.empty_like(shard)
-        _normalize(shard, mean, invstd, gamma, beta, norm, tilde)
-        Z_norm[:, a:b], Z_tilde[:, a:b] = norm, tilde
-    return Z_norm, Z_tilde, mean, var, invstd
-
-
-def sharded_backward(dZ_tilde, Z_norm, gamma, invstd, weights=None, Py_ssize_t n_shards=2,
-                     double scale=1.0):
-    """backward through the shard pieces (see sharded_train_forward); invstd in
-    double; returns dZ (n, m), dgamma, dbeta (n,)."""
-    dZ_tilde, Z_norm = np.ascontiguousarray(dZ_tilde), np.ascontiguousarray(Z_norm)
-    cdef Py_ssize_t n = dZ_tilde.shape[0], m = dZ_tilde.shape[1]
-    bounds = _shard_bounds(m, n_shards)
-    w = np.ones(m, dZ_tilde.dtype) if weights is None else np.ascontiguousarray(weights)
-    total = float(np.sum(w, dtype=np.float64))
-    pieces = [(np.ascontiguousarray(dZ_tilde[:, a:b]), np.ascontiguousarray(Z_norm[:, a:b]),
-               None if weights is None else np.ascontiguousarray(w[a:b])) for a, b in bounds]
-    sum_d, sum_dx = np.zeros(n), np.zeros(n)
-    for d, x, _ in pieces:
-        shard_d, shard_dx = _gradient_sums(d, x)
-        sum_d += shard_d
-        sum_dx += shard_dx
-    dZ = np.empty_like(dZ_tilde)
-    for (a, b), (d, x, shard_w) in zip(bounds, pieces):
-        out = np.empty_like(d)
-        _input_gradient(d, x, shard_w, gamma, np.ascontiguousarray(invstd, np.float64),
-                        sum_d / total, sum_dx / total, out)
-        dZ[:, a:b] = out
-    return dZ, scale * sum_dx, scale * sum_d
-
-
-# one def per piece, shapes trusted (only the sharded_* functions above call them)
+# One def per piece, shapes trusted: for tests/test_batch_norm.py, whose
+# sharded_train_forward and sharded_backward walk through the protocol.
 
 def _partial_sums(const floating[:, ::1] Z, const floating[::1] weights,
                   const double[::1] center, bint plain):

@@ -142,6 +142,52 @@ def test_reference_backward_is_the_compact_form():
     assert_close(dZ, compact)
 
 
+def shard_bounds(m, n_shards):
+    return [(s * m // n_shards, (s + 1) * m // n_shards) for s in range(n_shards)]
+
+
+def sharded_train_forward(Z, gamma, beta, running_mean, running_var, weights, n_shards,
+                          eps=1e-5, momentum=0.1):
+    """K.train_forward through the shard pieces, the batch split into n_shards column
+    blocks (each in its own buffer), as a data-parallel engine would run them
+    (dnn_core/_batchnorm.pyx's "Pieces"); mean, var, invstd in double."""
+    n, m = Z.shape
+    bounds = shard_bounds(m, n_shards)
+    w = np.ones(m, Z.dtype) if weights is None else weights
+    shards = [(np.ascontiguousarray(Z[:, a:b]), None if weights is None else w[a:b])
+              for a, b in bounds]
+    total = float(np.sum(w, dtype=np.float64))
+    center = Z[:, 0].astype(np.float64)
+    mean = center + sum(K._partial_sums(z, ws, center, True) for z, ws in shards) / total
+    var = sum(K._partial_sums(z, ws, mean, False) for z, ws in shards) / total
+    invstd = 1 / np.sqrt(var + eps)
+    K._update_running(mean, var, total, float(np.sum(w.astype(np.float64) ** 2)), momentum,
+                      running_mean, running_var)
+    Z_norm, Z_tilde = np.empty_like(Z), np.empty_like(Z)
+    for (a, b), (z, _) in zip(bounds, shards):
+        norm, tilde = np.empty_like(z), np.empty_like(z)
+        K._normalize(z, mean, invstd, gamma, beta, norm, tilde)
+        Z_norm[:, a:b], Z_tilde[:, a:b] = norm, tilde
+    return Z_norm, Z_tilde, mean, var, invstd
+
+
+def sharded_backward(dZ_tilde, Z_norm, gamma, invstd, weights, n_shards, scale):
+    """K.backward through the shard pieces (see sharded_train_forward)."""
+    n, m = dZ_tilde.shape
+    bounds = shard_bounds(m, n_shards)
+    total = m if weights is None else float(np.sum(weights, dtype=np.float64))
+    pieces = [(np.ascontiguousarray(dZ_tilde[:, a:b]), np.ascontiguousarray(Z_norm[:, a:b]),
+               None if weights is None else weights[a:b]) for a, b in bounds]
+    sums = [K._gradient_sums(d, x) for d, x, _ in pieces]
+    sum_d, sum_dx = sum(s[0] for s in sums), sum(s[1] for s in sums)
+    dZ = np.empty_like(dZ_tilde)
+    for (a, b), (d, x, ws) in zip(bounds, pieces):
+        out = np.empty_like(d)
+        K._input_gradient(d, x, ws, gamma, invstd, sum_d / total, sum_dx / total, out)
+        dZ[:, a:b] = out
+    return dZ, scale * sum_dx, scale * sum_d
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("n_shards", [1, 2, 4])
@@ -156,16 +202,15 @@ def test_shard_pieces_equal_the_whole_batch_kernels(dtype, weighted, n_shards):
     mean, var = np.empty(n, dtype), np.empty(n, dtype)
     rm1, rv1, rm2, rv2 = f(rm), f(rv), f(rm), f(rv)
     K.train_forward(*args, Z_norm, Z_tilde, invstd, mean, var, rm1, rv1, wk)
-    norm, tilde, mean_s, var_s, invstd_s = K.sharded_train_forward(
-        *args, rm2, rv2, wk, n_shards=n_shards)
+    norm, tilde, mean_s, var_s, invstd_s = sharded_train_forward(*args, rm2, rv2, wk,
+                                                                 n_shards)
     for actual, desired in [(norm, Z_norm), (tilde, Z_tilde), (mean_s, mean), (var_s, var),
                             (invstd_s, invstd), (rm2, rm1), (rv2, rv1)]:
         assert_close(actual, desired, dtype, tol(dtype))
     d = f(dZ_tilde * (1 if w is None else w))
     dZ, dgamma, dbeta = np.empty((n, m), dtype), np.empty(n, dtype), np.empty(n, dtype)
     K.backward(d, Z_norm, args[1], invstd, dZ, dgamma, dbeta, wk, True, 0.5)
-    dZ_s, dgamma_s, dbeta_s = K.sharded_backward(d, Z_norm, args[1], invstd_s, wk, n_shards,
-                                                 0.5)
+    dZ_s, dgamma_s, dbeta_s = sharded_backward(d, Z_norm, args[1], invstd_s, wk, n_shards, 0.5)
     assert_close(dZ_s, dZ, dtype, tol(dtype))
     assert_close(dgamma_s, dgamma, dtype, tol(dtype))
     assert_close(dbeta_s, dbeta, dtype, tol(dtype))
