@@ -239,3 +239,15 @@ def test_bad_input():
         C.model(np.ones((2, 7)), np.ones((1, 7)), [2, 3, 2, 1], "gd", decay=0.5)
     with pytest.raises(ValueError, match="time_interval: expected an integer >= 1"):
         C.schedule_lr_decay(0.1, 10, 1, 0)
+
+
+def test_float32_is_kept():
+    np.random.seed(6)
+    X, Y = np.random.randn(2, 100).astype(np.float32), np.random.rand(1, 100) > 0.5
+    for optimizer in ("gd", "momentum", "adam"):
+        p = C.model(X, Y, [2, 4, 3, 1], optimizer, num_epochs=20, print_cost=False)
+        ref = C.model(X.astype(np.float64), Y, [2, 4, 3, 1], optimizer, num_epochs=20,
+                      print_cost=False)
+        for key in ref:
+            assert p[key].dtype == np.float32
+            assert_close(p[key], ref[key], np.float32, rtol=1e-4)

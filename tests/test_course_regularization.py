@@ -227,3 +227,17 @@ def test_bad_input():
         C.model(X, Y, lambd=0.7, keep_prob=0.8)
     with pytest.raises(ValueError, match="A3: expected shape \\(1, m\\)"):
         C.compute_cost_with_regularization(np.full((2, 5), 0.5), Y, p, 0.1)
+
+
+@pytest.mark.parametrize("kw", [{"lambd": 0.7}, {"keep_prob": 0.86}])
+def test_float32_is_kept(kw):
+    np.random.seed(5)
+    X, Y = np.random.randn(2, 40).astype(np.float32), np.random.rand(1, 40) > 0.5
+    p = C.model(X, Y, num_iterations=201, print_cost=False, **kw)
+    ref = C.model(X.astype(np.float64), Y, num_iterations=201, print_cost=False, **kw)
+    for key in ref:
+        assert p[key].dtype == np.float32
+        assert_close(p[key], ref[key], np.float32, rtol=1e-4)
+    A3, cache = C.forward_propagation_with_dropout(X, p, 0.8)
+    grads = C.backward_propagation_with_dropout(X, Y, cache, 0.8)
+    assert A3.dtype == np.float32 and all(g.dtype == np.float32 for g in grads.values())

@@ -66,11 +66,11 @@ def forward(X, weights, biases, keep_prob=None):
     Z1, A1 = layer(X, W1, b1, _RELU, 1)
     if keep_prob is not None:
         D1 = (np.random.rand(A1.shape[0], A1.shape[1]) < keep_prob).astype(int)
-        A1 = A1 * D1 / keep_prob            # A1 = A1 * D1; A1 = A1 / keep_prob
+        A1 = A1 * D1.astype(A1.dtype) / keep_prob    # A1 = A1 * D1; A1 = A1 / keep_prob
     Z2, A2 = layer(A1, W2, b2, _RELU, 2)
     if keep_prob is not None:
         D2 = (np.random.rand(A2.shape[0], A2.shape[1]) < keep_prob).astype(int)
-        A2 = A2 * D2 / keep_prob
+        A2 = A2 * D2.astype(A2.dtype) / keep_prob
     Z3, A3 = layer(A2, W3, b3, _SIGMOID, 3)
     if keep_prob is not None:
         return A3, (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3)
@@ -162,9 +162,10 @@ def backward(X, Y, parts, lambd=0.0, keep_prob=None, lower=False, scaled=False):
         if l > 1:
             A = parts[f"A{l - 1}"]
             if keep_prob is not None:
-                dA_prev = dA_prev * parts[f"D{l - 1}"] / keep_prob
+                mask = parts[f"D{l - 1}"].astype(dA_prev.dtype, copy=False)
+                dA_prev = dA_prev * mask / keep_prob
             grads[f"dA{l - 1}"] = dA_prev
-            dZ = np.ascontiguousarray(np.multiply(dA_prev, (A > 0).astype(np.int64)))
+            dZ = np.ascontiguousarray(np.multiply(dA_prev, A > 0))   # dA * np.int64(A > 0)
     order = ("dZ3", "dW3", "db3", "dA2", "dZ2", "dW2", "db2", "dA1", "dZ1", "dW1", "db1")
     out = {}
     for key in order:
