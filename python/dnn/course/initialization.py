@@ -68,15 +68,17 @@ def forward_propagation(X, parameters):
 
 
 def backward_propagation(X, Y, cache):
-    """Gradients from the cache: ``{"dz3", "dW3", "db3", "da2", "dz2", "dW2", "db2",
-    "da1", "dz1", "dW1", "db1"}``; ReLU's derivative from ``a > 0``."""
+    """Gradients from the cache, as init_utils gives them: ``dz3 = (a3 - Y) / m``, then
+    ``dW = dz a^T``, ``db = sum(dz)``, ``da = W^T dz`` (so ``dz`` and ``da`` carry the
+    1/m); ReLU's derivative from ``a > 0``. Keys ``dz3, dW3, db3, da2, dz2, dW2, db2,
+    da1, dz1, dW1, db1``."""
     parts = net.check_cache(cache)
     X = net.data(X, parts["W1"])
     Y = net.labels(Y, X.shape[1], X.dtype)
     if parts["A3"].shape[1] != X.shape[1]:
         raise ValueError(f"X: expected {parts['A3'].shape[1]} columns like the cache's a3, "
                          f"got shape {X.shape}")
-    return net.backward(X, Y, parts, lower=True)
+    return net.backward(X, Y, parts, lower=True, scaled=True)
 
 
 def compute_loss(a3, Y):
