@@ -3,7 +3,9 @@
 Expected values: the graded tests of the "Gradient Checking" notebook (its
 public_tests.py: forward_propagation_test, backward_propagation_test,
 gradient_check_test, gradient_check_n_test on testCases.py's gradient_check_n_test_case)
-and its printed messages; beside them, the plain NumPy rendering
+and its printed messages (as in the notebook copy at github.com/manmartgarc/deep-learning-coursera
+02-improving-deep-neural-networks/week-01/Gradient_Checking.ipynb); beside them, the plain NumPy
+rendering
 (benchmarks/numpy_reference_course.py).
 """
 import numpy as np
@@ -32,6 +34,10 @@ def test_one_dimensional_graded(capsys):
     C.gradient_check(2, 4, print_msg=True)
     assert capsys.readouterr().out == ("\033[92mYour backward propagation works perfectly fine! "
                                        f"difference = {difference}\033[0m\n")
+    # the notebook's own cell: x, theta = 3, 4
+    C.gradient_check(3, 4, print_msg=True)
+    assert capsys.readouterr().out == ("\033[92mYour backward propagation works perfectly fine! "
+                                       "difference = 7.814075313343006e-11\033[0m\n")
 
 
 def test_gradient_check_n_graded(capsys):
@@ -49,6 +55,7 @@ def test_gradient_check_n_graded(capsys):
     # the correct backward pass: the graded 1.1890913024229996e-07 (a rounding-noise
     # value, reproduced to the last digit by the kernels)
     difference = C.gradient_check_n(parameters, gradients, X, Y, print_msg=True)
+    assert not isinstance(difference, np.ndarray)      # the notebook's own assertion
     assert difference == pytest.approx(1.1890913024229996e-07, rel=1e-6)
     assert difference == pytest.approx(R.c2_gradient_check_n(parameters, gradients, X,
                                                              Y.reshape(1, -1)), abs=1e-9)

@@ -5,7 +5,8 @@ public_tests.py: initialize_parameters_zeros_test, initialize_parameters_random_
 initialize_parameters_he_test) and the notebook's printed outputs (the He model's
 cost trace and accuracies, as in the published copies of the notebook, e.g.
 github.com/manmartgarc/deep-learning-coursera 02-improving-deep-neural-networks/week-01/
-Initialization.ipynb); beside them, equality with the plain NumPy rendering (benchmarks/numpy_reference_course.py).
+Initialization.ipynb); beside them, equality with the plain NumPy rendering
+(benchmarks/numpy_reference_course.py).
 """
 import numpy as np
 import pytest

@@ -21,7 +21,6 @@ import numpy as np
 from dnn_core import _optim
 
 from dnn import _validation as check
-from dnn import functional as F
 from dnn.course import _common as c
 from dnn.course import _three_layer as net
 

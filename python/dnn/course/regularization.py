@@ -14,7 +14,6 @@ kernels; dropout draws its masks with ``np.random.rand`` after
 """
 import numpy as np
 
-from dnn import _validation as check
 from dnn import functional as F
 from dnn.course import _common as c
 from dnn.course import _three_layer as net
@@ -114,7 +113,7 @@ def compute_cost(a3, Y):
 
 def _l2(A3, weights, lambd):
     squares = sum(np.sum(np.square(W)) for W in weights)
-    return 1. / A3.shape[1] * lambd / 2 * squares
+    return squares / A3.shape[1] * (lambd / 2)
 
 
 def compute_cost_with_regularization(A3, Y, parameters, lambd):
