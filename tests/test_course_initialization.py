@@ -175,3 +175,13 @@ def test_bad_input():
         C.compute_loss(np.array([[np.nan, 0.5]]), np.array([[1, 0]]))
     with pytest.raises(TypeError, match="print_cost"):
         C.model(X, Y, print_cost="yes")
+
+
+def test_course_2_submodules_export_their_names():
+    import dnn.course
+    for name in ("initialization", "regularization", "gradient_checking", "optimization"):
+        module = getattr(dnn.course, name)
+        namespace = {}
+        exec(f"from dnn.course.{name} import *", namespace)
+        assert set(module.__all__) <= set(namespace)
+        assert all(callable(namespace[key]) for key in module.__all__)
