@@ -22,3 +22,4 @@ from dnn.course.deep_neural_network import *  # noqa: F401,F403
 from dnn.course.deep_neural_network import __all__  # noqa: F401
 
 from dnn.course import logistic_regression, planar  # noqa: E402,F401
+from dnn.course import gradient_checking, initialization, optimization, regularization  # noqa
