@@ -19,7 +19,8 @@ import numpy as np
 from libc.string cimport memset
 
 cdef enum:
-    ROWS = 4  # rows of W per pass over the batch
+    ROWS = 4     # rows of W per pass over the batch
+    CHUNK = 512  # entries of a row of dW zeroed at once (not accumulating)
 
 cdef extern from *:
     """#define DNN_INT32_MAX 2147483647"""
@@ -183,9 +184,14 @@ cdef void sparse_forward(
                 z[j] = <floating> (a0[j] + bias)
 
 
-cdef inline void _zero(floating *x, Py_ssize_t n) noexcept nogil:
-    if n > 0:
-        memset(x, 0, n * sizeof(floating))
+cdef inline Py_ssize_t _zero_to(floating *g, Py_ssize_t n_x, Py_ssize_t rb, Py_ssize_t done,
+                                 Py_ssize_t k) noexcept nogil:
+    """g[:rb, done:end] = 0, end the end of the chunk that holds column k; return end.
+    Zeroing in chunks ahead of the writes: each entry once, the chunk then in L1."""
+    cdef Py_ssize_t r, end = min(n_x, (k // CHUNK + 1) * CHUNK)
+    for r in range(rb):
+        memset(g + r * n_x + done, 0, (end - done) * sizeof(floating))
+    return end
 
 
 cdef void sparse_weight_grad(
@@ -195,7 +201,7 @@ cdef void sparse_weight_grad(
         floating *dW) noexcept nogil:
     """dW = scale * dZ @ Xb (+ dW if accumulate), dZ (n1, mb) and dW (n1, n_x)
     C-order; every entry of dW is written (zeros off the batch's columns)."""
-    cdef Py_ssize_t i, r, rb, c, p, j, prev
+    cdef Py_ssize_t i, r, rb, c, p, j, done
     cdef int32_t k
     cdef double v, s0, s1, s2, s3
     cdef const floating *d0
@@ -205,13 +211,12 @@ cdef void sparse_weight_grad(
         d0 = dZ + i * mb
         g0 = dW + i * n_x
         if rb == ROWS:
-            prev = 0
+            done = 0
             for c in range(n_active):
                 k = col_ids[c]
-                if not accumulate:
-                    # dW[i:i + 4, prev:k] = 0
-                    for r in range(ROWS):
-                        _zero(g0 + r * n_x + prev, k - prev)
+                if not accumulate and k >= done:
+                    # dW[i:i + 4, done:end] = 0
+                    done = _zero_to(g0, n_x, ROWS, done, k)
                 # s = dZ[i:i + 4] @ Xb[:, k]
                 s0 = s1 = s2 = s3 = 0
                 for p in range(col_ptr[c], col_ptr[c + 1]):
@@ -233,25 +238,22 @@ cdef void sparse_weight_grad(
                     g0[n_x + k] = <floating> (scale * s1)
                     g0[2 * n_x + k] = <floating> (scale * s2)
                     g0[3 * n_x + k] = <floating> (scale * s3)
-                prev = k + 1
-            if not accumulate:
-                for r in range(ROWS):
-                    _zero(g0 + r * n_x + prev, n_x - prev)
+            if not accumulate and done < n_x:
+                _zero_to(g0, n_x, ROWS, done, n_x - 1)
         else:
             for r in range(rb):
-                prev = 0
+                done = 0
                 for c in range(n_active):
                     k = col_ids[c]
-                    if not accumulate:
-                        _zero(g0 + prev, k - prev)
+                    if not accumulate and k >= done:
+                        done = _zero_to(g0, n_x, 1, done, k)
                     # s = dZ[i + r] @ Xb[:, k]
                     s0 = 0
                     for p in range(col_ptr[c], col_ptr[c + 1]):
-                        s0 += d0[row_ids[p]] * vals[p]
+                        s0 += d0[row_ids[p]] * <double> vals[p]
                     g0[k] = <floating> (g0[k] + scale * s0) if accumulate else <floating> (scale * s0)
-                    prev = k + 1
-                if not accumulate:
-                    _zero(g0 + prev, n_x - prev)
+                if not accumulate and done < n_x:
+                    _zero_to(g0, n_x, 1, done, n_x - 1)
                 d0 += mb
                 g0 += n_x
 
