@@ -6,15 +6,15 @@ Per configuration, columns (microseconds per call, median over repeats, the
 columns taking turns so that the machine's noise falls on all of them):
 
     gather     dnn: X[rows] into compressed columns   | scipy: X[rows] (CSR)
-    forward    dnn: Z = W @ Xb.T + b                  | scipy: Xb @ W.T (W C-order,
+    forward    dnn: Z = W @ Xb.T + b, both loop orders | scipy: Xb @ W.T (W C-order,
                so scipy reads the F-order W.T, copied) | scipy on W.T stored C-order
                (scikit-learn's layout, coef (n_x, n1)) | dense: gather_dense + GEMM
-    gradient   dnn: dW = dZ @ Xb / mb                 | scipy: (Xb.T @ dZ.T).T
+    gradient   dnn: dW = dZ @ Xb / mb, both orders    | scipy: (Xb.T @ dZ.T).T
                | dense: GEMM on the densified batch (gather not included)
 
 BLAS (the GEMMs, through dnn_core's shim) is held to one thread.
 
-    python benchmarks/bench_sparse.py            # both shapes, float64 and float32
+    python benchmarks/bench_sparse.py            # every shape, float64 and float32
     python benchmarks/bench_sparse.py --quick
 """
 import argparse
@@ -29,6 +29,7 @@ from dnn_core import _dense, _sparse
 
 CONFIGS = [  # name, n_rows, n_x, n1, mb, density
     ("text  n_x=50000 n1=100 mb=200 0.1%", 4000, 50_000, 100, 200, 0.001),
+    ("mid   n_x=5000  n1=100 mb=200 2%", 4000, 5000, 100, 200, 0.02),
     ("mnist n_x=784   n1=100 mb=128 20%", 4000, 784, 100, 128, 0.20),
 ]
 
@@ -75,7 +76,8 @@ def run(name, n_rows, n_x, n1, mb, density, dtype, repeats, rng):
     Z = np.empty((n1, mb), dtype)
     dZ = rng.standard_normal((n1, mb)).astype(dtype)
     dW = np.empty((n1, n_x), dtype)
-    fwork = np.empty(4 * mb)
+    work = np.empty(_sparse.work_size(n1, mb))
+    R, C = _sparse.SparseOrder.BY_ROWS, _sparse.SparseOrder.BY_COLUMNS
     X.sort_indices()
 
     def dense_forward():
@@ -87,11 +89,13 @@ def run(name, n_rows, n_x, n1, mb, density, dtype, repeats, rng):
     columns = {
         "gather dnn": B.gather,
         "gather scipy": lambda: X[rows],
-        "forward dnn": lambda: _sparse.forward(*B.columns(), W, b, Z, fwork),
+        "forward dnn by rows": lambda: _sparse.forward(*B.columns(), W, b, Z, work, R),
+        "forward dnn by cols": lambda: _sparse.forward(*B.columns(), W, b, Z, work, C),
         "forward scipy": lambda: Xb @ W.T,
         "forward scipy W.T C": lambda: Xb @ WT,
         "forward dense+gather": dense_forward,
-        "grad dnn": lambda: _sparse.weight_grad(*B.columns(), dZ, dW, 1.0 / mb),
+        "grad dnn by rows": lambda: _sparse.weight_grad(*B.columns(), dZ, dW, 1 / mb, 0, work, R),
+        "grad dnn by cols": lambda: _sparse.weight_grad(*B.columns(), dZ, dW, 1 / mb, 0, work, C),
         "grad scipy": lambda: (Xb.T @ dZ.T).T,
         "grad dense": lambda: _dense.backward(dZ, B.dense.T, W, dW),
     }
@@ -100,7 +104,9 @@ def run(name, n_rows, n_x, n1, mb, density, dtype, repeats, rng):
         for k, fn in columns.items():
             times[k].append(timed(fn))
     nnz = Xb.nnz
-    print(f"\n{name}, {np.dtype(dtype).name}: batch nnz {nnz}, active columns {B.n_active}")
+    print(f"\n{name}, {np.dtype(dtype).name}: batch nnz {nnz}, active columns {B.n_active} "
+          f"({nnz / max(B.n_active, 1):.1f} entries each; AUTO picks BY_"
+          f"{'COLUMNS' if nnz >= 4 * B.n_active else 'ROWS'})")
     for k, t in times.items():
         print(f"  {k:22s} {statistics.median(t) * 1e6:10.1f} us")
 

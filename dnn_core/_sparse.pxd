@@ -16,6 +16,21 @@ ctypedef fused index_t:
     int32_t
     int64_t
 
+# Loop order of the forward and gradient kernels. BY_ROWS: four rows of W / dW
+# at a time, the batch's columns in ascending order (W streamed once: best for
+# few entries per column, e.g. text). BY_COLUMNS: per column k, W[:, k] once,
+# then one vectorised (AVX2) axpy of length n1 per entry (best from a few
+# entries per column on, e.g. MNIST-like). AUTO: BY_COLUMNS when the batch has
+# at least 4 entries per active column.
+cpdef enum SparseOrder:
+    AUTO = 0
+    BY_ROWS = 1
+    BY_COLUMNS = 2
+
+cdef inline Py_ssize_t sparse_work_size(Py_ssize_t n1, Py_ssize_t mb) noexcept nogil:
+    """Doubles of work for sparse_forward and sparse_weight_grad."""
+    return (n1 + 4) * (mb + 1)
+
 cdef int csr_invalid(
     const index_t *indptr, const index_t *indices, Py_ssize_t nnz, Py_ssize_t n_rows,
     Py_ssize_t n_x, const Py_ssize_t *rows, Py_ssize_t start, Py_ssize_t mb,
@@ -41,10 +56,10 @@ cdef void sparse_forward(
     Py_ssize_t n1, Py_ssize_t mb, Py_ssize_t n_x, Py_ssize_t n_active,
     const int32_t *col_ids, const Py_ssize_t *col_ptr, const int32_t *row_ids,
     const floating *vals, const floating *W, const floating *b, floating *Z,
-    double *work) noexcept nogil
+    double *work, SparseOrder order) noexcept nogil
 
 cdef void sparse_weight_grad(
     Py_ssize_t n1, Py_ssize_t mb, Py_ssize_t n_x, Py_ssize_t n_active,
     const int32_t *col_ids, const Py_ssize_t *col_ptr, const int32_t *row_ids,
     const floating *vals, const floating *dZ, double scale, bint accumulate,
-    floating *dW) noexcept nogil
+    floating *dW, double *work, SparseOrder order) noexcept nogil

@@ -6,25 +6,45 @@ Xb = X[rows] is gathered into compressed columns (see _sparse.pxd), and
     Z  (n1, mb)  = W (n1, n_x) @ Xb.T + b          sparse_forward
     dW (n1, n_x) = scale * dZ (n1, mb) @ Xb (+ dW)  sparse_weight_grad
 
-with W, Z, dZ, dW C-ordered (the course's layout). Both kernels go over W
-(or dW) one block of four rows at a time and, in each, over the batch's
-columns in ascending feature order: W and dW are read or written in one
-forward sweep (the hardware prefetcher's case), the batch's few entries are
-reread per block from L1/L2. Sums are in double for both dtypes. No
-canonicalisation: duplicate entries add up (X.toarray() semantics), unsorted
-column indices within a row are fine.
+with W, Z, dZ, dW C-ordered (the course's layout), in one of two loop
+orders (SparseOrder, _sparse.pxd): BY_ROWS goes over W (or dW) four rows at
+a time and, in each block, over the batch's columns in ascending feature
+order, so W and dW are read or written in one forward sweep (best when a
+column has few entries: text); BY_COLUMNS gathers W[:, k] once per column
+and adds it, scaled, into Z.T's row of each entry by a vectorised axpy (best
+from ~4 entries per column on). AUTO picks by entries per active column.
+Sums are in double for both dtypes. No canonicalisation: duplicate entries
+add up (X.toarray() semantics), unsorted column indices within a row are
+fine.
 """
 import numpy as np
 
 from libc.string cimport memset
 
 cdef enum:
-    ROWS = 4     # rows of W per pass over the batch
+    COLUMNS_MIN = 4  # entries per active column from which BY_COLUMNS is the faster order
+    ROWS = 4     # rows of W per pass over the batch (BY_ROWS)
     CHUNK = 512  # entries of a row of dW zeroed at once (not accumulating)
 
 cdef extern from *:
-    """#define DNN_INT32_MAX 2147483647"""
+    """
+    #define DNN_INT32_MAX 2147483647
+    #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
+    #define DNN_SPARSE_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+    #else
+    #define DNN_SPARSE_CLONES
+    #endif
+    /* y[:n] += a * x[:n], built for AVX2 + FMA and for the baseline (as _vecmath.h) */
+    DNN_SPARSE_CLONES static void dnn_sparse_axpy(Py_ssize_t n, double a, const double *x,
+                                                  double *y)
+    {
+        for (Py_ssize_t i = 0; i < n; i++)
+            y[i] += a * x[i];
+    }
+    """
     Py_ssize_t DNN_INT32_MAX
+    void _axpy "dnn_sparse_axpy" (Py_ssize_t n, double a, const double *x,
+                                  double *y) noexcept nogil
 
 
 # ---------------------------------------------------------------------------
@@ -134,13 +154,64 @@ cdef void csr_gather_dense(
             out[indices[p]] += data[p]
 
 
+cdef SparseOrder _order(SparseOrder order, Py_ssize_t n_active,
+                        const Py_ssize_t *col_ptr) noexcept nogil:
+    if order != AUTO:
+        return order
+    if n_active and col_ptr[n_active] - col_ptr[0] >= COLUMNS_MIN * n_active:
+        return BY_COLUMNS
+    return BY_ROWS
+
+
 cdef void sparse_forward(
         Py_ssize_t n1, Py_ssize_t mb, Py_ssize_t n_x, Py_ssize_t n_active,
         const int32_t *col_ids, const Py_ssize_t *col_ptr, const int32_t *row_ids,
         const floating *vals, const floating *W, const floating *b, floating *Z,
-        double *work) noexcept nogil:
+        double *work, SparseOrder order) noexcept nogil:
     """Z = W @ Xb.T + b (b NULL: no bias), Z (n1, mb) C-order, W (n1, n_x)
-    C-order; work: 4 mb doubles (the sums of four rows of Z)."""
+    C-order; work: sparse_work_size(n1, mb) doubles."""
+    if _order(order, n_active, col_ptr) == BY_COLUMNS:
+        _forward_columns(n1, mb, n_x, n_active, col_ids, col_ptr, row_ids, vals, W, b, Z,
+                         work)
+    else:
+        _forward_rows(n1, mb, n_x, n_active, col_ids, col_ptr, row_ids, vals, W, b, Z, work)
+
+
+cdef void _forward_columns(
+        Py_ssize_t n1, Py_ssize_t mb, Py_ssize_t n_x, Py_ssize_t n_active,
+        const int32_t *col_ids, const Py_ssize_t *col_ptr, const int32_t *row_ids,
+        const floating *vals, const floating *W, const floating *b, floating *Z,
+        double *work) noexcept nogil:
+    """BY_COLUMNS: Z.T[j] += Xb[j, k] * W[:, k] over the entries, column by
+    column (W[:, k] gathered once per column); work: n1 (mb + 1) doubles."""
+    cdef Py_ssize_t c, p, i, j
+    cdef int32_t k
+    cdef double bias
+    cdef double *ZT = work
+    cdef double *w = work + mb * n1
+    memset(ZT, 0, mb * n1 * sizeof(double))
+    for c in range(n_active):
+        k = col_ids[c]
+        # w = W[:, k]
+        for i in range(n1):
+            w[i] = W[i * n_x + k]
+        for p in range(col_ptr[c], col_ptr[c + 1]):
+            # Z.T[j] += Xb[j, k] * W[:, k]
+            _axpy(n1, vals[p], w, ZT + row_ids[p] * n1)
+    for i in range(n1):
+        # Z[i] = Z.T[:, i] + b[i]
+        bias = b[i] if b != NULL else 0.0
+        for j in range(mb):
+            Z[i * mb + j] = <floating> (ZT[j * n1 + i] + bias)
+
+
+cdef void _forward_rows(
+        Py_ssize_t n1, Py_ssize_t mb, Py_ssize_t n_x, Py_ssize_t n_active,
+        const int32_t *col_ids, const Py_ssize_t *col_ptr, const int32_t *row_ids,
+        const floating *vals, const floating *W, const floating *b, floating *Z,
+        double *work) noexcept nogil:
+    """BY_ROWS: four rows of Z at a time, their sums in work (4 mb doubles),
+    W's rows read in one forward sweep."""
     cdef Py_ssize_t i, r, rb, c, p, j
     cdef int32_t k
     cdef double v, w0, w1, w2, w3, bias
@@ -198,9 +269,54 @@ cdef void sparse_weight_grad(
         Py_ssize_t n1, Py_ssize_t mb, Py_ssize_t n_x, Py_ssize_t n_active,
         const int32_t *col_ids, const Py_ssize_t *col_ptr, const int32_t *row_ids,
         const floating *vals, const floating *dZ, double scale, bint accumulate,
-        floating *dW) noexcept nogil:
+        floating *dW, double *work, SparseOrder order) noexcept nogil:
     """dW = scale * dZ @ Xb (+ dW if accumulate), dZ (n1, mb) and dW (n1, n_x)
-    C-order; every entry of dW is written (zeros off the batch's columns)."""
+    C-order; every entry of dW is written (zeros off the batch's columns);
+    work: sparse_work_size(n1, mb) doubles."""
+    if _order(order, n_active, col_ptr) == BY_COLUMNS:
+        _grad_columns(n1, mb, n_x, n_active, col_ids, col_ptr, row_ids, vals, dZ, scale,
+                      accumulate, dW, work)
+    else:
+        _grad_rows(n1, mb, n_x, n_active, col_ids, col_ptr, row_ids, vals, dZ, scale,
+                   accumulate, dW)
+
+
+cdef void _grad_columns(
+        Py_ssize_t n1, Py_ssize_t mb, Py_ssize_t n_x, Py_ssize_t n_active,
+        const int32_t *col_ids, const Py_ssize_t *col_ptr, const int32_t *row_ids,
+        const floating *vals, const floating *dZ, double scale, bint accumulate,
+        floating *dW, double *work) noexcept nogil:
+    """BY_COLUMNS: dW[:, k] = sum of Xb[j, k] * scale * dZ[:, j] over column k's
+    entries; work: n1 (mb + 1) doubles."""
+    cdef Py_ssize_t c, p, i, j
+    cdef int32_t k
+    cdef double *dZT = work
+    cdef double *s = work + mb * n1
+    for i in range(n1):
+        # dZT = scale * dZ.T
+        for j in range(mb):
+            dZT[j * n1 + i] = scale * dZ[i * mb + j]
+    if not accumulate:
+        # dW[...] = 0
+        memset(dW, 0, n1 * n_x * sizeof(floating))
+    for c in range(n_active):
+        k = col_ids[c]
+        memset(s, 0, n1 * sizeof(double))
+        for p in range(col_ptr[c], col_ptr[c + 1]):
+            # s += Xb[j, k] * dZT[j]
+            _axpy(n1, vals[p], dZT + row_ids[p] * n1, s)
+        for i in range(n1):
+            # dW[:, k] += s
+            dW[i * n_x + k] = <floating> (dW[i * n_x + k] + s[i])
+
+
+cdef void _grad_rows(
+        Py_ssize_t n1, Py_ssize_t mb, Py_ssize_t n_x, Py_ssize_t n_active,
+        const int32_t *col_ids, const Py_ssize_t *col_ptr, const int32_t *row_ids,
+        const floating *vals, const floating *dZ, double scale, bint accumulate,
+        floating *dW) noexcept nogil:
+    """BY_ROWS: four rows of dW at a time, each entry one sum, written in one
+    forward sweep."""
     cdef Py_ssize_t i, r, rb, c, p, j, done
     cdef int32_t k
     cdef double v, s0, s1, s2, s3
@@ -422,36 +538,59 @@ cdef int _check_batch(Py_ssize_t n_active, const int32_t[::1] col_ids,
     return 0
 
 
+def work_size(Py_ssize_t n1, Py_ssize_t mb):
+    """The doubles of work that forward and weight_grad need: (n1 + 4) (mb + 1)."""
+    return sparse_work_size(n1, mb)
+
+
+cdef double[::1] _work(double[::1] work, Py_ssize_t n1, Py_ssize_t mb):
+    if work is None:
+        return np.empty(sparse_work_size(n1, mb))
+    _need("work", work.shape[0], sparse_work_size(n1, mb))
+    return work
+
+
+cdef int _check_order(int order) except -1:
+    if order not in (AUTO, BY_ROWS, BY_COLUMNS):
+        raise ValueError(f"order: expected AUTO ({AUTO}), BY_ROWS ({BY_ROWS}) or BY_COLUMNS "
+                         f"({BY_COLUMNS}), got {order}")
+    return 0
+
+
 def forward(const int32_t[::1] col_ids, const Py_ssize_t[::1] col_ptr,
             const int32_t[::1] row_ids, const floating[::1] vals, Py_ssize_t n_active,
             const floating[:, ::1] W, const floating[::1] b, floating[:, ::1] Z,
-            double[::1] work=None):
+            double[::1] work=None, int order=AUTO):
     """Z = W @ Xb.T + b (b None: no bias), Xb the gathered batch; W (n1, n_x),
-    Z (n1, mb) C-contiguous; work: 4 mb doubles (allocated when None)."""
+    Z (n1, mb) C-contiguous; work: sparse_work_size(n1, mb) doubles (allocated
+    when None); order: a SparseOrder."""
     cdef Py_ssize_t n1 = W.shape[0], n_x = W.shape[1], mb = Z.shape[1]
     if Z.shape[0] != n1:
         raise ValueError(f"Z: expected {n1} rows (the rows of W), got {Z.shape[0]}")
     if b is not None and b.shape[0] != n1:
         raise ValueError(f"b: expected shape {(n1,)}, got {(b.shape[0],)}")
-    if work is None:
-        work = np.empty(ROWS * mb + 1)
-    _need("work", work.shape[0], ROWS * mb)
+    work = _work(work, n1, mb)
+    _check_order(order)
     _check_batch(n_active, col_ids, col_ptr, row_ids, vals.shape[0], n_x, mb)
     cdef const floating *b_ptr = &b[0] if b is not None else NULL
     with nogil:
         sparse_forward(n1, mb, n_x, n_active, &col_ids[0], &col_ptr[0], &row_ids[0],
-                       &vals[0], &W[0, 0], b_ptr, &Z[0, 0], &work[0])
+                       &vals[0], &W[0, 0], b_ptr, &Z[0, 0], &work[0], <SparseOrder> order)
 
 
 def weight_grad(const int32_t[::1] col_ids, const Py_ssize_t[::1] col_ptr,
                 const int32_t[::1] row_ids, const floating[::1] vals, Py_ssize_t n_active,
                 const floating[:, ::1] dZ, floating[:, ::1] dW, double scale=1.0,
-                bint accumulate=False):
-    """dW = scale * dZ @ Xb (+ dW if accumulate); dZ (n1, mb), dW (n1, n_x) C-contiguous."""
+                bint accumulate=False, double[::1] work=None, int order=AUTO):
+    """dW = scale * dZ @ Xb (+ dW if accumulate); dZ (n1, mb), dW (n1, n_x)
+    C-contiguous; work and order as for forward."""
     cdef Py_ssize_t n1 = dZ.shape[0], mb = dZ.shape[1], n_x = dW.shape[1]
     if dW.shape[0] != n1:
         raise ValueError(f"dW: expected {n1} rows (the rows of dZ), got {dW.shape[0]}")
+    work = _work(work, n1, mb)
+    _check_order(order)
     _check_batch(n_active, col_ids, col_ptr, row_ids, vals.shape[0], n_x, mb)
     with nogil:
         sparse_weight_grad(n1, mb, n_x, n_active, &col_ids[0], &col_ptr[0], &row_ids[0],
-                           &vals[0], &dZ[0, 0], scale, accumulate, &dW[0, 0])
+                           &vals[0], &dZ[0, 0], scale, accumulate, &dW[0, 0], &work[0],
+                           <SparseOrder> order)

@@ -16,6 +16,7 @@ from dnn_core import _sparse as S
 
 DTYPES = [np.float32, np.float64]
 INDEX_TYPES = [np.int32, np.int64]
+ORDERS = list(S.SparseOrder)  # AUTO, BY_ROWS, BY_COLUMNS: every case runs in each
 
 
 def csr(dense_or_parts, shape=None, dtype=np.float64, itype=np.int32):
@@ -52,7 +53,14 @@ def assert_product(actual, expected, scale, dtype):
 
 
 def check_batch(X, rows, n1, rng, start=0, mb=-1, bias=True):
-    """Forward, gradient and accumulated gradient of one batch against NumPy."""
+    """Forward, gradient and accumulated gradient of one batch against NumPy,
+    in each loop order."""
+    for order in ORDERS:
+        batch = check_order(X, rows, n1, rng, start, mb, bias, order)
+    return batch
+
+
+def check_order(X, rows, n1, rng, start, mb, bias, order):
     dtype = X.dtype.type
     batch = gather(X, rows, start, mb)
     D = dense_batch(X, rows, start, mb)
@@ -60,7 +68,8 @@ def check_batch(X, rows, n1, rng, start=0, mb=-1, bias=True):
     W = rng.standard_normal((n1, n_x)).astype(dtype)
     b = rng.standard_normal(n1).astype(dtype) if bias else None
     Z = np.full((n1, m), np.nan, dtype)
-    S.forward(*batch, W, b, Z)
+    work = np.full(S.work_size(n1, m), np.nan)  # exactly the documented size
+    S.forward(*batch, W, b, Z, work, order)
     W64 = W.astype(np.float64)
     expected = W64 @ D.T + (b.astype(np.float64)[:, None] if bias else 0)
     scale = np.abs(W64) @ np.abs(D).T + (np.abs(b.astype(np.float64))[:, None] if bias else 0)
@@ -69,14 +78,14 @@ def check_batch(X, rows, n1, rng, start=0, mb=-1, bias=True):
     dZ = rng.standard_normal((n1, m)).astype(dtype)
     dW = np.full((n1, n_x), np.nan, dtype)
     s = 1.0 / max(m, 1)
-    S.weight_grad(*batch, dZ, dW, s)
+    S.weight_grad(*batch, dZ, dW, s, False, work, order)
     dZ64 = dZ.astype(np.float64)
     grad, gscale = s * dZ64 @ D, s * np.abs(dZ64) @ np.abs(D)
     assert_product(dW, grad, gscale, dtype)
 
     old = rng.standard_normal((n1, n_x)).astype(dtype)
     dW = old.copy()
-    S.weight_grad(*batch, dZ, dW, s, accumulate=True)
+    S.weight_grad(*batch, dZ, dW, s, accumulate=True, work=work, order=order)
     assert_product(dW, old.astype(np.float64) + grad, gscale + np.abs(old), dtype)
     return batch
 
@@ -151,15 +160,22 @@ def test_unsorted_indices_and_duplicates(itype, rng):
         assert batch[4] == (5 if 0 in rows and 2 in rows else 4)
 
 
-def test_no_rows(rng):
+@pytest.mark.parametrize("order", ORDERS)
+def test_no_rows(order):
     X = csr(sp.random(5, 6, density=0.5, random_state=1))
     ids, ptr, row_ids, vals, n_active = batch = gather(X, np.array([], np.intp))
     assert n_active == 0 and ptr[0] == 0 and len(row_ids) == 0
     Z = np.empty((3, 0))
-    S.forward(*batch, np.ones((3, 6)), None, Z)
+    S.forward(*batch, np.ones((3, 6)), None, Z, order=order)
     dW = np.full((3, 6), np.nan)
-    S.weight_grad(*batch, np.empty((3, 0)), dW)
+    S.weight_grad(*batch, np.empty((3, 0)), dW, order=order)
     np.testing.assert_array_equal(dW, 0)
+
+
+def test_dense_batches_take_the_column_order(rng):
+    """A dense batch (AUTO: BY_COLUMNS) of a wide layer, with W's leftover rows."""
+    X = csr(rng.standard_normal((40, 13)))
+    check_batch(X, rng.permutation(40)[:33], 37, rng)
 
 
 @given(n_rows=st.integers(1, 25), n_x=st.integers(1, 40), n1=st.integers(1, 10),
@@ -229,7 +245,11 @@ def test_bad_input_never_reaches_a_kernel():
     with pytest.raises(ValueError, match="b"):
         S.forward(*batch, W, np.ones(3), Z)
     with pytest.raises(ValueError, match="work"):
-        S.forward(*batch, W, None, Z, np.empty(3))
+        S.forward(*batch, W, None, Z, np.empty(S.work_size(2, 6) - 1))
+    with pytest.raises(ValueError, match="work"):
+        S.weight_grad(*batch, dZ, np.empty((2, 5)), work=np.empty(3))
+    with pytest.raises(ValueError, match="order"):
+        S.forward(*batch, W, None, Z, order=3)
     with pytest.raises(ValueError, match="row_ids"):
         S.forward(*batch, W, None, np.empty((2, 5)))  # a batch of 6 rows, Z for 5
     with pytest.raises(ValueError, match="col_ids"):
