@@ -377,6 +377,13 @@ cdef void _grad_rows(
 # ---------------------------------------------------------------------------
 # Python entry points (tests, benchmarks): every argument checked.
 
+cdef object _nonempty(object a):
+    """a, or a zero of its dtype and rank if it is empty: &a[0] is then a valid
+    address (never read or written by a kernel, whose counts are then 0)."""
+    a = np.asarray(a)
+    return a if a.size else np.zeros((1,) * a.ndim, a.dtype)
+
+
 cdef object _rows_array(object rows):
     """rows as intp with one spare entry (so that &rows[0] is valid for no
     rows), or None for a contiguous block."""
@@ -388,16 +395,22 @@ cdef object _rows_array(object rows):
     return np.append(rows.astype(np.intp), 0)
 
 
+cdef int _check_indptr(Py_ssize_t length) except -1:
+    if length < 1:
+        raise ValueError("indptr: expected at least one entry (n_rows + 1), got none")
+    return 0
+
+
 cdef int _check_csr(const index_t[::1] indptr, const index_t[::1] indices, Py_ssize_t ndata,
                     Py_ssize_t n_cols, const Py_ssize_t *rows, Py_ssize_t start,
                     Py_ssize_t mb) except -1:
     cdef Py_ssize_t n_rows = indptr.shape[0] - 1, where = 0
     cdef int bad
-    if n_rows < 0:
-        raise ValueError("indptr: expected at least one entry, got none")
+    _check_indptr(indptr.shape[0])
     if indices.shape[0] != ndata:
         raise ValueError(f"indices and data: expected the same length, got "
                          f"{indices.shape[0]} and {ndata}")
+    indices = _nonempty(indices)
     if not 0 <= n_cols <= DNN_INT32_MAX:
         raise ValueError(f"n_cols: expected 0..2**31-1, got {n_cols}")
     if mb < 0 or mb > DNN_INT32_MAX:
@@ -405,8 +418,8 @@ cdef int _check_csr(const index_t[::1] indptr, const index_t[::1] indices, Py_ss
     if rows == NULL and (start < 0 or start + mb > n_rows):
         raise ValueError(f"start, mb: expected rows within 0..{n_rows}, got {start}..{start + mb}")
     with nogil:
-        bad = csr_invalid(&indptr[0], &indices[0] if ndata else NULL, ndata, n_rows, n_cols,
-                          rows, start, mb, &where)
+        bad = csr_invalid(&indptr[0], &indices[0], ndata, n_rows, n_cols, rows, start, mb,
+                          &where)
     if bad == 1:
         raise ValueError(f"rows: expected row indices in 0..{n_rows - 1}, got {rows[where]} "
                          f"at position {where}")
@@ -431,6 +444,7 @@ def batch_nnz(const index_t[::1] indptr, rows=None, Py_ssize_t start=0, Py_ssize
     """X[rows].nnz (rows None: X[start:start + mb]); indptr's values are trusted."""
     cdef Py_ssize_t[::1] keep
     cdef Py_ssize_t n_rows = indptr.shape[0] - 1, j
+    _check_indptr(indptr.shape[0])
     if mb < 0:
         mb = n_rows - start
     keep = _rows_array(rows)
@@ -449,6 +463,7 @@ def max_batch_nnz(const index_t[::1] indptr, Py_ssize_t batch_size, order=None):
     """The largest X[order[s:s + batch_size]].nnz (order None: in order)."""
     cdef Py_ssize_t[::1] keep
     cdef Py_ssize_t m = indptr.shape[0] - 1, j
+    _check_indptr(indptr.shape[0])
     if batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
     keep = _rows_array(order)
@@ -488,6 +503,8 @@ def gather_csc(const index_t[::1] indptr, const index_t[::1] indices,
     _need("row_ids", row_ids.shape[0], nnz_b)
     _need("vals", vals.shape[0], nnz_b)
     _need("work", work.shape[0], n_cols)
+    indices, data, col_ids, row_ids, vals, work = map(
+        _nonempty, (indices, data, col_ids, row_ids, vals, work))
     with nogil:
         n_active = csr_gather_csc(&indptr[0], &indices[0], &data[0], n_cols, r, start, mb,
                                   &col_ids[0], &col_ptr[0], &row_ids[0], &vals[0], &work[0])
@@ -506,6 +523,7 @@ def gather_dense(const index_t[::1] indptr, const index_t[::1] indices,
     if mb != Xb.shape[0]:
         raise ValueError(f"Xb: expected {mb} rows (one per row index), got {Xb.shape[0]}")
     _check_csr(indptr, indices, data.shape[0], Xb.shape[1], r, start, mb)
+    indices, data, Xb = map(_nonempty, (indices, data, Xb))
     with nogil:
         csr_gather_dense(&indptr[0], &indices[0], &data[0], Xb.shape[1], r, start, mb, &Xb[0, 0])
 
@@ -572,6 +590,9 @@ def forward(const int32_t[::1] col_ids, const Py_ssize_t[::1] col_ptr,
     work = _work(work, n1, mb)
     _check_order(order)
     _check_batch(n_active, col_ids, col_ptr, row_ids, vals.shape[0], n_x, mb)
+    col_ids, row_ids, vals, W, Z = map(_nonempty, (col_ids, row_ids, vals, W, Z))
+    if b is not None:
+        b = _nonempty(b)
     cdef const floating *b_ptr = &b[0] if b is not None else NULL
     with nogil:
         sparse_forward(n1, mb, n_x, n_active, &col_ids[0], &col_ptr[0], &row_ids[0],
@@ -590,6 +611,7 @@ def weight_grad(const int32_t[::1] col_ids, const Py_ssize_t[::1] col_ptr,
     work = _work(work, n1, mb)
     _check_order(order)
     _check_batch(n_active, col_ids, col_ptr, row_ids, vals.shape[0], n_x, mb)
+    col_ids, row_ids, vals, dZ, dW = map(_nonempty, (col_ids, row_ids, vals, dZ, dW))
     with nogil:
         sparse_weight_grad(n1, mb, n_x, n_active, &col_ids[0], &col_ptr[0], &row_ids[0],
                            &vals[0], &dZ[0, 0], scale, accumulate, &dW[0, 0], &work[0],
