@@ -7,8 +7,21 @@
 #   col_ptr[c]:col_ptr[c+1] its entries in row_ids / vals
 #   row_ids[p], vals[p]    row within the batch (0..mb-1, ascending per column)
 # Duplicate (row, column) entries are kept apart: every kernel is linear in X,
-# so they add up as in X.toarray(). The kernels trust their arguments (the
-# def wrappers and csr_check validate): nothing is checked in the hot path.
+# so they add up as in X.toarray(); unsorted indices are fine.
+#
+# The kernels trust their arguments: nothing is checked in the hot path. An
+# engine checks X once per fit (csr_invalid with rows NULL over all rows, or
+# the def check_csr) and then only needs rows within 0..n_rows-1. Buffers,
+# once per fit, from nnz_max = the def batch_nnz_bound(indptr, batch_size)
+# (the batch_size longest rows; or csr_max_batch_nnz for a fixed order):
+#   col_ids  int32       min(n_x, nnz_max)      (n_x < 2**31)
+#   col_ptr  Py_ssize_t  min(n_x, nnz_max) + 1
+#   row_ids  int32       nnz_max                (mb < 2**31)
+#   vals     floating    nnz_max
+#   gather work  Py_ssize_t  n_x  (scratch, overwritten per batch)
+#   kernel work  double      sparse_work_size(n1, mb)
+# Every function is reentrant: threads may share X and W, each with its own
+# buffers and outputs.
 from libc.stdint cimport int32_t, int64_t
 from dnn_core._blas cimport floating
 

@@ -476,6 +476,18 @@ def max_batch_nnz(const index_t[::1] indptr, Py_ssize_t batch_size, order=None):
     return csr_max_batch_nnz(&indptr[0], r, m, batch_size)
 
 
+def batch_nnz_bound(indptr, Py_ssize_t batch_size):
+    """The most entries a batch of batch_size rows can hold in any order: the
+    sum of the batch_size longest rows (<= X.nnz). Size the gather's buffers by
+    it once per fit (O(n_rows), NumPy)."""
+    lengths = np.diff(np.asarray(indptr, dtype=np.int64))
+    if batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    if batch_size >= len(lengths):
+        return int(lengths.sum())
+    return int(np.partition(lengths, len(lengths) - batch_size)[len(lengths) - batch_size:].sum())
+
+
 def _need(str name, Py_ssize_t have, Py_ssize_t want):
     if have < want:
         raise ValueError(f"{name}: expected at least {want} entries, got {have}")

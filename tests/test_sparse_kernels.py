@@ -200,7 +200,10 @@ def test_batch_nnz_and_max(rng):
         assert S.max_batch_nnz(X.indptr, bs, order) == expected
         assert S.max_batch_nnz(X.indptr, bs) == max(counts[s:s + bs].sum()
                                                     for s in range(0, 50, bs))
-        assert S.max_batch_nnz(X.indptr, bs, order) <= X.nnz
+        bound = S.batch_nnz_bound(X.indptr, bs)
+        assert bound == np.sort(counts)[::-1][:bs].sum() <= X.nnz
+        assert S.max_batch_nnz(X.indptr, bs, order) <= bound
+        assert S.max_batch_nnz(X.indptr, bs, np.argsort(-counts, kind="stable")) == bound
 
 
 def test_bad_input_never_reaches_a_kernel():
