@@ -107,8 +107,17 @@ def run(name, n_rows, n_x, n1, mb, density, dtype, repeats, rng):
     print(f"\n{name}, {np.dtype(dtype).name}: batch nnz {nnz}, active columns {B.n_active} "
           f"({nnz / max(B.n_active, 1):.1f} entries each; AUTO picks BY_"
           f"{'COLUMNS' if nnz >= 4 * B.n_active else 'ROWS'})")
-    for k, t in times.items():
-        print(f"  {k:22s} {statistics.median(t) * 1e6:10.1f} us")
+    med = {k: statistics.median(t) * 1e6 for k, t in times.items()}
+    for k, t in med.items():
+        print(f"  {k:22s} {t:10.1f} us")
+    auto = "cols" if nnz >= 4 * B.n_active else "rows"
+    steps = {  # the first layer's share of a training step, from the medians above
+        "dnn (AUTO)": med["gather dnn"] + med[f"forward dnn by {auto}"] + med[f"grad dnn by {auto}"],
+        "scipy, W.T C-order": med["gather scipy"] + med["forward scipy W.T C"] + med["grad scipy"],
+        "dense gather + GEMMs": med["forward dense+gather"] + med["grad dense"],
+    }
+    print("  first layer, gather + forward + gradient: " + ", ".join(
+        f"{k} {v:.0f} us" for k, v in steps.items()))
 
 
 def main():

@@ -271,3 +271,7 @@ def test_bad_input_never_reaches_a_kernel():
         S.forward(ids, ptr, row_ids, vals[:-1], n_active, W, None, Z)
     with pytest.raises(TypeError, match="rows"):
         S.batch_nnz(ip, np.array([0.5]))
+    with pytest.raises((TypeError, ValueError)):  # data and vals in two dtypes: no such kernel
+        S.gather_csc(ip, ix, d.astype(np.float32), 5, None, *buffers)
+    with pytest.raises((TypeError, ValueError)):  # indptr and indices in two index dtypes
+        S.gather_csc(ip.astype(np.int64), ix, d, 5, None, *buffers)
