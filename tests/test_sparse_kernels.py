@@ -158,6 +158,10 @@ def test_unsorted_indices_and_duplicates(itype, rng):
     for rows in (np.array([0, 2, 1]), np.array([2, 2, 0])):
         batch = check_batch(X, rows, 5, rng)
         assert batch[4] == (5 if 0 in rows and 2 in rows else 4)
+    # the user's matrix is read, never canonicalised in place
+    np.testing.assert_array_equal(X.indices, indices)
+    np.testing.assert_array_equal(X.data, data)
+    assert X.indices.dtype == itype and not X.has_canonical_format
 
 
 @pytest.mark.parametrize("order", ORDERS)
