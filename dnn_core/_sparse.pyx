@@ -342,18 +342,11 @@ cdef void _grad_rows(
                     s1 += d0[mb + j] * v
                     s2 += d0[2 * mb + j] * v
                     s3 += d0[3 * mb + j] * v
-                if accumulate:
-                    # dW[i:i + 4, k] += scale * s
-                    g0[k] = <floating> (g0[k] + scale * s0)
-                    g0[n_x + k] = <floating> (g0[n_x + k] + scale * s1)
-                    g0[2 * n_x + k] = <floating> (g0[2 * n_x + k] + scale * s2)
-                    g0[3 * n_x + k] = <floating> (g0[3 * n_x + k] + scale * s3)
-                else:
-                    # dW[i:i + 4, k] = scale * s
-                    g0[k] = <floating> (scale * s0)
-                    g0[n_x + k] = <floating> (scale * s1)
-                    g0[2 * n_x + k] = <floating> (scale * s2)
-                    g0[3 * n_x + k] = <floating> (scale * s3)
+                # dW[i:i + 4, k] = scale * s (+ dW[i:i + 4, k] if accumulating)
+                g0[k] = <floating> (scale * s0 + (g0[k] if accumulate else 0.0))
+                g0[n_x + k] = <floating> (scale * s1 + (g0[n_x + k] if accumulate else 0.0))
+                g0[2 * n_x + k] = <floating> (scale * s2 + (g0[2 * n_x + k] if accumulate else 0.0))
+                g0[3 * n_x + k] = <floating> (scale * s3 + (g0[3 * n_x + k] if accumulate else 0.0))
             if not accumulate and done < n_x:
                 _zero_to(g0, n_x, ROWS, done, n_x - 1)
         else:
@@ -367,7 +360,7 @@ cdef void _grad_rows(
                     s0 = 0
                     for p in range(col_ptr[c], col_ptr[c + 1]):
                         s0 += d0[row_ids[p]] * <double> vals[p]
-                    g0[k] = <floating> (g0[k] + scale * s0) if accumulate else <floating> (scale * s0)
+                    g0[k] = <floating> (scale * s0 + (g0[k] if accumulate else 0.0))
                 if not accumulate and done < n_x:
                     _zero_to(g0, n_x, 1, done, n_x - 1)
                 d0 += mb
@@ -384,14 +377,18 @@ cdef object _nonempty(object a):
     return a if a.size else np.zeros((1,) * a.ndim, a.dtype)
 
 
-cdef object _rows_array(object rows):
+cdef object _rows_array(object rows, str name="rows", Py_ssize_t n_rows=-1):
     """rows as intp with one spare entry (so that &rows[0] is valid for no
-    rows), or None for a contiguous block."""
+    rows), each checked to lie in 0..n_rows-1 unless n_rows < 0; None stays
+    None (a contiguous block)."""
     if rows is None:
         return None
     rows = np.asarray(rows).reshape(-1)
-    if rows.dtype.kind not in "iu":
-        raise TypeError(f"rows: expected integer row indices, got dtype {rows.dtype}")
+    if rows.dtype.kind not in "iu" and rows.size:  # [] is float64 to NumPy
+        raise TypeError(f"{name}: expected integer row indices, got dtype {rows.dtype}")
+    if n_rows >= 0 and rows.size and not (0 <= rows.min() and rows.max() < n_rows):
+        raise ValueError(f"{name}: expected row indices in 0..{n_rows - 1}, got "
+                         f"{rows.min()}..{rows.max()}")
     return np.append(rows.astype(np.intp), 0)
 
 
@@ -442,38 +439,27 @@ def check_csr(const index_t[::1] indptr, const index_t[::1] indices, Py_ssize_t 
 
 def batch_nnz(const index_t[::1] indptr, rows=None, Py_ssize_t start=0, Py_ssize_t mb=-1):
     """X[rows].nnz (rows None: X[start:start + mb]); indptr's values are trusted."""
-    cdef Py_ssize_t[::1] keep
-    cdef Py_ssize_t n_rows = indptr.shape[0] - 1, j
+    cdef Py_ssize_t n_rows = indptr.shape[0] - 1
     _check_indptr(indptr.shape[0])
+    cdef Py_ssize_t[::1] keep = _rows_array(rows, "rows", n_rows)
+    if keep is not None:
+        return csr_batch_nnz(&indptr[0], &keep[0], 0, keep.shape[0] - 1)
     if mb < 0:
         mb = n_rows - start
-    keep = _rows_array(rows)
-    cdef const Py_ssize_t *r = &keep[0] if keep is not None else NULL
-    if keep is not None:
-        mb = keep.shape[0] - 1
-    if r == NULL and not (0 <= start and start + mb <= n_rows):
+    if not (0 <= start and 0 <= mb and start + mb <= n_rows):
         raise ValueError(f"start, mb: expected rows within 0..{n_rows}, got {start}..{start + mb}")
-    for j in range(mb if r != NULL else 0):
-        if not 0 <= r[j] < n_rows:
-            raise ValueError(f"rows: expected row indices in 0..{n_rows - 1}, got {r[j]}")
-    return csr_batch_nnz(&indptr[0], r, start, mb)
+    return csr_batch_nnz(&indptr[0], NULL, start, mb)
 
 
 def max_batch_nnz(const index_t[::1] indptr, Py_ssize_t batch_size, order=None):
     """The largest X[order[s:s + batch_size]].nnz (order None: in order)."""
-    cdef Py_ssize_t[::1] keep
-    cdef Py_ssize_t m = indptr.shape[0] - 1, j
     _check_indptr(indptr.shape[0])
     if batch_size < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
-    keep = _rows_array(order)
-    cdef const Py_ssize_t *r = &keep[0] if keep is not None else NULL
-    if keep is not None:
-        m = keep.shape[0] - 1
-    for j in range(m if r != NULL else 0):
-        if not 0 <= r[j] < indptr.shape[0] - 1:
-            raise ValueError(f"order: expected row indices in 0..{indptr.shape[0] - 2}, got {r[j]}")
-    return csr_max_batch_nnz(&indptr[0], r, m, batch_size)
+    cdef Py_ssize_t[::1] keep = _rows_array(order, "order", indptr.shape[0] - 1)
+    if keep is None:
+        return csr_max_batch_nnz(&indptr[0], NULL, indptr.shape[0] - 1, batch_size)
+    return csr_max_batch_nnz(&indptr[0], &keep[0], keep.shape[0] - 1, batch_size)
 
 
 def batch_nnz_bound(indptr, Py_ssize_t batch_size):
@@ -527,17 +513,19 @@ def gather_dense(const index_t[::1] indptr, const index_t[::1] indices,
                  const floating[::1] data, rows, floating[:, ::1] Xb, Py_ssize_t start=0):
     """Xb = X[rows].toarray() (rows None: X[start:start + len(Xb)]), Xb (mb, n_cols)."""
     cdef Py_ssize_t[::1] keep
-    cdef Py_ssize_t mb = Xb.shape[0]
+    cdef Py_ssize_t mb = Xb.shape[0], n_x = Xb.shape[1]
     keep = _rows_array(rows)
     cdef const Py_ssize_t *r = &keep[0] if keep is not None else NULL
     if keep is not None:
         mb = keep.shape[0] - 1
     if mb != Xb.shape[0]:
         raise ValueError(f"Xb: expected {mb} rows (one per row index), got {Xb.shape[0]}")
-    _check_csr(indptr, indices, data.shape[0], Xb.shape[1], r, start, mb)
-    indices, data, Xb = map(_nonempty, (indices, data, Xb))
+    _check_csr(indptr, indices, data.shape[0], n_x, r, start, mb)
+    if mb == 0 or n_x == 0:
+        return
+    indices, data = map(_nonempty, (indices, data))
     with nogil:
-        csr_gather_dense(&indptr[0], &indices[0], &data[0], Xb.shape[1], r, start, mb, &Xb[0, 0])
+        csr_gather_dense(&indptr[0], &indices[0], &data[0], n_x, r, start, mb, &Xb[0, 0])
 
 
 cdef int _check_batch(Py_ssize_t n_active, const int32_t[::1] col_ids,

@@ -131,6 +131,9 @@ def test_gather_dense(dtype, itype, rng):
     Xb = np.full((5, 20), np.nan, dtype)
     S.gather_dense(X.indptr, X.indices, X.data, None, Xb, start=25)
     np.testing.assert_array_equal(Xb, X[25:].toarray())
+    E = csr(np.zeros((4, 0)), dtype=dtype, itype=itype)  # no columns, and no rows
+    S.gather_dense(E.indptr, E.indices, E.data, [0, 3, 1], np.empty((3, 0), dtype))
+    S.gather_dense(X.indptr, X.indices, X.data, [], np.empty((0, 20), dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -275,6 +278,10 @@ def test_bad_input_never_reaches_a_kernel():
         S.forward(ids, ptr, row_ids, vals[:-1], n_active, W, None, Z)
     with pytest.raises(TypeError, match="rows"):
         S.batch_nnz(ip, np.array([0.5]))
+    with pytest.raises(ValueError, match="start, mb"):
+        S.batch_nnz(ip, None, 10)
+    with pytest.raises(ValueError, match="order"):
+        S.max_batch_nnz(ip, 2, [0, 6])
     with pytest.raises((TypeError, ValueError)):  # data and vals in two dtypes: no such kernel
         S.gather_csc(ip, ix, d.astype(np.float32), 5, None, *buffers)
     with pytest.raises((TypeError, ValueError)):  # indptr and indices in two index dtypes
