@@ -42,6 +42,9 @@ OUTPUT_NAMES = {"sigmoid": "probabilities", "softmax": "probabilities",
 _HIDDEN_OPS = {"relu": "Relu", "leaky_relu": "LeakyRelu", "tanh": "Tanh",
                "sigmoid": "Sigmoid", "identity": None}
 _OUTPUT_OPS = {"sigmoid": "Sigmoid", "softmax": "Softmax", "linear": None}
+#: what the export reads of a network (dnn.Network's public surface)
+NETWORK_SURFACE = ("layer_dims", "activations", "output", "dtype", "slope", "epochs_",
+                   "copy_parameters")
 
 
 def _import_onnx():
@@ -95,9 +98,8 @@ def to_onnx(network, path=None, opset=None):
         ``path`` cannot be written (a directory, a missing folder, no permission).
     """
     from dnn import __version__
-    from dnn.network import Network
 
-    if not isinstance(network, Network):
+    if not all(hasattr(network, name) for name in NETWORK_SURFACE):
         raise TypeError(f"network: expected a dnn.Network, got {type(network).__name__}")
     if path is not None and not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"path: expected a file path (str or os.PathLike) or None, "
@@ -111,9 +113,7 @@ def to_onnx(network, path=None, opset=None):
     dims = network.layer_dims
     n_layers = len(dims) - 1
 
-    with network._engine_lock:  # a consistent snapshot if another thread trains
-        params = {key: np.array(value, dtype=dtype) for key, value in
-                  network.parameters.items()}
+    params = network.copy_parameters()  # one snapshot, should another thread train
     for key, value in params.items():
         if not np.all(np.isfinite(value)):
             raise ValueError(f"network: parameters[{key!r}] holds NaN or inf; "

@@ -569,13 +569,13 @@ def _load_model(path):
     with np.load(path, allow_pickle=False) as archive:
         # (files of dnn-core 0.1 kept the classes in a field of their own)
         classes = archive[CLASSES_FIELD] if CLASSES_FIELD in archive.files else None
-        optimizer = str(archive["optimizer"]) if "optimizer" in archive.files else None
     if classes is None and CLASSES_FIELD in network.metadata:
         classes = np.asarray(network.metadata[CLASSES_FIELD])
     if classes is not None and (classes.ndim != 1 or len(classes) != max(
             2, network.layer_dims[-1]) or network.output == "linear"):
         raise ValueError(f"{path}: damaged model file: {len(classes)} classes for a "
                          f"{network.output} output of {network.layer_dims[-1]} units")
+    optimizer = None if network.optimizer is None else network.optimizer.name
     return network, classes, optimizer
 
 

@@ -259,11 +259,22 @@ class Network:
         self.epochs_ = 0
         return self
 
+    def reset_optimizer(self):
+        """Forget the optimizer's state (its moments and step count): the next
+        fit starts its optimizer afresh, whichever it is."""
+        self._reset_optimizer(None)
+
     def _reset_optimizer(self, optimizer):
         with self._engine_lock:
             self._engine.moments[...] = 0
             self._engine.step_count = 0
             self._optimizer = optimizer
+
+    @property
+    def optimizer(self):
+        """The :class:`dnn.optimizers.Optimizer` whose state the network holds
+        (the last fit's, or a loaded file's), or None."""
+        return self._optimizer
 
     @property
     def parameters(self):
@@ -273,6 +284,110 @@ class Network:
             params[f"W{layer}"] = engine.weight(layer)
             params[f"b{layer}"] = engine.bias(layer)
         return params
+
+    def copy_parameters(self):
+        """Copies of :attr:`parameters`, all taken at one moment (a fit in
+        another thread is not halfway through a step).
+
+        Returns
+        -------
+        dict
+            ``{"W1": (n1, n0), "b1": (n1, 1), ...}``, fresh C-ordered arrays of
+            the network's dtype.
+        """
+        with self._engine_lock:
+            return {key: value.copy() for key, value in self.parameters.items()}
+
+    @property
+    def flat_parameters(self):
+        """All parameters as one vector, shape ``(n_parameters,)``, in the
+        network's dtype: ``W1`` (row by row), ``b1``, ``W2``, ``b2``, ...
+
+        Reading gives a copy (taken under the engine's lock); assigning an
+        array_like of that shape (finite values, any float dtype) copies it in.
+        """
+        with self._engine_lock:
+            return self._engine.parameters.copy()
+
+    @flat_parameters.setter
+    def flat_parameters(self, values):
+        flat = self._flat_vector(values, "flat_parameters")
+        check.check_finite(flat, "flat_parameters")
+        with self._engine_lock:
+            self._engine.parameters[...] = flat
+
+    def _flat_vector(self, values, name):
+        array = check.as_array(values, name)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected numeric values, got dtype {array.dtype}")
+        if array.shape != (self.n_parameters,):
+            raise ValueError(f"{name}: expected shape ({self.n_parameters},), "
+                             f"got {array.shape}")
+        return np.ascontiguousarray(array, dtype=self.dtype)
+
+    def loss_and_gradient(self, flat_parameters, X, y, l2=0.0, sample_weight=None):
+        """The full-batch cost and its gradient at the parameter vector
+        ``flat_parameters``, as a minimizer such as
+        ``scipy.optimize.minimize(..., jac=True)`` wants them.
+
+        The network's own parameters are left as they were. As
+        :meth:`compute_gradients`, without dropout, weighted as in :meth:`fit`
+        when ``sample_weight`` is given; unlike it, a cost that overflowed is
+        returned (inf or NaN) rather than raised, so that a line search can
+        back off.
+
+        Parameters
+        ----------
+        flat_parameters : array_like, shape (n_parameters,)
+            Laid out as :attr:`flat_parameters`; converted to the network's
+            dtype.
+        X : array_like, shape (n_samples, n_features)
+        y : array_like
+            As :meth:`fit` takes it.
+        l2 : float >= 0
+        sample_weight : array_like, shape (n_samples,), or None
+
+        Returns
+        -------
+        cost : float
+            With the l2 term.
+        gradient : ndarray, shape (n_parameters,), float64
+            Laid out as :attr:`flat_parameters`.
+        """
+        flat = self._flat_vector(flat_parameters, "flat_parameters")
+        X, T, labels = self._dataset(X, y)
+        weights = self._sample_weight(sample_weight, X.shape[0])
+        l2 = check.real(l2, "l2", low=0.0)
+        self._check_workspace(X.shape[0], "X")
+        engine = self._engine
+        with self._engine_lock:
+            kept = engine.parameters.copy()
+            try:
+                engine.parameters[...] = flat
+                cost = engine.compute_gradients(X, T, labels, l2, sample_weight=weights)
+                gradient = engine.gradients.astype(np.float64)
+            finally:
+                engine.parameters[...] = kept
+        return float(cost), gradient
+
+    @contextlib.contextmanager
+    def training(self, batch_size=None):
+        """Hold the network for a training loop of the caller's own (such as
+        scikit-learn's lbfgs solver over :meth:`loss_and_gradient`).
+
+        Inside, :meth:`fit` (here or from another thread) is refused, and
+        BLAS's threads are pinned as a fit on batches of ``batch_size`` pins
+        them (``n_threads``, or chosen by the problem's size).
+
+        Parameters
+        ----------
+        batch_size : int >= 1 or None
+            Examples per cost evaluation; None: one thread unless
+            ``n_threads`` says otherwise.
+        """
+        batch = 1 if batch_size is None else check.positive_int(batch_size, "batch_size")
+        with self._training(batch):
+            yield self
 
     @parameters.setter
     def parameters(self, params):

@@ -110,13 +110,15 @@ class _BaseDNN(BaseEstimator):
     def coefs_(self):
         """list of (fan_in, fan_out) arrays: views of the network's ``W[l].T``."""
         network = self._fitted_network()
-        return [network._engine.weight(l).T for l in range(1, len(network.layer_dims))]
+        parameters = network.parameters
+        return [parameters[f"W{l}"].T for l in range(1, len(network.layer_dims))]
 
     @property
     def intercepts_(self):
         """list of (fan_out,) arrays: views of the network's ``b[l]``."""
         network = self._fitted_network()
-        return [network._engine.bias(l)[:, 0] for l in range(1, len(network.layer_dims))]
+        parameters = network.parameters
+        return [parameters[f"b{l}"][:, 0] for l in range(1, len(network.layer_dims))]
 
     def _fitted_network(self):
         check_is_fitted(self, "network_")
@@ -248,7 +250,7 @@ class _BaseDNN(BaseEstimator):
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer, self._rate_factor = self._optimizer_and_rate()
             self._learning_rate = self.learning_rate_init
-            network._reset_optimizer(None)
+            network.reset_optimizer()
         if self.early_stopping:
             stratify = y if isinstance(self, ClassifierMixin) and y.ndim == 1 else None
             parts = train_test_split(X, targets, y, *(() if sample_weight is None
@@ -315,7 +317,7 @@ class _BaseDNN(BaseEstimator):
             # scikit-learn's behaviour: keep the model of the last completed step
             warnings.warn("Training interrupted by user.")
         if self.early_stopping and self._best_parameters is not None:
-            network._engine.parameters[...] = self._best_parameters
+            network.flat_parameters = self._best_parameters
 
     def _update_no_improvement(self, validation_score):
         if validation_score is not None:
@@ -328,7 +330,7 @@ class _BaseDNN(BaseEstimator):
                 self._no_improvement_count = 0
             if validation_score > self.best_validation_score_:
                 self.best_validation_score_ = validation_score
-                self._best_parameters = self.network_._engine.parameters.copy()
+                self._best_parameters = self.network_.flat_parameters
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -338,15 +340,10 @@ class _BaseDNN(BaseEstimator):
 
     def _fit_lbfgs(self, X, targets, sample_weight):
         network = self.network_
-        engine = network._engine
-        T, labels = (None, targets) if targets.dtype.kind == "i" else (targets, None)
 
         def cost_and_gradient(flat):
-            with network._engine_lock:
-                engine.parameters[...] = flat
-                cost = engine.compute_gradients(X, T, labels, self.alpha,
-                                                sample_weight=sample_weight)
-                gradient = engine.gradients.astype(np.float64)
+            cost, gradient = network.loss_and_gradient(flat, X, targets, self.alpha,
+                                                       sample_weight)
             if not np.isfinite(cost):
                 # a step too far: L-BFGS-B's line search backs off from an infinite cost
                 return np.inf, np.zeros_like(gradient)
@@ -357,18 +354,18 @@ class _BaseDNN(BaseEstimator):
                 print(f"Iteration {self.n_iter_ + 1}, loss = {intermediate_result.fun:.8f}")
             self.n_iter_ += 1
 
-        start = engine.parameters.astype(np.float64)
+        start = network.flat_parameters.astype(np.float64)
         self.n_iter_ = 0
-        with network._training(X.shape[0]):
+        with network.training(X.shape[0]):
             result = scipy.optimize.minimize(
                 cost_and_gradient, start, method="L-BFGS-B", jac=True, callback=report,
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
         self.n_iter_ = min(int(result.nit), self.max_iter)
         if not np.all(np.isfinite(result.x)):
-            engine.parameters[...] = start
+            network.flat_parameters = start
             raise ValueError("Solver produced non-finite parameter weights. The input data "
                              "may contain large values and need to be preprocessed.")
-        engine.parameters[...] = result.x
+        network.flat_parameters = result.x
         self.loss_ = float(result.fun)
         if result.status != 0:
             warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
