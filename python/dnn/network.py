@@ -5,7 +5,6 @@ Data come in scikit-learn's layout, ``X`` of shape ``(n_samples, n_features)``
 :class:`dnn_core._engine.Engine`, without the GIL.
 """
 import contextlib
-import json
 import numbers
 import os
 import threading
@@ -17,9 +16,17 @@ import numpy as np
 import dnn_core
 from dnn_core._engine import Engine
 
+from dnn import _model_file as model_file
+from dnn import _streaming as streaming
+from dnn import _threads as threads
 from dnn import _validation as check
-from dnn._files import atomic_write
 from dnn import optimizers as optim
+from dnn._early_stopping import EarlyStopping
+from dnn._files import file_name, writable_path
+# (re-exported: their old home)
+from dnn._model_file import FORMAT, FORMAT_VERSION  # noqa: F401
+from dnn._streaming import SHUFFLE_BLOCK_BYTES, SHUFFLE_WINDOW  # noqa: F401
+from dnn._threads import THREADED_GEMM_WORK  # noqa: F401
 from dnn.functional import INITS, initialize_parameters, parameter_bytes
 
 __all__ = ["Network", "History", "DivergenceError", "load"]
@@ -28,12 +35,6 @@ __all__ = ["Network", "History", "DivergenceError", "load"]
 OUTPUTS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy",
            "linear": "mse"}
 HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")
-FORMAT = "dnn-core-network"
-FORMAT_VERSION = 1
-#: multiply-adds per GEMM from which a fit uses more than one BLAS thread: a
-#: GEMM then lasts ~10 ms or more, so a thread waiting a scheduler slice on a busy
-#: machine costs little (below it, 2-thread OpenBLAS was seen 10-50x slower)
-THREADED_GEMM_WORK = 1e8
 #: a linear output's target standard deviation above which fit() warns
 TARGET_SCALE_WARNING = 1e4
 
@@ -80,76 +81,13 @@ class History:
         return f"History(epochs={len(self)}{last})"
 
 
-class _BlasThreads:
-    """Pins BLAS's thread pools for the duration of a fit; the first of
-    concurrent fits sets the count, the last restores it."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._users = 0
-        self._limiter = None
-        self._blas = None            # the BLAS libraries that _limiter limits
-        self._controller = None
-
-    @contextlib.contextmanager
-    def limit(self, n_threads):
-        from threadpoolctl import ThreadpoolController
-
-        with self._lock:
-            if self._users == 0:
-                if self._controller is None:
-                    self._controller = ThreadpoolController()
-                blas = self._controller.select(user_api="blas")
-                # never above a limit the user has set (threadpool_limits)
-                current = min((lib.num_threads for lib in blas.lib_controllers),
-                              default=n_threads)
-                with _blas_control(blas):
-                    self._limiter = blas.limit(limits=max(1, min(n_threads, current)))
-                self._blas = blas
-            self._users += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._users -= 1
-                if self._users == 0:
-                    with _blas_control(self._blas):
-                        self._limiter.restore_original_limits()
-                    self._limiter = self._blas = None
-
-
-@contextlib.contextmanager
-def _blas_control(controller):
-    """Let this thread set OpenBLAS's process-wide thread count, then let go.
-
-    threadpoolctl >= 3.8 lets only one thread (the first to set a limit) change
-    the thread count of an OpenBLAS built with pthreads, and silently ignores
-    the others; a fit can run in any thread (one limit at a time, under
-    _BlasThreads's lock).
-    """
-    def release():
-        for lib in controller.lib_controllers:
-            clear = getattr(lib, "clear_controlling_thread", None)
-            if clear is not None:
-                clear(force=True)
-
-    release()
-    try:
-        yield
-    finally:
-        release()
-
-
-_BLAS_THREADS = _BlasThreads()
 #: every live Network, for the fork handler
 _NETWORKS = weakref.WeakSet()
 
 
 def _after_fork_in_child():
     """A child of fork has only the forking thread: locks that other threads held
-    (a fit, a save) would stay locked for ever, so every lock is made anew."""
-    global _BLAS_THREADS
-    _BLAS_THREADS = _BlasThreads()
+    (a fit, a save) would stay locked for ever, so every network's are made anew."""
     for network in list(_NETWORKS):
         network._engine_lock = threading.Lock()
         network._fit_guard = threading.Lock()
@@ -430,7 +368,7 @@ class Network:
         if array.ndim != 2 or array.shape[1] != self.layer_dims[0] or array.shape[0] < 1:
             raise ValueError(f"{name}: expected shape (n_samples >= 1, {self.layer_dims[0]}), "
                              f"got {array.shape}")
-        if not _streamable(array):
+        if not streaming.streamable(array):
             array = np.ascontiguousarray(array, dtype=self.dtype)
         if array.dtype.kind == "f":
             # (in chunks of rows, in place; float64 into a float32 network must
@@ -590,7 +528,7 @@ class Network:
         """
         epochs = check.integer(epochs, "epochs")
         check.allocation(16 * epochs, "epochs", f"the record of {epochs} epochs' costs and times")
-        shuffle = _shuffle_code(shuffle, X)
+        shuffle = streaming.shuffle_code(shuffle, X)
         X, T, labels = self._dataset(X, y)
         m = X.shape[0]
         weights = self._sample_weight(sample_weight, m)
@@ -617,8 +555,7 @@ class Network:
             m = cut
         settings = self._settings(m, batch_size, optimizer, learning_rate, l2, keep_prob,
                                   shuffle)
-        settings.update(shuffle_block=max(1, SHUFFLE_BLOCK_BYTES // (X.shape[1] * X.itemsize)),
-                        shuffle_window=SHUFFLE_WINDOW)
+        settings.update(streaming.shuffle_settings(X))
         if self.output == "linear":
             settings["target_scale"] = float(np.max(np.std(T, axis=0, dtype=np.float64)))
             if settings["target_scale"] > TARGET_SCALE_WARNING:
@@ -628,7 +565,7 @@ class Network:
                               f"to go slowly; scale y (e.g. scikit-learn's "
                               f"TransformedTargetRegressor)", RuntimeWarning, stacklevel=2)
         if checkpoint is not None:
-            checkpoint = (_writable_path(checkpoint, "checkpoint"),
+            checkpoint = (writable_path(checkpoint, "checkpoint"),
                           check.positive_int(checkpoint_every, "checkpoint_every"))
         patience = check.positive_int(patience, "patience")
         min_delta = check.real(min_delta, "min_delta", low=0.0)
@@ -669,7 +606,8 @@ class Network:
                                    "network per thread")
             self._fitting = True
         try:
-            with _BLAS_THREADS.limit(self._thread_count(batch_size)):
+            with threads.limit(threads.thread_count(self.layer_dims, batch_size,
+                                                    self.n_threads)):
                 yield
         finally:
             self._fitting = False
@@ -721,15 +659,6 @@ class Network:
                          f"a batch of {batch} examples through layers of up to "
                          f"{max(dims[1:])} units")
 
-    def _thread_count(self, batch):
-        if self.n_threads is not None:
-            return self.n_threads
-        dims = self.layer_dims
-        work = sum(dims[l] * dims[l - 1] for l in range(1, len(dims))) * batch
-        if work / (len(dims) - 1) < THREADED_GEMM_WORK:
-            return 1
-        return os.cpu_count() or 1
-
     def _train(self, X, T, labels, weights, epochs, settings, history, new_fit=True):
         """Run epochs in the engine and record them; raise on divergence.
 
@@ -780,7 +709,8 @@ class Network:
     def _train_per_epoch(self, X, T, labels, weights, epochs, settings, history, validation,
                          early_stopping, patience, min_delta, callbacks, verbose,
                          checkpoint=None):
-        best, best_params, waited = np.inf, None, 0
+        stopping = EarlyStopping(patience, min_delta) if early_stopping else None
+        best_params = None
         bar = None
         if verbose:
             from tqdm.auto import tqdm
@@ -804,15 +734,11 @@ class Network:
                 stop = False
                 for callback in callbacks:
                     stop |= callback(history.epoch[-1], dict(logs)) is True
-                if early_stopping:
-                    monitored = logs.get("val_cost", logs["cost"])
-                    if monitored < best - min_delta:
-                        best, waited = monitored, 0
-                        best_params = self._engine.parameters.copy()
-                    else:
-                        waited += 1
-                        if waited >= patience:
-                            history.stopped_early = stop = True
+                if stopping is not None:
+                    if stopping.update(logs.get("val_cost", logs["cost"])):
+                        best_params = self.flat_parameters
+                    elif stopping.stalled:
+                        history.stopped_early = stop = True
                 last = stop or self.stop_training or len(history) == epochs
                 if checkpoint is not None and (last or self.epochs_ % checkpoint[1] == 0):
                     self.save(checkpoint[0])
@@ -916,40 +842,45 @@ class Network:
             JSON-able values saved with the network (``load`` gives them back
             as ``network.metadata``); None: ``self.metadata``.
         """
-        name = _path(path)
-        # every field first (under the engine's lock), then a temporary file
-        # beside the target, fsynced and os.replace'd onto it: the target holds
-        # the complete old network or the complete new one
-        fields = self._fields(optimizer_state, metadata)
-        with atomic_write(name) as file:
-            np.savez(file, **fields)
+        # every field first (under the engine's lock), then written atomically
+        name = file_name(path)
+        model_file.write(name, self._fields(optimizer_state, metadata))
 
     def _fields(self, optimizer_state, metadata=None):
-        """The arrays of the file format (see :func:`load`), copies taken under
-        the engine's lock: a fit in another thread is not halfway through a step
-        (this waits for its current training call)."""
-        meta = _metadata_json(self.metadata if metadata is None else metadata)
+        """The arrays of the file format (:mod:`dnn._model_file`), copies taken
+        under the engine's lock: a fit in another thread is not halfway through
+        a step (this waits for its current training call)."""
+        metadata = self.metadata if metadata is None else metadata
+        model_file.metadata_json(metadata)  # (refused before the lock is taken)
+        engine = self._engine
         with self._engine_lock:
-            fields = dict(
-                format=np.array(FORMAT), format_version=np.array(FORMAT_VERSION),
-                layer_dims=np.array(self.layer_dims, dtype=np.int64),
-                activations=np.array(self.activations, dtype=str),
-                output=np.array(self.output), init=np.array(self.init),
-                dtype=np.array(self.dtype.name), slope=np.array(self.slope),
-                epochs=np.array(self.epochs_, dtype=np.int64),
-                parameters=self._engine.parameters.copy(),
-                metadata=np.array(meta))
+            state = dict(layer_dims=self.layer_dims, activations=self.activations,
+                         output=self.output, init=self.init, dtype=self.dtype,
+                         slope=self.slope, epochs=self.epochs_,
+                         parameters=engine.parameters.copy())
             if optimizer_state:
-                fields.update(
-                    rng_state=self._engine.rng_state,
-                    init_rng_state=np.array(json.dumps(self._rng.bit_generator.state)))
+                state.update(rng_state=engine.rng_state,
+                             init_rng_state=self._rng.bit_generator.state)
             if optimizer_state and self._optimizer is not None:
-                fields.update(
-                    optimizer=np.array(self._optimizer.name),
-                    optimizer_hyperparameters=np.array(self._optimizer.hyperparameters()),
-                    moments=self._engine.moments.copy(),
-                    step_count=np.array(self._engine.step_count, dtype=np.int64))
-        return fields
+                state.update(optimizer=self._optimizer, moments=engine.moments.copy(),
+                             step_count=engine.step_count)
+        return model_file.encode(state, metadata)
+
+    def _restore(self, state):
+        """Put a saved state (:func:`dnn._model_file.decode`'s) in place."""
+        engine = self._engine
+        engine.parameters[...] = state["parameters"]
+        self.epochs_ = state["epochs"]
+        if "metadata" in state:
+            self.metadata = state["metadata"]
+        if "rng_state" in state:
+            engine.rng_state = state["rng_state"]
+        if "init_rng_state" in state:
+            self._rng.bit_generator.state = state["init_rng_state"]
+        if "optimizer" in state:
+            engine.moments[...] = state["moments"]
+            engine.step_count = state["step_count"]
+            self._optimizer = state["optimizer"]
 
     def __getstate__(self):
         # pickled as the fields of the file format (the engine is a C object)
@@ -988,17 +919,6 @@ class Network:
                 f"output={self.output!r}, dtype={self.dtype.name!r})")
 
 
-def _metadata_json(metadata):
-    """``metadata`` (a dict of JSON-able values) as a JSON string."""
-    if not isinstance(metadata, dict):
-        raise TypeError(f"metadata: expected a dict, got {type(metadata).__name__}")
-    try:
-        return json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"metadata: expected JSON-able values (str, numbers, lists, "
-                        f"dicts): {error}") from None
-
-
 def _check_overflow(array, what):
     if dnn_core.has_nonfinite(array.reshape(-1)):
         raise ValueError(f"X: {what} overflowed to inf or NaN although X and the parameters "
@@ -1013,185 +933,24 @@ def load(path):
 
     Every field is checked (nothing is unpickled): a damaged or foreign file
     raises ValueError saying what is wrong.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Network
+        With the file's ``metadata``, and its optimizer state when saved.
     """
-    name = _path(path)
-    try:
-        archive = np.load(name, allow_pickle=False)
-    except FileNotFoundError:
-        raise
-    except Exception as error:
-        raise ValueError(f"{name}: not a dnn model file (.npz): {error}") from None
-    if not hasattr(archive, "files"):
-        raise ValueError(f"{name}: not a dnn model file (expected an .npz archive)")
-    with archive:
-        try:
-            fields = {key: archive[key] for key in archive.files}
-        except Exception as error:
-            raise ValueError(f"{name}: damaged model file: {error}") from None
-    return _from_fields(fields, name)
+    return _from_fields(model_file.read(path), file_name(path))
 
 
-def _writable_path(path, name):
-    """``path`` as a str, refused up front when its folder does not exist."""
-    path = _path(path, name)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(f"{name}: no such folder: {folder}")
-    return path
-
-
-def _path(path, name="path"):
-    try:
-        return os.fspath(path)
-    except TypeError:
-        raise TypeError(f"{name}: expected a file name (str, bytes or os.PathLike), "
-                        f"got {type(path).__name__}") from None
-
-
-def _field(fields, key, name, kind, ndim):
-    if key not in fields:
-        raise ValueError(f"{name}: damaged model file: field {key!r} is missing")
-    value = fields[key]
-    if value.dtype.kind not in kind or value.ndim != ndim:
-        raise ValueError(f"{name}: damaged model file: field {key!r} has dtype {value.dtype} "
-                         f"and {value.ndim} dimensions")
-    return value
-
-
-_OPTIMIZER_FIELDS = ("optimizer", "optimizer_hyperparameters", "moments", "step_count")
+def _build(layer_dims, activations, output, init, dtype, slope):
+    return Network(layer_dims, activations, output, init, dtype, slope=slope)
 
 
 def _from_fields(fields, name):
-    if str(_field(fields, "format", name, "U", 0)) != FORMAT:
-        raise ValueError(f"{name}: not a dnn model file (format {fields['format']!s})")
-    version = int(_field(fields, "format_version", name, "iu", 0))
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{name}: model file format version {version}; this dnn reads "
-                         f"version {FORMAT_VERSION}")
-    dims = _field(fields, "layer_dims", name, "iu", 1).tolist()
-    activations = _field(fields, "activations", name, "U", 1).tolist()
-    settings = {key: str(_field(fields, key, name, "U", 0))
-                for key in ("output", "init", "dtype")}
-    slope = float(_field(fields, "slope", name, "f", 0))
-    epochs = int(_field(fields, "epochs", name, "iu", 0))
-    flat = _field(fields, "parameters", name, "f", 1)
-    if (len(dims) < 2 or min(dims) < 1
-            or sum(dims[l] * dims[l - 1] + dims[l] for l in range(1, len(dims))) != flat.size):
-        raise ValueError(f"{name}: damaged model file: layer_dims {dims} do not match "
-                         f"{flat.size} parameters")
-    try:
-        network = Network(dims, activations, settings["output"], settings["init"],
-                          settings["dtype"], slope=slope)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}: damaged model file: {error}") from None
-    engine = network._engine
-    if flat.dtype != network.dtype or flat.shape != engine.parameters.shape:
-        raise ValueError(f"{name}: damaged model file: parameters are {flat.dtype} "
-                         f"{flat.shape}, expected {network.dtype} {engine.parameters.shape}")
-    if dnn_core.has_nonfinite(flat):
-        raise ValueError(f"{name}: damaged model file: parameters hold NaN or inf")
-    if epochs < 0:
-        raise ValueError(f"{name}: damaged model file: epochs is {epochs}")
-    engine.parameters[...] = flat
-    network.epochs_ = epochs
-    if "metadata" in fields:
-        try:
-            network.metadata = json.loads(str(_field(fields, "metadata", name, "U", 0)))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{name}: damaged model file: metadata: {error}") from None
-        if not isinstance(network.metadata, dict):
-            raise ValueError(f"{name}: damaged model file: metadata is not a JSON object")
-    if "rng_state" in fields:
-        words = _field(fields, "rng_state", name, "u", 1)
-        if words.dtype != np.uint64 or words.shape != (4,) or not words.any():
-            raise ValueError(f"{name}: damaged model file: rng_state is {words.dtype} "
-                             f"{words.shape}, expected 4 uint64 words, not all zero")
-        engine.rng_state = words
-    if "init_rng_state" in fields:
-        try:
-            network._rng.bit_generator.state = json.loads(
-                str(_field(fields, "init_rng_state", name, "U", 0)))
-        except (ValueError, TypeError, KeyError) as error:
-            raise ValueError(f"{name}: damaged model file: init_rng_state: "
-                             f"{error}") from None
-    state = [key for key in _OPTIMIZER_FIELDS if key in fields]
-    if state and len(state) != len(_OPTIMIZER_FIELDS):
-        missing = sorted(set(_OPTIMIZER_FIELDS) - set(state))
-        raise ValueError(f"{name}: damaged model file: optimizer state without {missing}")
-    if state:
-        kind = str(_field(fields, "optimizer", name, "U", 0))
-        hyper = _field(fields, "optimizer_hyperparameters", name, "f", 1)
-        moments = _field(fields, "moments", name, "f", 2)
-        step = int(_field(fields, "step_count", name, "iu", 0))
-        if kind not in optim.OPTIMIZERS or hyper.shape != (3,):
-            raise ValueError(f"{name}: damaged model file: optimizer {kind!r} with "
-                             f"{hyper.shape} hyperparameters")
-        beta1, beta2, epsilon = hyper.tolist()
-        try:
-            optimizer = {"gd": lambda: optim.GD(), "momentum": lambda: optim.Momentum(beta1),
-                         "nesterov": lambda: optim.Nesterov(beta1),
-                         "rmsprop": lambda: optim.RMSProp(beta2, epsilon),
-                         "adam": lambda: optim.Adam(beta1, beta2, epsilon)}[kind]()
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{name}: damaged model file: {error}") from None
-        if moments.dtype != network.dtype or moments.shape != engine.moments.shape:
-            raise ValueError(f"{name}: damaged model file: optimizer moments are "
-                             f"{moments.dtype} {moments.shape}, expected {network.dtype} "
-                             f"{engine.moments.shape}")
-        if dnn_core.has_nonfinite(moments.ravel()) or step < 0:
-            raise ValueError(f"{name}: damaged model file: optimizer state holds NaN, inf "
-                             f"or a negative step count")
-        engine.moments[...] = moments
-        engine.step_count = step
-        network._optimizer = optimizer
+    network, state = model_file.decode(fields, name, _build)
+    network._restore(state)
     return network
-
-
-# -- data bigger than memory -------------------------------------------------
-
-#: bytes of X per block of consecutive rows in the block shuffle (fit's shuffle)
-SHUFFLE_BLOCK_BYTES = 1 << 20
-#: blocks per window whose rows the block shuffle mixes
-SHUFFLE_WINDOW = 64
-#: fit's shuffle -> the engine's code
-_SHUFFLES = {"rows": 1, "blocks": 2}
-
-
-def _memory_mapped(array):
-    """Whether array is an np.memmap or a view of one (or of an mmap)."""
-    import mmap
-    for _ in range(64):
-        if isinstance(array, (np.memmap, mmap.mmap)):
-            return True
-        if isinstance(array, memoryview):
-            array = array.obj
-        else:
-            array = getattr(array, "base", None)
-        if array is None:
-            return False
-    return False
-
-
-def _shuffle_code(shuffle, X):
-    """fit's shuffle (True, False, "rows", "blocks") as the engine's code."""
-    if isinstance(shuffle, str):
-        if shuffle not in _SHUFFLES:
-            raise ValueError(f"shuffle: expected True, False, \"rows\" or \"blocks\", "
-                             f"got {shuffle!r}")
-        return _SHUFFLES[shuffle]
-    if not shuffle:
-        return 0
-    return _SHUFFLES["blocks" if _memory_mapped(X) else "rows"]
-
-
-def _streamable(array):
-    """Whether the engine reads array (2-D) as it is: float32, float64 or uint8
-    in the native byte order, aligned, each row's values contiguous, rows in
-    order at least a row apart (any row stride)."""
-    if array.dtype not in (np.float32, np.float64, np.uint8) or not array.dtype.isnative:
-        return False
-    item = array.itemsize
-    m, n = array.shape
-    if not array.flags.aligned or (n > 1 and array.strides[1] != item):
-        return False
-    return m == 1 or (array.strides[0] % item == 0 and array.strides[0] >= n * item)

@@ -26,6 +26,7 @@ from dnn import _validation as check
 from dnn_core import _optim
 
 __all__ = ["Optimizer", "GD", "Momentum", "Nesterov", "RMSProp", "Adam", "get",
+           "from_hyperparameters",
            "Schedule", "Constant", "InverseTimeDecay", "StepDecay", "ExponentialDecay",
            "schedule"]
 
@@ -41,6 +42,11 @@ class Optimizer:
     def hyperparameters(self):
         """(beta1, beta2, epsilon) as the engine takes them."""
         return 0.9, 0.999, 1e-8
+
+    @classmethod
+    def from_hyperparameters(cls, beta1, beta2, epsilon):
+        """The optimizer whose :meth:`hyperparameters` are these (a saved file's)."""
+        return cls()
 
     def __eq__(self, other):
         return type(self) is type(other) and self.hyperparameters() == other.hyperparameters()
@@ -85,6 +91,10 @@ class Momentum(Optimizer):
     def hyperparameters(self):
         return self.beta, 0.999, 1e-8
 
+    @classmethod
+    def from_hyperparameters(cls, beta1, beta2, epsilon):
+        return cls(beta1)
+
 
 class Nesterov(Momentum):
     """Nesterov's momentum: as Momentum, stepping along ``beta v + (1 - beta) g``."""
@@ -113,6 +123,10 @@ class RMSProp(Optimizer):
     def hyperparameters(self):
         return 0.9, self.beta, self.epsilon
 
+    @classmethod
+    def from_hyperparameters(cls, beta1, beta2, epsilon):
+        return cls(beta2, epsilon)
+
 
 class Adam(Optimizer):
     """Adam with bias correction (see the module's table).
@@ -135,6 +149,10 @@ class Adam(Optimizer):
     def hyperparameters(self):
         return self.beta1, self.beta2, self.epsilon
 
+    @classmethod
+    def from_hyperparameters(cls, beta1, beta2, epsilon):
+        return cls(beta1, beta2, epsilon)
+
 
 OPTIMIZERS = {cls.name: cls for cls in (GD, Momentum, Nesterov, RMSProp, Adam)}
 
@@ -149,6 +167,13 @@ def get(optimizer):
     raise (TypeError if not isinstance(optimizer, str) else ValueError)(
         f"optimizer: expected one of {sorted(OPTIMIZERS)} or a dnn.optimizers.Optimizer, "
         f"got {optimizer!r}")
+
+
+def from_hyperparameters(name, beta1, beta2, epsilon):
+    """The optimizer ``name`` whose :meth:`Optimizer.hyperparameters` are
+    ``(beta1, beta2, epsilon)``: the inverse of ``(opt.name,
+    opt.hyperparameters())``, as a saved file keeps an optimizer."""
+    return OPTIMIZERS[name].from_hyperparameters(beta1, beta2, epsilon)
 
 
 # ---------------------------------------------------------------------------

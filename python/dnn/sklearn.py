@@ -47,6 +47,7 @@ except ImportError as error:  # pragma: no cover - exercised without scikit-lear
                       ) from error
 
 from dnn import optimizers as optim
+from dnn._early_stopping import EarlyStopping
 from dnn.functional import INITS
 from dnn.network import Network
 
@@ -223,7 +224,11 @@ class _BaseDNN(BaseEstimator):
         self.t_ = 0
         self.loss_curve_ = []
         self.val_loss_curve_ = []
-        self._no_improvement_count = 0
+        # scikit-learn's rules: a gain of tol counts, the best moves on any gain,
+        # stop after n_iter_no_change + 1 epochs without one
+        self._stopping = EarlyStopping(self.n_iter_no_change + 1, self.tol,
+                                       "max" if self.early_stopping else "min",
+                                       delta_inclusive=True, best_moves="any")
         if self.early_stopping:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
@@ -272,6 +277,8 @@ class _BaseDNN(BaseEstimator):
             batch_size = min(self.batch_size, n_samples)
         keep_prob = 1.0 - self.dropout if self.dropout else None
         self._best_parameters = None
+        stopping = self._stopping
+        stopping.patience, stopping.min_delta = self.n_iter_no_change + 1, self.tol
         try:
             for _ in range(self.max_iter):
                 history = network.fit(
@@ -292,14 +299,14 @@ class _BaseDNN(BaseEstimator):
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
                     self._learning_rate = (self.learning_rate_init
                                            / (self.t_ + 1) ** self.power_t)
-                if self._no_improvement_count > self.n_iter_no_change:
+                if stopping.stalled:
                     watched = "Validation score" if self.early_stopping else "Training loss"
                     message = (f"{watched} did not improve more than tol={self.tol:f} for "
                                f"{self.n_iter_no_change} consecutive epochs.")
                     if (self.solver == "sgd" and self.learning_rate == "adaptive"
                             and self._learning_rate > 1e-6):
                         self._learning_rate /= 5
-                        self._no_improvement_count = 0
+                        stopping.restart_count()
                         if self.verbose:
                             print(f"{message} Setting learning rate to "
                                   f"{self._learning_rate:f}")
@@ -320,23 +327,18 @@ class _BaseDNN(BaseEstimator):
             network.flat_parameters = self._best_parameters
 
     def _update_no_improvement(self, validation_score):
+        """One epoch for early stopping: the validation score (early_stopping)
+        or else the training loss."""
         if validation_score is not None:
             self.validation_scores_.append(validation_score)
             if self.verbose:
                 print(f"Validation score: {validation_score:f}")
-            if validation_score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if validation_score > self.best_validation_score_:
-                self.best_validation_score_ = validation_score
+            if self._stopping.update(validation_score):
                 self._best_parameters = self.network_.flat_parameters
+            self.best_validation_score_ = self._stopping.best
         else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+            self._stopping.update(self.loss_curve_[-1])
+            self.best_loss_ = self._stopping.best
 
     def _fit_lbfgs(self, X, targets, sample_weight):
         network = self.network_
