@@ -22,8 +22,9 @@ A schedule gives the learning rate of each epoch (counted from 0 over the
 network's life, so a warm-started ``fit`` continues the decay); pass one as
 ``fit(learning_rate=...)``. A plain number is a constant rate.
 """
+from dnn_core import _optim, registry
+
 from dnn import _validation as check
-from dnn_core import _optim
 
 __all__ = ["Optimizer", "GD", "Momentum", "Nesterov", "RMSProp", "Adam", "get",
            "from_hyperparameters",
@@ -71,7 +72,7 @@ class GD(Optimizer):
     """Plain (mini-batch) gradient descent: ``p -= lr * g``."""
 
     name = "gd"
-    code = int(_optim.Optimizer.GD)
+    code = registry.OPTIMIZERS["gd"].code
 
 
 class Momentum(Optimizer):
@@ -83,7 +84,7 @@ class Momentum(Optimizer):
     """
 
     name = "momentum"
-    code = int(_optim.Optimizer.MOMENTUM)
+    code = registry.OPTIMIZERS["momentum"].code
 
     def __init__(self, beta=0.9):
         self.beta = _beta(beta, "beta")
@@ -100,7 +101,7 @@ class Nesterov(Momentum):
     """Nesterov's momentum: as Momentum, stepping along ``beta v + (1 - beta) g``."""
 
     name = "nesterov"
-    code = int(_optim.Optimizer.NESTEROV)
+    code = registry.OPTIMIZERS["nesterov"].code
 
 
 class RMSProp(Optimizer):
@@ -113,7 +114,7 @@ class RMSProp(Optimizer):
     """
 
     name = "rmsprop"
-    code = int(_optim.Optimizer.RMSPROP)
+    code = registry.OPTIMIZERS["rmsprop"].code
     default_learning_rate = 0.001
 
     def __init__(self, beta=0.9, epsilon=1e-8):
@@ -138,7 +139,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
-    code = int(_optim.Optimizer.ADAM)
+    code = registry.OPTIMIZERS["adam"].code
     default_learning_rate = 0.001
 
     def __init__(self, beta1=0.9, beta2=0.999, epsilon=1e-8):
@@ -154,7 +155,9 @@ class Adam(Optimizer):
         return cls(beta1, beta2, epsilon)
 
 
-OPTIMIZERS = {cls.name: cls for cls in (GD, Momentum, Nesterov, RMSProp, Adam)}
+#: optimizer name -> its class, one per registry row (in the registry's order)
+OPTIMIZERS = {name: {cls.name: cls for cls in (GD, Momentum, Nesterov, RMSProp, Adam)}[name]
+              for name in registry.OPTIMIZERS}
 
 
 def get(optimizer):
@@ -182,7 +185,7 @@ def from_hyperparameters(name, beta1, beta2, epsilon):
 class Schedule:
     """Base of the schedules: ``schedule(epoch)`` is the rate of that epoch."""
 
-    code = int(_optim.Schedule.CONSTANT)
+    code = registry.SCHEDULES["constant"].code
 
     def __init__(self, learning_rate):
         self.learning_rate = check.real(learning_rate, "learning_rate", low=0.0,
@@ -212,7 +215,7 @@ class InverseTimeDecay(Schedule):
     ``schedule_lr_decay(..., time_interval)``.
     """
 
-    code = int(_optim.Schedule.INVERSE_TIME)
+    code = registry.SCHEDULES["inverse_time"].code
 
     def __init__(self, learning_rate, decay=1.0, interval=1):
         super().__init__(learning_rate)
@@ -226,7 +229,7 @@ class InverseTimeDecay(Schedule):
 class StepDecay(Schedule):
     """``learning_rate * factor ** floor(epoch / step_size)``."""
 
-    code = int(_optim.Schedule.STEP)
+    code = registry.SCHEDULES["step"].code
 
     def __init__(self, learning_rate, factor=0.5, step_size=10):
         super().__init__(learning_rate)
@@ -240,7 +243,7 @@ class StepDecay(Schedule):
 class ExponentialDecay(Schedule):
     """``learning_rate * decay_rate ** (epoch / decay_epochs)``."""
 
-    code = int(_optim.Schedule.EXPONENTIAL)
+    code = registry.SCHEDULES["exponential"].code
 
     def __init__(self, learning_rate, decay_rate=0.96, decay_epochs=1):
         super().__init__(learning_rate)
@@ -251,6 +254,12 @@ class ExponentialDecay(Schedule):
 
     def arguments(self):
         return self.decay_rate, self.decay_epochs
+
+
+#: schedule name (the registry's) -> its class
+SCHEDULES = {name: {cls.code: cls for cls in (Constant, InverseTimeDecay, StepDecay,
+                                               ExponentialDecay)}[row.code]
+             for name, row in registry.SCHEDULES.items()}
 
 
 def schedule(learning_rate):

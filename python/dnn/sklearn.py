@@ -23,8 +23,6 @@ parameter buffer. Where the rules differ from scikit-learn's:
 
 Requires scikit-learn (``pip install "dnn-core[sklearn]"``).
 """
-import contextlib
-import numbers
 import warnings
 
 import numpy as np
@@ -48,16 +46,13 @@ except ImportError as error:  # pragma: no cover - exercised without scikit-lear
 
 from dnn import optimizers as optim
 from dnn._early_stopping import EarlyStopping
-from dnn.functional import INITS
+# (ACTIVATIONS and OUT_ACTIVATIONS: importable from here as before)
+from dnn._sklearn_params import (ACTIVATIONS, OUT_ACTIVATIONS, OUTPUT_FOR_TARGET,  # noqa: F401
+                                 check_params, named)
 from dnn.network import Network
 
 __all__ = ["DNNClassifier", "DNNRegressor"]
 
-#: scikit-learn's activation names -> the engine's
-ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
-               "relu": "relu", "leaky_relu": "leaky_relu"}
-#: the engine's output activation -> scikit-learn's out_activation_
-OUT_ACTIVATIONS = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity"}
 
 
 def _stochastic(estimator):
@@ -128,39 +123,8 @@ class _BaseDNN(BaseEstimator):
     # -- checks ----------------------------------------------------------------
 
     def _check_params(self):
-        sizes = self.hidden_layer_sizes
-        sizes = list(sizes) if np.iterable(sizes) else [sizes]
-        if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1
-                   for n in sizes):
-            raise ValueError(f"hidden_layer_sizes: expected integers >= 1, got "
-                             f"{self.hidden_layer_sizes!r}")
-        _choice(self.activation, "activation", ACTIVATIONS)
-        _choice(self.solver, "solver", ("lbfgs", "sgd", "adam"))
-        _choice(self.learning_rate, "learning_rate", ("constant", "invscaling", "adaptive"))
-        _choice(self.init, "init", INITS)
-        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            _number(self.batch_size, "batch_size", 1, integer=True, also='"auto"')
-        _number(self.alpha, "alpha", 0)
-        _number(self.learning_rate_init, "learning_rate_init", 0, low_inclusive=False)
-        _number(self.power_t, "power_t", 0)
-        _number(self.max_iter, "max_iter", 1, integer=True)
-        _number(self.tol, "tol", 0)
-        _number(self.momentum, "momentum", 0, 1, high_inclusive=False)
-        _number(self.validation_fraction, "validation_fraction", 0, 1,
-                low_inclusive=False, high_inclusive=False)
-        _number(self.beta_1, "beta_1", 0, 1, high_inclusive=False)
-        _number(self.beta_2, "beta_2", 0, 1, high_inclusive=False)
-        _number(self.epsilon, "epsilon", 0, low_inclusive=False)
-        _number(self.n_iter_no_change, "n_iter_no_change", 1, integer=True)
-        _number(self.max_fun, "max_fun", 1, integer=True)
-        _number(self.dropout, "dropout", 0, 1, high_inclusive=False)
-        if self.dtype is not None and self.dtype not in ("float32", "float64", np.float32,
-                                                         np.float64):
-            raise ValueError(f"dtype: expected None, 'float32' or 'float64', got "
-                             f"{self.dtype!r}")
-        if self.n_threads is not None:
-            _number(self.n_threads, "n_threads", 1, integer=True, also="None")
-        return sizes
+        """The hidden layer sizes, once every parameter is checked."""
+        return check_params(self)
 
     # -- fit ---------------------------------------------------------------------
 
@@ -208,7 +172,7 @@ class _BaseDNN(BaseEstimator):
         if targets.dtype.kind == "f":
             targets = np.ascontiguousarray(targets, dtype=dtype)
         if sample_weight is not None:
-            with _named("sample_weight"):
+            with named("sample_weight"):
                 sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, targets, sample_weight)
@@ -379,7 +343,7 @@ class _BaseDNN(BaseEstimator):
     def _forward(self, X):
         """The output layer's activations, (n_samples, n_out)."""
         network = self._fitted_network()
-        with _named("X"):
+        with named("X"):
             X = validate_data(self, X, accept_sparse=["csr", "csc"],
                               dtype=(np.float64, np.float32), reset=False)
         if scipy.sparse.issparse(X):
@@ -474,13 +438,13 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
     """
 
     def _validate_input(self, X, y, incremental, reset):
-        with _named("X, y"):
+        with named("X, y"):
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                                  multi_output=True, dtype=(np.float64, np.float32),
                                  reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        with _named("y"):
+        with named("y"):
             check_classification_targets(y)
         if not hasattr(self, "classes_") or not (self.warm_start or incremental):
             self._label_binarizer = LabelBinarizer().fit(y)
@@ -501,8 +465,10 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         """(targets, output): int64 labels for softmax, else a 0/1 float matrix."""
         kind = self._label_binarizer.y_type_
         if kind == "multiclass":
-            return np.searchsorted(self.classes_, y).astype(np.int64), "softmax"
-        return self._label_binarizer.transform(y).astype(np.float64), "sigmoid"
+            return (np.searchsorted(self.classes_, y).astype(np.int64),
+                    OUTPUT_FOR_TARGET["categorical"])
+        return (self._label_binarizer.transform(y).astype(np.float64),
+                OUTPUT_FOR_TARGET["binary"])
 
     @available_if(_stochastic)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -553,7 +519,7 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy of ``predict(X)`` against y (scikit-learn's)."""
-        with _named("X, y"):
+        with named("X, y"):
             return super().score(X, y, sample_weight)
 
     def predict_log_proba(self, X):
@@ -582,7 +548,7 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
     """
 
     def _validate_input(self, X, y, incremental, reset):
-        with _named("X, y"):
+        with named("X, y"):
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                                  multi_output=True, y_numeric=True,
                                  dtype=(np.float64, np.float32), reset=reset)
@@ -591,7 +557,8 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
         return X, y
 
     def _targets(self, y):
-        return np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1), "linear"
+        return (np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1),
+                OUTPUT_FOR_TARGET["continuous"])
 
     @available_if(_stochastic)
     def partial_fit(self, X, y, sample_weight=None):
@@ -611,44 +578,10 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
 
     def score(self, X, y, sample_weight=None):
         """R^2 of ``predict(X)`` against y (scikit-learn's)."""
-        with _named("X, y"):
+        with named("X, y"):
             return super().score(X, y, sample_weight)
 
     def predict(self, X):
         """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
         predictions = self._forward(X)
         return predictions.ravel() if self.n_outputs_ == 1 else predictions
-
-
-@contextlib.contextmanager
-def _named(names):
-    """Prefix the message of a ValueError or TypeError raised inside (by
-    scikit-learn's validation) with the names of the arguments it is about."""
-    try:
-        yield
-    except (ValueError, TypeError) as error:
-        if error.args and isinstance(error.args[0], str):
-            error.args = (f"{names}: {error.args[0]}",) + error.args[1:]
-        raise
-
-
-def _choice(value, name, options):
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, "
-                         f"got {value!r}")
-
-
-def _number(value, name, low=None, high=None, *, integer=False, low_inclusive=True,
-            high_inclusive=True, also=None):
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and value == value
-    if ok and low is not None:
-        ok = value >= low if low_inclusive else value > low
-    if ok and high is not None:
-        ok = value <= high if high_inclusive else value < high
-    if not ok:
-        bounds = [f"{'>=' if low_inclusive else '>'} {low}" if low is not None else "",
-                  f"{'<=' if high_inclusive else '<'} {high}" if high is not None else ""]
-        expected = f"{'an integer' if integer else 'a number'} {' and '.join(filter(None, bounds))}"
-        raise ValueError(f"{name}: expected {expected}{f' or {also}' if also else ''}, "
-                         f"got {value!r}")
