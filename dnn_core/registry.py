@@ -8,6 +8,7 @@ is no row's code); ``tests/test_registry.py`` checks that every member has
 exactly one row. Adding a kind of thing = its kernel + one row + its tests
 (CONTRIBUTING.md).
 """
+import math
 from dataclasses import dataclass, field
 
 from dnn_core import _activations, _losses, _optim
@@ -127,12 +128,12 @@ SCHEDULES = {row.name: row for row in (
 
 INITIALIZERS = {row.name: row for row in (
     InitializerRow("he", "normal", "randn sqrt(2 / fan_in)",
-                   lambda fan_in, fan_out: (2.0 / fan_in) ** 0.5),
+                   lambda fan_in, fan_out: math.sqrt(2.0 / fan_in)),
     InitializerRow("xavier", "normal", "randn sqrt(1 / fan_in)",
-                   lambda fan_in, fan_out: (1.0 / fan_in) ** 0.5),
+                   lambda fan_in, fan_out: math.sqrt(1.0 / fan_in)),
     InitializerRow("course", "normal", "randn 0.01", lambda fan_in, fan_out: 0.01),
     InitializerRow("glorot_uniform", "uniform", "U(+-sqrt(6 / (fan_in + fan_out)))",
-                   lambda fan_in, fan_out: (6.0 / (fan_in + fan_out)) ** 0.5),
+                   lambda fan_in, fan_out: math.sqrt(6.0 / (fan_in + fan_out))),
 )}
 
 

@@ -39,9 +39,10 @@ from hypothesis import strategies as st
 import dnn
 from dnn import course as C
 from dnn import functional as F
+from dnn_core import registry
 
 FLOATS = (np.float64, np.float32)
-HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")
+HIDDEN = registry.hidden_activations()
 FUNCTIONAL_ACTIVATIONS = HIDDEN + ("softmax",)
 #: layer sizes no machine holds (the library must refuse them before allocating)
 HUGE_SIZES = (10 ** 5, 3 * 10 ** 5, 10 ** 6, 2 ** 31, 2 ** 40, 2 ** 62, 10 ** 30)
@@ -1048,8 +1049,8 @@ def _course_models(draw):
 # ---------------------------------------------------------------------------
 # Targets: dnn.Network and dnn.load
 
-NET_OUTPUTS = ("sigmoid", "softmax", "linear")
-OPTIMIZERS = ("gd", "momentum", "nesterov", "rmsprop", "adam")
+NET_OUTPUTS = tuple(registry.OUTPUTS)
+OPTIMIZERS = tuple(registry.OPTIMIZERS)
 
 
 def _net_setup(draw):

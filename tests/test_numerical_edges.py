@@ -19,12 +19,13 @@ import pytest
 
 import dnn
 from dnn import functional as F
+from dnn_core import registry
 
 from helpers import REFERENCE as R
 
-HIDDEN = [None, "relu", "leaky_relu", "tanh", "sigmoid", "identity"]
-OUTPUTS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy",
-           "identity": "mse"}
+HIDDEN = [None, *registry.hidden_activations()]
+#: output activation -> the loss it is matched with
+OUTPUTS = {row.activation: row.loss for row in registry.OUTPUTS.values()}
 #: (dtype, scale of X, logits of the output layer pushed to +-1e4?, rtol). Tolerances
 #: are relative to the largest entry of what is compared (all of a gradient's
 #: entries: sums that cancel are judged on the scale of their terms). float32

@@ -7,6 +7,7 @@ import pytest
 
 import dnn
 from dnn import _onnx
+from dnn_core import registry
 
 onnx = pytest.importorskip("onnx",
                            reason="ONNX export needs onnx (pip install 'dnn-core[onnx]')")
@@ -14,8 +15,8 @@ ort = pytest.importorskip("onnxruntime",
                           reason="the exported graphs are run in onnxruntime "
                                  "(pip install 'dnn-core[onnx]')")
 
-HIDDEN = ["relu", "leaky_relu", "tanh", "sigmoid", "identity"]
-OUTPUTS = ["sigmoid", "softmax", "linear"]
+HIDDEN = list(registry.hidden_activations())
+OUTPUTS = list(registry.OUTPUTS)
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 #: op type of each hidden activation in the graph, by dtype
 HIDDEN_OP = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid",

@@ -15,8 +15,9 @@ import pytest
 
 import dnn
 from dnn import cli, optimizers
+from dnn_core import registry
 
-OPTIMIZERS = ["gd", "momentum", "nesterov", "rmsprop", "adam"]
+OPTIMIZERS = list(registry.OPTIMIZERS)
 
 
 def data(m=240, n=6, seed=0):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import dnn
-import dnn.network
+import dnn._streaming
 from dnn_core._engine import Engine
 
 
@@ -199,8 +199,8 @@ def _epoch_orders(X, y, epochs, seed=0, **fit):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of 10 rows of 12 float32 (480 bytes), windows of 3 blocks."""
-    monkeypatch.setattr(dnn.network, "SHUFFLE_BLOCK_BYTES", 10 * 12 * 4)
-    monkeypatch.setattr(dnn.network, "SHUFFLE_WINDOW", 3)
+    monkeypatch.setattr(dnn._streaming, "SHUFFLE_BLOCK_BYTES", 10 * 12 * 4)
+    monkeypatch.setattr(dnn._streaming, "SHUFFLE_WINDOW", 3)
     return 10, 3
 
 

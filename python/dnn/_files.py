@@ -7,7 +7,7 @@ import errno
 import os
 import tempfile
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "file_name", "writable_path"]
 
 #: errnos of a folder fsync that the filesystem does not support
 _NO_DIR_FSYNC = (errno.EINVAL, errno.EBADF, errno.ENOTSUP, errno.EACCES, errno.EPERM)
@@ -147,3 +147,36 @@ def atomic_write(path, mode="wb", **kwargs):
 def _remove(temporary):
     with contextlib.suppress(OSError):
         os.unlink(temporary)
+
+
+def file_name(path, name="path"):
+    """``path`` (str, bytes or os.PathLike) as ``os.fspath`` gives it.
+
+    Raises
+    ------
+    TypeError
+        ``path`` is not a file name; the message names the argument ``name``.
+    """
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{name}: expected a file name (str, bytes or os.PathLike), "
+                        f"got {type(path).__name__}") from None
+
+
+def writable_path(path, name):
+    """``path`` as a file name, refused up front when its folder does not exist
+    (before hours of training whose result could not be written).
+
+    Raises
+    ------
+    TypeError
+        ``path`` is not a file name.
+    ValueError
+        ``"<name>: no such folder: <folder>"``.
+    """
+    path = file_name(path, name)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{name}: no such folder: {os.fsdecode(folder)}")
+    return path

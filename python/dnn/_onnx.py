@@ -26,6 +26,8 @@ import os
 
 import numpy as np
 
+from dnn_core import registry
+
 __all__ = ["to_onnx", "DEFAULT_OPSET", "MIN_OPSET", "INPUT_NAME", "OUTPUT_NAMES"]
 
 #: Operator set used when none is given. onnxruntime 1.32's CPU provider
@@ -37,11 +39,15 @@ DEFAULT_OPSET = 18
 MIN_OPSET = 13
 INPUT_NAME = "X"
 #: The graph output's name for each output activation.
-OUTPUT_NAMES = {"sigmoid": "probabilities", "softmax": "probabilities",
-                "linear": "predictions"}
-_HIDDEN_OPS = {"relu": "Relu", "leaky_relu": "LeakyRelu", "tanh": "Tanh",
-               "sigmoid": "Sigmoid", "identity": None}
-_OUTPUT_OPS = {"sigmoid": "Sigmoid", "softmax": "Softmax", "linear": None}
+OUTPUT_NAMES = {name: row.onnx_output for name, row in registry.OUTPUTS.items()}
+#: hidden activation -> its ONNX operator (None: no node)
+_HIDDEN_OPS = {name: row.onnx for name, row in registry.ACTIVATIONS.items() if row.hidden}
+#: output -> the ONNX operator of its activation (None: no node)
+_OUTPUT_OPS = {name: registry.ACTIVATIONS[row.activation].onnx
+               for name, row in registry.OUTPUTS.items()}
+#: what the export reads of a network (dnn.Network's public surface)
+NETWORK_SURFACE = ("layer_dims", "activations", "output", "dtype", "slope", "epochs_",
+                   "copy_parameters")
 
 
 def _import_onnx():
@@ -95,9 +101,8 @@ def to_onnx(network, path=None, opset=None):
         ``path`` cannot be written (a directory, a missing folder, no permission).
     """
     from dnn import __version__
-    from dnn.network import Network
 
-    if not isinstance(network, Network):
+    if not all(hasattr(network, name) for name in NETWORK_SURFACE):
         raise TypeError(f"network: expected a dnn.Network, got {type(network).__name__}")
     if path is not None and not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"path: expected a file path (str or os.PathLike) or None, "
@@ -111,9 +116,7 @@ def to_onnx(network, path=None, opset=None):
     dims = network.layer_dims
     n_layers = len(dims) - 1
 
-    with network._engine_lock:  # a consistent snapshot if another thread trains
-        params = {key: np.array(value, dtype=dtype) for key, value in
-                  network.parameters.items()}
+    params = network.copy_parameters()  # one snapshot, should another thread train
     for key, value in params.items():
         if not np.all(np.isfinite(value)):
             raise ValueError(f"network: parameters[{key!r}] holds NaN or inf; "

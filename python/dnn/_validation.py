@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 import dnn_core
+from dnn_core import registry
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -216,7 +217,8 @@ def choice(value, name, options):
 
 
 def activation_code(value, name="activation"):
-    return dnn_core.ACTIVATIONS[choice(value, name, dnn_core.ACTIVATIONS)]
+    """The kernels' code of the activation named ``value`` (any registry row)."""
+    return registry.ACTIVATIONS[choice(value, name, registry.ACTIVATIONS)].code
 
 
 def layer_dims(value, name="layer_dims"):
@@ -284,3 +286,136 @@ def nonfinite_culprit(named_arrays, layer_name, data_name="X", hidden=None):
     names = ", ".join(name for name, _ in named_arrays)
     raise ValueError(f"{layer_name}: the linear step overflowed to inf although {names} are "
                      f"finite; scale {data_name} down or use smaller weights")
+
+
+# ---------------------------------------------------------------------------
+# dnn.Network's data: sample-major, (n_samples, n_features)
+
+def features(X, n_features, dtype, name="X"):
+    """X, shape (n_samples, n_features), as the engine takes it, never copied
+    when the engine can stream it: float32, float64 or uint8 (native byte
+    order) whose rows hold contiguous values, with any row stride (a memmap,
+    a slice of rows or columns of one) is passed as it is, and the engine
+    converts each batch while it gathers it. Anything else (other integer
+    or bool types, float16, Fortran order, reversed rows, a swapped byte
+    order) is converted whole to a C-ordered array of ``dtype``."""
+    from dnn._streaming import streamable
+
+    array = as_array(X, name)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected numeric values, got dtype {array.dtype}")
+    if array.ndim != 2 or array.shape[1] != n_features or array.shape[0] < 1:
+        raise ValueError(f"{name}: expected shape (n_samples >= 1, {n_features}), "
+                         f"got {array.shape}")
+    if not streamable(array):
+        array = np.ascontiguousarray(array, dtype=dtype)
+    if array.dtype.kind == "f":
+        # (in chunks of rows, in place; float64 into a float32 network must
+        # also fit float32's range)
+        check_finite(array, name, into=dtype)
+    return array
+
+
+def targets(y, m, output, n_out, dtype, name="y"):
+    """(T, labels) as the engine takes them for the output ``output`` (a
+    registry OutputRow): a float matrix (m, n_out) of ``dtype``, or int64 class
+    labels (m,) for a categorical target."""
+    array = as_array(y, name)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected numeric labels, got dtype {array.dtype}")
+    if output.target == "categorical":
+        if array.shape != (m,):
+            raise ValueError(f"{name}: expected {m} integer class labels, shape ({m},), "
+                             f"got shape {array.shape}")
+        labels = np.ascontiguousarray(array, dtype=np.int64)
+        if array.dtype.kind == "f" and not np.array_equal(labels, array):
+            raise ValueError(f"{name}: expected integer class labels, got fractions")
+        low, high = (labels.min(), labels.max())
+        if low < 0 or high >= n_out:
+            raise ValueError(f"{name}: expected classes in 0..{n_out - 1} (one per output "
+                             f"unit), got values in {low}..{high}")
+        return None, labels
+    if array.shape == (m,) and n_out == 1:
+        array = array.reshape(m, 1)
+    if array.shape != (m, n_out):
+        raise ValueError(f"{name}: expected shape ({m}, {n_out})"
+                         + (f" or ({m},)" if n_out == 1 else "") + f", got {array.shape}")
+    target = np.ascontiguousarray(array, dtype=dtype)
+    finite_values(target, name, f"binary labels of a {output.name} output"
+                  if output.target == "binary" else None)
+    return target, None
+
+
+def sample_weight(value, m, dtype):
+    """None, or finite weights >= 0 of shape (m,) in ``dtype``."""
+    if value is None:
+        return None
+    array = as_array(value, "sample_weight")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight: expected numeric weights, got dtype {array.dtype}")
+    if array.shape != (m,):
+        raise ValueError(f"sample_weight: expected shape ({m},), got {array.shape}")
+    weights = np.ascontiguousarray(array, dtype=dtype)
+    nonfinite, low, _ = dnn_core.value_summary(weights)
+    if nonfinite or low < 0:
+        raise ValueError("sample_weight: expected finite weights >= 0, got "
+                         + ("NaN or inf" if nonfinite else f"a minimum of {low:g}"))
+    return weights
+
+
+def keep_prob(value, n_hidden):
+    """fit's keep_prob: None, or one probability in (0, 1] per hidden layer."""
+    if value is None:
+        return None
+    if isinstance(value, numbers.Real):
+        value = real(value, "keep_prob", low=0.0, low_inclusive=False, high=1.0)
+    values = per_hidden_layer(value, "keep_prob", n_hidden, isinstance(value, float),
+                              "probability")
+    return [real(v, "keep_prob", low=0.0, low_inclusive=False, high=1.0) for v in values]
+
+
+def callbacks(value):
+    """fit's callbacks as a list of callables."""
+    try:
+        value = list(value) if value else []
+    except TypeError:
+        raise TypeError(f"callbacks: expected a sequence of callables, "
+                        f"got {type(value).__name__}") from None
+    for index, callback in enumerate(value):
+        if not callable(callback):
+            raise TypeError(f"callbacks[{index}]: expected a callable, "
+                            f"got {type(callback).__name__}")
+    return value
+
+
+def workspace(dims, batch, dtype, name):
+    """Refuse a batch whose activations and gradients cannot fit in memory."""
+    units = 4 * sum(dims[1:]) + 2 * max(dims[1:]) + dims[0] + dims[-1]
+    allocation(units * batch * np.dtype(dtype).itemsize, name,
+               f"a batch of {batch} examples through layers of up to "
+               f"{max(dims[1:])} units")
+
+
+def parameters_of(params, dims, name="parameters"):
+    """A course-style dict for a network of layer sizes ``dims``: checked as
+    :func:`parameters` does, of those shapes, finite; returns ([W], [b 1-D])."""
+    weights, biases, _ = parameters(params, name)
+    if len(weights) != len(dims) - 1:
+        raise ValueError(f"{name}: expected {len(dims) - 1} layers, got {len(weights)}")
+    for layer, (W, b) in enumerate(zip(weights, biases), start=1):
+        shape = (dims[layer], dims[layer - 1])
+        if W.shape != shape:
+            raise ValueError(f"{name}['W{layer}']: expected shape {shape}, got {W.shape}")
+        check_finite(W, f"{name}['W{layer}']")
+        check_finite(b, f"{name}['b{layer}']")
+    return weights, biases
+
+
+def network_memory(dims, dtype, draw_bytes):
+    """Refuse a network whose parameters, gradients, two moments and initial
+    draw (``draw_bytes``) cannot fit in memory (sizes beyond BLAS's 32-bit ints
+    are left to the engine's ValueError)."""
+    if max(a * b for a, b in zip(dims, dims[1:])) <= 2 ** 31 - 1:
+        size = sum(dims[l] * dims[l - 1] + dims[l] for l in range(1, len(dims)))
+        allocation(4 * size * np.dtype(dtype).itemsize + draw_bytes, "layer_dims",
+                   f"a network of layer sizes {dims}")

@@ -9,8 +9,6 @@
 Any error prints one line ``dnn: error: ...`` on stderr and exits with status 2.
 """
 import argparse
-import csv
-import itertools
 import math
 import sys
 import zipfile
@@ -18,228 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
+from dnn_core import registry
+
 from dnn import datasets
+from dnn._files import atomic_write, writable_path
+# (the file readers; read_data, Data and CommandError are importable from here as before)
+from dnn._io import CommandError, Data, read_data  # noqa: F401
 
 FLOWER = "flower (built in)"
+#: target kind ("binary", "categorical", "continuous") -> the output trained on it
+OUTPUT_FOR_TARGET = {row.target: name for name, row in registry.OUTPUTS.items()}
 #: the metadata key (Network.save's metadata) of the class labels
 CLASSES_FIELD = "classes"
-
-
-class CommandError(Exception):
-    """A problem to report in one line, exit status 2."""
-
-
-# ---------------------------------------------------------------------------
-# Reading data
-
-class Data:
-    """Features and labels read from a file, with the file's own test set if it has one."""
-
-    def __init__(self, X, y, name, X_test=None, y_test=None, test_from=None, classes=None):
-        self.X, self.y, self.name = X, y, name
-        self.classes = classes  # the labels' order when the file gives one
-        self.X_test, self.y_test, self.test_from = X_test, y_test, test_from
-
-
-def _number(text):
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _csv_rows(path):
-    """(line number, cells) of the non-blank rows of a CSV file."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file)
-            for row in reader:
-                if any(cell.strip() for cell in row):
-                    yield reader.line_num, row
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not a UTF-8 text file ({error.reason} at byte "
-                         f"{error.start})") from None
-    except csv.Error as error:
-        raise ValueError(f"{path}: malformed CSV: {error}") from None
-
-
-def _read_csv(path, target, need_target=True, n_features=None):
-    """CSV: one sample a row, comma-separated; the first row is a header when
-    it has text where the next row has a number. The label column is
-    ``target`` (a header name or an index, negative from the end). With
-    ``n_features`` given (predict), a file of exactly that many columns has no
-    label column."""
-    first = list(itertools.islice(_csv_rows(path), 2))
-    if not first:
-        raise ValueError(f"{path}: no data")
-    header, header_line = None, 0
-    if len(first) > 1 and any(_number(a) is None and _number(b) is not None
-                              for a, b in zip(first[0][1], first[1][1])):
-        header, header_line = [cell.strip() for cell in first[0][1]], first[0][0]
-    width = len(first[-1][1] if header else first[0][1])
-    if header is not None and len(header) != width:
-        raise ValueError(f"{path}: the header has {len(header)} columns, the data {width}")
-    column = None
-    if need_target or n_features is None or width == n_features + 1:
-        if width < 2:
-            raise ValueError(f"{path}: expected feature columns and a label column, got "
-                             f"{width} column")
-        column = _target_column(target, header, width, path)
-    features = [j for j in range(width) if j != column]
-    try:  # all numbers: NumPy's fast reader
-        table = np.loadtxt(path, delimiter=",", skiprows=header_line, ndmin=2,
-                           encoding="utf-8-sig", comments=None, quotechar='"')
-    except ValueError:
-        table = None
-    if table is not None and table.shape[1] == width:
-        X, y = table[:, features], None if column is None else table[:, column]
-    else:  # text labels, or a problem to report precisely
-        X, y = _parse_csv_rows(path, header, header_line, width, features, column)
-    if y is not None and y.dtype.kind == "f" and np.all(y == np.round(y)) \
-            and np.all(np.abs(y) < 2 ** 53):
-        y = y.astype(np.int64)
-    return Data(np.ascontiguousarray(X), y, str(path))
-
-
-def _parse_csv_rows(path, header, header_line, width, features, column):
-    rows, X = [], []
-    for line, row in _csv_rows(path):
-        if line <= header_line:
-            continue
-        if len(row) != width:
-            raise ValueError(f"{path}: line {line} has {len(row)} columns, expected {width}")
-        values = [_number(row[j]) for j in features]
-        if None in values:
-            j = features[values.index(None)]
-            name = f" ({header[j]!r})" if header else ""
-            raise ValueError(f"{path}: line {line}, column {j + 1}{name}: expected a number, "
-                             f"got {row[j].strip()!r}")
-        X.append(values)
-        rows.append(row)
-    if not rows:
-        raise ValueError(f"{path}: no data below the header")
-    if column is None:
-        return np.array(X), None
-    labels = [row[column].strip() for row in rows]
-    numbers = [_number(label) for label in labels]
-    y = np.array(numbers) if None not in numbers else np.array(labels)
-    return np.array(X), y
-
-
-def _target_column(target, header, width, path):
-    try:
-        index = int(target)
-    except ValueError:
-        if header is None:
-            raise ValueError(f"--target: {target!r} is a column name, but {path} has no "
-                             f"header row") from None
-        if target not in header:
-            raise ValueError(f"--target: no column {target!r} in {path} (columns: "
-                             f"{', '.join(header)})") from None
-        return header.index(target)
-    if not -width <= index < width:
-        raise ValueError(f"--target: column {index} is out of range for {path}, which has "
-                         f"{width} columns")
-    return index % width
-
-
-def _read_npz(path, need_target=True):
-    """.npz: arrays X (n, n_features) and y (n,) or (n, n_out); optionally
-    X_test and y_test."""
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not an .npz archive (expected a zip file of arrays X and y)")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
-        raise ValueError(f"{path}: damaged .npz file: {error}") from None
-    except ValueError as error:
-        raise ValueError(f"{path}: unreadable .npz file: {error}") from None
-    for needed in ("X", "y") if need_target else ("X",):
-        if needed not in arrays:
-            raise ValueError(f"{path}: expected arrays X and y, found "
-                             f"{', '.join(sorted(arrays)) or 'none'}")
-    for key in ("X", "X_test"):
-        if key in arrays:
-            X = arrays[key]
-            if X.ndim != 2 or X.dtype.kind not in "biuf" or X.shape[0] < 1:
-                raise ValueError(f"{path}: {key}: expected a numeric array (n_samples, "
-                                 f"n_features), got {X.dtype} {X.shape}")
-    for x_key, y_key in (("X", "y"), ("X_test", "y_test")):
-        if y_key in arrays:
-            y = arrays[y_key]
-            if y.ndim not in (1, 2) or len(y) != len(arrays[x_key]) \
-                    or y.dtype.kind not in "biufU":
-                raise ValueError(f"{path}: {y_key}: expected {len(arrays[x_key])} labels, "
-                                 f"shape ({len(arrays[x_key])},), got {y.dtype} {y.shape}")
-    if ("X_test" in arrays) != ("y_test" in arrays):
-        raise ValueError(f"{path}: X_test and y_test come together, found only one")
-    if "X_test" in arrays and arrays["X_test"].shape[1] != arrays["X"].shape[1]:
-        raise ValueError(f"{path}: X_test has {arrays['X_test'].shape[1]} features, "
-                         f"X has {arrays['X'].shape[1]}")
-    return Data(arrays["X"], arrays.get("y"), str(path), arrays.get("X_test"),
-                arrays.get("y_test"), f"{path} (X_test, y_test)")
-
-
-def _read_h5(path, dtype):
-    """The course's cat/non-cat layout; a train_*.h5 file's test_*.h5 sibling
-    is its test set."""
-    X, y, classes = datasets.read_catvnoncat_file(path, dtype)
-    data = Data(X, classes[y], str(path), classes=classes)
-    sibling = path.with_name("test_" + path.name[len("train_"):])
-    if path.name.startswith("train_") and sibling.is_file():
-        X_test, y_test, test_classes = datasets.read_catvnoncat_file(sibling, dtype)
-        data.X_test, data.y_test, data.test_from = X_test, test_classes[y_test], str(sibling)
-    return data
-
-
-def _labels_beside(images):
-    name = images.name.replace("images", "labels").replace("idx3", "idx1")
-    return images.with_name(name)
-
-
-def _read_idx(path, dtype):
-    """MNIST: a folder holding the four standard IDX files (train and t10k),
-    or one images file (name with "images" and "idx3"), whose labels file is
-    found beside it by the same name with "labels" and "idx1"."""
-    if path.is_dir():
-        (X, y), (X_test, y_test) = datasets.load_mnist(path, dtype)
-        return Data(X, y, str(path), X_test, y_test, f"{path} (t10k files)",
-                    classes=np.arange(10))
-    labels = _labels_beside(path)
-    if labels == path or not labels.is_file():
-        raise ValueError(f"{path}: expected the IDX labels beside the images, at {labels}")
-    images, y = datasets.read_idx_pair(path, labels)
-    X = datasets._pixels(images, np.dtype(dtype))
-    return Data(X, y.astype(np.int64), str(path), classes=np.arange(10))
-
-
-def _is_idx(path):
-    return path.is_dir() or ".idx" in path.name or "-idx" in path.name
-
-
-def read_data(text, dtype="float64", target="-1", need_target=True, n_features=None):
-    """Data from PATH by its kind: .csv, .npz, .h5/.hdf5, IDX (folder or images file)."""
-    path = Path(text)
-    if not path.exists():
-        raise CommandError(f"--data: no such file or folder: {path}")
-    suffix = path.suffix.lower()
-    if _is_idx(path):
-        return _read_idx(path, dtype)
-    if suffix == ".csv":
-        data = _read_csv(path, target, need_target, n_features)
-    elif suffix == ".npz":
-        data = _read_npz(path, need_target)
-    elif suffix in (".h5", ".hdf5"):
-        return _read_h5(path, dtype)
-    else:
-        raise CommandError(f"--data: unknown format of {path}: expected .csv, .npz, .h5, an "
-                           f"MNIST folder or an IDX images file (…-images-idx3-ubyte[.gz])")
-    for X in (data.X, data.X_test):
-        if X is not None and X.dtype.kind == "f" and not np.all(np.isfinite(X)):
-            raise ValueError(f"{path}: the features hold NaN or inf (missing values are not "
-                             f"supported)")
-    return data
 
 
 # ---------------------------------------------------------------------------
@@ -297,14 +85,14 @@ def _parser():
     train.add_argument("--layers", type=_layers, default=[8], metavar="SIZES",
                        help="hidden layer sizes, e.g. 64,32 (default 8)")
     train.add_argument("--activation", default="tanh",
-                       choices=["relu", "leaky_relu", "tanh", "sigmoid", "identity"],
+                       choices=list(registry.hidden_activations()),
                        help="hidden activation (default tanh)")
     train.add_argument("--output", default="auto",
-                       choices=["auto", "sigmoid", "softmax", "linear"],
+                       choices=["auto", *registry.OUTPUTS],
                        help="output layer; auto: sigmoid for 2 classes, softmax for more; "
                             "linear: regression (default auto)")
     train.add_argument("--optimizer", default="adam",
-                       choices=["gd", "momentum", "nesterov", "rmsprop", "adam"],
+                       choices=list(registry.OPTIMIZERS),
                        help="(default adam)")
     train.add_argument("--lr", type=_number_type(float, 0, low_open=True), default=0.01,
                        help="learning rate (default 0.01)")
@@ -388,16 +176,18 @@ def _encode(y, y_test, output, source, known_classes=None):
 
     Class labels become indices into ``known_classes`` when the data give
     their order (cat/non-cat, MNIST), else into their sorted unique values."""
-    if output == "linear":
+    regression, binary, multiclass = (OUTPUT_FOR_TARGET[kind] for kind in
+                                      ("continuous", "binary", "categorical"))
+    if output == regression:
         for values, name in ((y, source), (y_test, "the test set")):
             if values is not None and values.dtype.kind not in "biuf":
-                raise CommandError(f"{name}: --output linear needs numeric targets, got "
+                raise CommandError(f"{name}: --output {regression} needs numeric targets, got "
                                    f"labels like {str(values.flat[0])!r}")
         y = y.astype(np.float64)
         return y, y_test, None, 1 if y.ndim == 1 else y.shape[1], output
     if y.ndim != 1:
         raise CommandError(f"{source}: expected one label per sample, got labels of shape "
-                           f"{y.shape} (use --output linear for several targets)")
+                           f"{y.shape} (use --output {regression} for several targets)")
     y, y_test = (_integral(values, source) for values in (y, y_test))
     everything = y if y_test is None else np.concatenate([y, y_test])
     classes = np.unique(everything)
@@ -408,17 +198,17 @@ def _encode(y, y_test, output, source, known_classes=None):
     if len(classes) < 2:
         raise CommandError(f"{source}: expected at least 2 classes, got only {str(classes[0])!r}")
     if output == "auto":
-        output = "sigmoid" if len(classes) == 2 else "softmax"
-    if output == "sigmoid" and len(classes) != 2:
-        raise CommandError(f"--output sigmoid: expected 2 classes, the data have "
-                           f"{len(classes)}; use softmax")
+        output = binary if len(classes) == 2 else multiclass
+    if output == binary and len(classes) != 2:
+        raise CommandError(f"--output {binary}: expected 2 classes, the data have "
+                           f"{len(classes)}; use {multiclass}")
     order = np.argsort(classes, kind="stable")
 
     def encode(values):
         if values is None:
             return None
         return order[np.searchsorted(classes, values, sorter=order)].astype(np.int64)
-    n_out = 1 if output == "sigmoid" else len(classes)
+    n_out = 1 if output == binary else len(classes)
     return encode(y), encode(y_test), classes, n_out, output
 
 
@@ -434,9 +224,8 @@ def _integral(labels, source):
 
 
 def _check_out(path, what):
-    folder = Path(path).resolve().parent
-    if not folder.is_dir():
-        raise CommandError(f"{what}: no such folder: {folder}")
+    """Refuse up front an output file whose folder does not exist."""
+    writable_path(path, what)
 
 
 def _resumed(path, fresh):
@@ -511,7 +300,7 @@ def _train(args):
                           checkpoint=args.checkpoint)
     seconds = sum(history.seconds)
     train_scores = network.evaluate(X, y)
-    key = "mse" if output == "linear" else "accuracy"
+    key = "mse" if output == OUTPUT_FOR_TARGET["continuous"] else "accuracy"
     line = f"train {key}: {_score(train_scores[key], key)} (cost {(history.cost or [train_scores['cost']])[-1]:.4f})"
     if X_test is not None:
         line += f"   test {key}: {_score(network.evaluate(X_test, y_test)[key], key)}"
@@ -542,14 +331,13 @@ def _plot(args, network, history, X, y, name):
     from dnn import plot
 
     path = args.plot or str(Path(args.out or "dnn-model.npz").with_suffix(".png"))
-    two_d = X.shape[1] == 2 and network.output != "linear"
+    two_d = X.shape[1] == 2 and network.output != OUTPUT_FOR_TARGET["continuous"]
     figure = Figure(figsize=(11 if two_d else 6, 4.5), layout="constrained")
     axes = figure.subplots(1, 2 if two_d else 1, squeeze=False)[0]
     plot.cost_curve(history, ax=axes[0])
     if two_d:
         plot.decision_boundary(network, X, y, ax=axes[1])
     figure.suptitle(f"{name}: {network.layer_dims}")
-    from dnn._files import atomic_write
     with atomic_write(path) as file:
         figure.savefig(file, format="png", dpi=100)
     print(f"plot saved: {path} (cost curve" + (" and decision boundary)" if two_d else ")"))
@@ -569,13 +357,13 @@ def _load_model(path):
     with np.load(path, allow_pickle=False) as archive:
         # (files of dnn-core 0.1 kept the classes in a field of their own)
         classes = archive[CLASSES_FIELD] if CLASSES_FIELD in archive.files else None
-        optimizer = str(archive["optimizer"]) if "optimizer" in archive.files else None
     if classes is None and CLASSES_FIELD in network.metadata:
         classes = np.asarray(network.metadata[CLASSES_FIELD])
     if classes is not None and (classes.ndim != 1 or len(classes) != max(
-            2, network.layer_dims[-1]) or network.output == "linear"):
+            2, network.layer_dims[-1]) or network.output == OUTPUT_FOR_TARGET["continuous"]):
         raise ValueError(f"{path}: damaged model file: {len(classes)} classes for a "
                          f"{network.output} output of {network.layer_dims[-1]} units")
+    optimizer = None if network.optimizer is None else network.optimizer.name
     return network, classes, optimizer
 
 
@@ -593,14 +381,13 @@ def _predict(args):
     predictions = network.predict(X)
     if classes is not None:
         predictions = classes[predictions]
-    if data.y is not None and network.output != "linear":
+    if data.y is not None and network.output != OUTPUT_FOR_TARGET["continuous"]:
         truth, shown = data.y.astype(str), predictions.astype(str)
         if truth.shape == shown.shape:
             accuracy = np.mean(truth == shown)
             print(f"accuracy: {accuracy:.1%} on {len(X)} samples", file=sys.stderr)
     lines = [",".join(_text(v) for v in np.atleast_1d(row)) for row in predictions]
     if args.out:
-        from dnn._files import atomic_write
         with atomic_write(args.out, "w") as file:
             file.write("prediction\n" + "".join(line + "\n" for line in lines))
         print(f"{len(lines)} predictions written to {args.out}", file=sys.stderr)

@@ -17,7 +17,8 @@ import numpy as np
 from dnn import _validation as check
 
 __all__ = ["make_flower", "make_spirals", "make_moons", "load_digits", "load_mnist",
-           "read_idx", "read_idx_pair", "load_catvnoncat", "read_catvnoncat_file"]
+           "read_idx", "read_idx_pair", "load_catvnoncat", "read_catvnoncat_file",
+           "pixel_features"]
 
 
 def make_flower(m=400, seed=1):
@@ -272,7 +273,21 @@ def _pixel_dtype(dtype):
     return dtype
 
 
-def _pixels(images, dtype):
+def pixel_features(images, dtype="float32"):
+    """Images as features, one row per image.
+
+    Parameters
+    ----------
+    images : ndarray of uint8, shape (n, ...)
+    dtype : {"float32", "float64", "uint8"}
+
+    Returns
+    -------
+    ndarray, shape (n, n_pixels)
+        ``images / 255`` in float32 or float64 (the course's scaling), or the
+        uint8 values themselves (a view when it can be).
+    """
+    dtype = _pixel_dtype(dtype)
     X = images.reshape(len(images), -1)
     if dtype == np.uint8:
         return X
@@ -315,7 +330,7 @@ def load_mnist(folder, dtype="float32"):
     parts = []
     for part in ("train", "test"):
         images, labels = read_idx_pair(paths[f"{part}_images"], paths[f"{part}_labels"])
-        parts.append((_pixels(images, dtype), labels.astype(np.int64)))
+        parts.append((pixel_features(images, dtype), labels.astype(np.int64)))
     if parts[0][0].shape[1] != parts[1][0].shape[1]:
         raise ValueError(f"{paths['test_images']}: images of {parts[1][0].shape[1]} pixels, "
                          f"the training images have {parts[0][0].shape[1]}")
@@ -403,7 +418,7 @@ def read_catvnoncat_file(path, dtype="float64"):
                          f"{y.min()}..{y.max()}")
     names = np.array([c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c)
                       for c in classes])
-    return _pixels(x, dtype), y, names
+    return pixel_features(x, dtype), y, names
 
 
 def load_catvnoncat(folder, dtype="float64"):

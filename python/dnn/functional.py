@@ -14,18 +14,15 @@ the way.
 import numpy as np
 
 import dnn_core
+from dnn_core import registry
 
+from dnn import _steps as steps
 from dnn import _validation as check
+# (re-exported: their old home)
+from dnn._steps import DEFAULT_LOSS, MATCHED_LOSS, parameter_bytes  # noqa: F401
 
-#: The loss that pairs with each output activation when ``loss`` is not given.
-DEFAULT_LOSS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy"}
-#: Output activations whose loss gives dZ = A - Y directly.
-MATCHED_LOSS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy",
-                "identity": "mse"}
-INITS = ("he", "xavier", "course", "glorot_uniform")
-_LOSS_NAMES = {"binary_crossentropy": "binary_crossentropy",
-               "categorical_crossentropy": "categorical_crossentropy",
-               "mse": "mse", "mean_squared_error": "mse"}
+INITS = tuple(registry.INITIALIZERS)
+_LOSS_NAMES = steps.LOSS_NAMES
 
 
 # ---------------------------------------------------------------------------
@@ -59,58 +56,21 @@ def initialize_parameters(layer_dims, init="he", seed=None, dtype=np.float64):
     parameters = {}
     for layer in range(1, len(dims)):
         fan_in, fan_out = dims[layer - 1], dims[layer]
-        if init == "glorot_uniform":
-            limit = np.sqrt(6.0 / (fan_in + fan_out))
-            W = rng.uniform(-limit, limit, size=(fan_out, fan_in))
-        else:
-            scale = {"he": np.sqrt(2.0 / fan_in), "xavier": np.sqrt(1.0 / fan_in),
-                     "course": 0.01}[init]
+        row = registry.INITIALIZERS[init]
+        scale = row.scale(fan_in, fan_out)
+        if row.distribution == "uniform":
+            W = rng.uniform(-scale, scale, size=(fan_out, fan_in))
+        elif row.distribution == "normal":
             W = rng.standard_normal((fan_out, fan_in)) * scale
+        else:
+            raise ValueError(f"init: {init!r} has an unknown distribution {row.distribution!r}")
         parameters[f"W{layer}"] = W.astype(dtype)
         parameters[f"b{layer}"] = np.zeros((fan_out, 1), dtype=dtype)
     return parameters
 
 
-def parameter_bytes(dims, dtype):
-    """Bytes of the parameters of a network of layer sizes ``dims``, plus the
-    float64 draw of its largest weight matrix."""
-    sizes = [dims[l] * dims[l - 1] for l in range(1, len(dims))]
-    return (sum(sizes) + sum(dims[1:])) * np.dtype(dtype).itemsize + 8 * max(sizes)
-
-
 # ---------------------------------------------------------------------------
 # Forward
-
-def _dense_forward(A_prev, W, b, code, slope, layer, names=None):
-    """Z = W @ A_prev + b and A = g(Z), fresh C-ordered arrays; b is 1-D.
-    ``names``: of A_prev, W and b when they are a single layer's arguments."""
-    n, m = W.shape[0], A_prev.shape[1]
-    Z = np.empty((n, m), dtype=W.dtype)
-    A = Z if code == dnn_core.ACTIVATIONS["identity"] else np.empty_like(Z)
-    if dnn_core.dense_forward(W, A_prev, b, Z, A, code, slope):
-        if names is not None:
-            check.nonfinite_culprit(list(zip(names, (A_prev, W, b))), "Z", names[0])
-        check.nonfinite_culprit(
-            [("X" if layer == 1 else f"A{layer - 1}", A_prev), (f"W{layer}", W),
-             (f"b{layer}", b)], f"Z{layer}", hidden=None if layer == 1 else f"A{layer - 1}")
-    return Z, A
-
-
-def _input(X, dtype=None, name="X"):
-    return check.float_array(X, name, ndim=2, dtype=dtype)
-
-
-def _layer_inputs(A_prev, W, b, name_a="A_prev", prefix=""):
-    W = check.float_array(W, f"{prefix}W", ndim=2)
-    A_prev = _input(A_prev, W.dtype, prefix + name_a)
-    b_checked = check.float_array(b, f"{prefix}b", dtype=W.dtype)
-    if A_prev.shape[0] != W.shape[1]:
-        raise ValueError(f"{prefix}{name_a}: expected {W.shape[1]} rows (the columns of W, "
-                         f"shape {W.shape}), got shape {A_prev.shape}")
-    if b_checked.shape not in ((W.shape[0], 1), (W.shape[0],)):
-        raise ValueError(f"{prefix}b: expected shape ({W.shape[0]}, 1) to match W of shape "
-                         f"{W.shape}, got {b_checked.shape}")
-    return A_prev, W, np.ascontiguousarray(b_checked)
 
 
 def linear_forward(A_prev, W, b):
@@ -127,8 +87,8 @@ def linear_forward(A_prev, W, b):
     Z : ndarray, shape (n, m)
     cache : tuple ``(A_prev, W, b)``
     """
-    A_prev, W, b_checked = _layer_inputs(A_prev, W, b)
-    Z, _ = _dense_forward(A_prev, W, b_checked.reshape(-1), dnn_core.ACTIVATIONS["identity"],
+    A_prev, W, b_checked = steps.layer_inputs(A_prev, W, b)
+    Z, _ = steps.dense_forward(A_prev, W, b_checked.reshape(-1), steps.IDENTITY,
                           0.0, 1, ("A_prev", "W", "b"))
     return Z, (A_prev, W, b)
 
@@ -152,8 +112,8 @@ def linear_activation_forward(A_prev, W, b, activation="relu", slope=0.01):
     """
     code = check.activation_code(activation)
     slope = check.real(slope, "slope")
-    A_prev, W, b_checked = _layer_inputs(A_prev, W, b)
-    Z, A = _dense_forward(A_prev, W, b_checked.reshape(-1), code, slope, 1,
+    A_prev, W, b_checked = steps.layer_inputs(A_prev, W, b)
+    Z, A = steps.dense_forward(A_prev, W, b_checked.reshape(-1), code, slope, 1,
                           ("A_prev", "W", "b"))
     return A, ((A_prev, W, b), Z)
 
@@ -181,51 +141,16 @@ def forward(X, parameters, hidden_activation="relu", output_activation="sigmoid"
     output = check.activation_code(output_activation, "output_activation")
     slope = check.real(slope, "slope")
     weights, biases, dtype = check.parameters(parameters)
-    X = _input(X, dtype)
+    X = steps.as_input(X, dtype)
     if X.shape[0] != weights[0].shape[1]:
         raise ValueError(f"X: expected {weights[0].shape[1]} rows (the columns of W1), "
                          f"got shape {X.shape}")
-    return _forward(X, weights, biases, hidden, output, slope,
+    return steps.forward_layers(X, weights, biases, hidden, output, slope,
                     [parameters[f"b{layer}"] for layer in range(1, len(weights) + 1)])
-
-
-def _forward(X, weights, biases, hidden, output, slope, cached_biases=None):
-    """forward() on checked inputs; caches hold ``cached_biases`` (default biases)."""
-    cached_biases = biases if cached_biases is None else cached_biases
-    caches, A = [], X
-    last = len(weights)
-    for layer, (W, b) in enumerate(zip(weights, biases), start=1):
-        A_prev = A
-        Z, A = _dense_forward(A_prev, W, b, output if layer == last else hidden, slope, layer)
-        caches.append(((A_prev, W, cached_biases[layer - 1]), Z))
-    return A, caches
 
 
 # ---------------------------------------------------------------------------
 # Cost
-
-def _loss_name(loss, output_activation="sigmoid"):
-    if loss is None:
-        return DEFAULT_LOSS.get(output_activation, "mse")
-    return _LOSS_NAMES[check.choice(loss, "loss", _LOSS_NAMES)]
-
-
-def _targets(Y, AL, loss, name="Y"):
-    """Y checked against AL (n, m) and converted to AL's dtype.
-
-    For categorical cross-entropy, integer class labels of shape (m,) are
-    one-hot encoded.
-    """
-    Y_array = check.as_array(Y, name)
-    n, m = AL.shape
-    if (loss == "categorical_crossentropy" and n > 1 and Y_array.shape == (m,)
-            and Y_array.dtype.kind in "iu"):
-        if Y_array.min() < 0 or Y_array.max() >= n:
-            raise ValueError(f"{name}: expected class labels in 0..{n - 1}, "
-                             f"got values in [{Y_array.min()}, {Y_array.max()}]")
-        Y_array = np.eye(n, dtype=AL.dtype)[:, Y_array]
-    return check.labels(Y_array, name, AL.dtype, AL.shape,
-                        None if loss == "mse" else loss.replace("_", " "))
 
 
 def compute_cost(AL, Y, loss="binary_crossentropy", from_logits=False):
@@ -250,13 +175,14 @@ def compute_cost(AL, Y, loss="binary_crossentropy", from_logits=False):
     -------
     numpy scalar of AL's dtype
     """
-    loss = _loss_name(loss)
+    loss = steps.loss_name(loss)
     AL = check.float_array(AL, "AL", ndim=2)
-    check.finite_values(AL, "AL", None if from_logits or loss == "mse"
+    continuous = registry.output_for_loss(loss).target == "continuous"
+    check.finite_values(AL, "AL", None if from_logits or continuous
                         else "probabilities (or pass from_logits=True)")
-    Y = _targets(Y, AL, loss)
+    Y = steps.targets(Y, AL, loss)
     AL = np.ascontiguousarray(AL)
-    code = dnn_core.LOSSES[loss]
+    code = steps.LOSS_CODES[loss]
     cost = dnn_core.logits_cost(AL, Y, code) if from_logits else dnn_core.probs_cost(AL, Y, code)
     if np.isfinite(cost) and abs(cost) > float(np.finfo(AL.dtype).max):
         raise ValueError(f"AL: the cost, {cost:.3g}, is beyond {AL.dtype}'s range; compute it "
@@ -266,51 +192,6 @@ def compute_cost(AL, Y, loss="binary_crossentropy", from_logits=False):
 
 # ---------------------------------------------------------------------------
 # Backward
-
-def _cache_parts(cache, index=None):
-    where = "cache" if index is None else f"caches[{index}]"
-    try:
-        (A_prev, W, b), Z = cache
-    except (TypeError, ValueError):
-        raise TypeError(f"{where}: expected ((A_prev, W, b), Z), as linear_activation_forward "
-                        "returns") from None
-    W = check.float_array(W, f"{where} W", ndim=2)
-    A_prev = _input(A_prev, W.dtype, f"{where} A_prev")
-    Z = check.float_array(Z, f"{where} Z", ndim=2, dtype=W.dtype)
-    if A_prev.shape[0] != W.shape[1] or Z.shape != (W.shape[0], A_prev.shape[1]):
-        raise ValueError(f"{where}: shapes do not fit: A_prev {A_prev.shape}, W {W.shape}, "
-                         f"Z {Z.shape} (expected Z of shape {(W.shape[0], A_prev.shape[1])})")
-    return A_prev, W, b, np.ascontiguousarray(Z)
-
-
-def _gradient_of(array, name, like):
-    array = check.float_array(array, name, ndim=2, dtype=like.dtype)
-    if array.shape != like.shape:
-        raise ValueError(f"{name}: expected shape {like.shape}, got {array.shape}")
-    check.check_finite(array, name)
-    return np.ascontiguousarray(array)
-
-
-def _dense_backward(dZ, A_prev, W, with_dA_prev, gradient_name, inputs=()):
-    """dW, db of shape (n, 1), and dA_prev (or None), fresh C-ordered arrays."""
-    n, m = dZ.shape
-    dW = np.empty(W.shape, dtype=dZ.dtype)
-    db = np.empty((n, 1), dtype=dZ.dtype)
-    dA_prev = np.empty((W.shape[1], m), dtype=dZ.dtype) if with_dA_prev else None
-    dnn_core.dense_backward(dZ, A_prev, W, dW, db.reshape(-1), dA_prev)
-    _check_gradients((dW, db, dA_prev), gradient_name, inputs)
-    return dA_prev, dW, db
-
-
-def _check_gradients(arrays, blame, inputs=()):
-    """Refuse non-finite gradients: name the input (name, array) that holds NaN or
-    inf, or else say that they overflowed."""
-    for array in arrays:
-        if array is not None and dnn_core.has_nonfinite(array.reshape(-1)):
-            for name, value in inputs:
-                check.check_finite(np.asarray(value), name)
-            raise ValueError(f"{blame}: the gradients overflowed to inf although the inputs "
-                             "are finite; scale the inputs down or use smaller weights")
 
 
 def linear_backward(dZ, cache):
@@ -331,24 +212,10 @@ def linear_backward(dZ, cache):
         A_prev, W, b = cache
     except (TypeError, ValueError):
         raise TypeError("cache: expected (A_prev, W, b), as linear_forward returns") from None
-    A_prev, W, _ = _layer_inputs(A_prev, W, b, prefix="cache ")
-    dZ = _gradient_of(dZ, "dZ", np.empty((W.shape[0], A_prev.shape[1]), dtype=W.dtype))
-    return _dense_backward(dZ, A_prev, W, True, "dZ",
+    A_prev, W, _ = steps.layer_inputs(A_prev, W, b, prefix="cache ")
+    dZ = steps.gradient_of(dZ, "dZ", np.empty((W.shape[0], A_prev.shape[1]), dtype=W.dtype))
+    return steps.dense_backward(dZ, A_prev, W, True, "dZ",
                            [("cache A_prev", A_prev), ("cache W", W)])
-
-
-def _activation_grad(dA, Z, code, slope, A=None):
-    """dZ = dA * g'(Z); A = g(Z) is recomputed when not given and needed."""
-    if A is None:
-        if code in (dnn_core.ACTIVATIONS["relu"], dnn_core.ACTIVATIONS["leaky_relu"],
-                    dnn_core.ACTIVATIONS["identity"]):
-            A = Z  # the derivative reads Z only
-        else:
-            A = np.empty_like(Z)
-            dnn_core.activation_forward(Z, A, code, slope)
-    dZ = np.empty_like(Z)
-    dnn_core.activation_backward(dA, Z, A, dZ, None, code, slope)
-    return dZ
 
 
 def linear_activation_backward(dA, cache, activation="relu", slope=0.01):
@@ -371,10 +238,10 @@ def linear_activation_backward(dA, cache, activation="relu", slope=0.01):
     """
     code = check.activation_code(activation)
     slope = check.real(slope, "slope")
-    A_prev, W, _, Z = _cache_parts(cache)
-    dA = _gradient_of(dA, "dA", Z)
-    dZ = _activation_grad(dA, Z, code, slope)
-    return _dense_backward(dZ, A_prev, W, True, "dA",
+    A_prev, W, _, Z = steps.cache_parts(cache)
+    dA = steps.gradient_of(dA, "dA", Z)
+    dZ = steps.activation_gradient(dA, Z, code, slope)
+    return steps.dense_backward(dZ, A_prev, W, True, "dA",
                            [("cache A_prev", A_prev), ("cache W", W), ("cache Z", Z)])
 
 
@@ -411,11 +278,11 @@ def backward(AL, Y, caches, hidden_activation="relu", output_activation="sigmoid
     hidden = check.activation_code(hidden_activation, "hidden_activation")
     output = check.activation_code(output_activation, "output_activation")
     slope = check.real(slope, "slope")
-    loss = _loss_name(loss, output_activation)
+    loss = steps.loss_name(loss, output_activation)
     if not isinstance(caches, (list, tuple)) or not caches:
         raise TypeError("caches: expected the non-empty list of caches forward() returns, "
                         f"got {type(caches).__name__}")
-    parts = [_cache_parts(cache, index) for index, cache in enumerate(caches)]
+    parts = [steps.cache_parts(cache, index) for index, cache in enumerate(caches)]
     AL = check.float_array(AL, "AL", ndim=2, dtype=parts[-1][1].dtype)
     if AL.shape != parts[-1][3].shape:
         raise ValueError(f"AL: expected shape {parts[-1][3].shape} like the last cache's Z, "
@@ -426,59 +293,10 @@ def backward(AL, Y, caches, hidden_activation="relu", output_activation="sigmoid
             raise ValueError(f"caches[{index}]: A_prev of shape {parts[index][0].shape} does "
                              f"not match caches[{index - 1}]'s Z of shape "
                              f"{parts[index - 1][3].shape}")
-    Y = _targets(Y, AL, loss)
+    Y = steps.targets(Y, AL, loss)
     AL = np.ascontiguousarray(AL)
-    return _backward(AL, Y, parts, hidden, output, loss, slope, input_gradient,
+    return steps.backward_layers(AL, Y, parts, hidden, output, loss, slope, input_gradient,
                      "AL, caches")
-
-
-def _output_delta(AL, Y, Z, output, loss, slope):
-    """dZ[L] and db[L] of the output layer."""
-    n, m = AL.shape
-    dZ = np.empty_like(AL)
-    db = np.empty((n, 1), dtype=AL.dtype)
-    if MATCHED_LOSS.get(_ACTIVATION_NAMES[output]) == loss:
-        # dZ = AL - Y
-        dnn_core.output_delta(AL, Y, dZ, db.reshape(-1), 1.0 / m)
-    else:
-        # dAL from the loss, then dZ = dAL * g'(Z)
-        dAL = np.empty_like(AL)
-        dnn_core.probs_gradient(AL, Y, dAL, dnn_core.LOSSES[loss])
-        dnn_core.activation_backward(dAL, Z, AL, dZ, db.reshape(-1), output, slope, 1.0 / m)
-    return dZ, db
-
-
-def _backward(AL, Y, parts, hidden, output, loss, slope, input_gradient, blame):
-    """backward() on checked inputs; parts are (A_prev, W, b, Z) per layer."""
-    L = len(parts)
-    grads = {}
-    A_prev, W, _, Z = parts[-1]
-    dZ, db = _output_delta(AL, Y, Z, output, loss, slope)
-    for layer in range(L, 0, -1):
-        A_prev, W, _, Z = parts[layer - 1]
-        if layer < L:
-            # dZ = dA * g'(Z), db = sum(dZ, axis=1) / m; A[l] is the next layer's A_prev
-            A = np.ascontiguousarray(parts[layer][0])
-            dZ = np.empty_like(Z)
-            db = np.empty((Z.shape[0], 1), dtype=Z.dtype)
-            dnn_core.activation_backward(dA, Z, A, dZ, db.reshape(-1), hidden, slope,
-                                         1.0 / Z.shape[1])
-        with_dA_prev = layer > 1 or input_gradient
-        dA = np.empty(A_prev.shape, dtype=Z.dtype) if with_dA_prev else None
-        dW = np.empty(W.shape, dtype=Z.dtype)
-        dnn_core.dense_backward(dZ, A_prev, W, dW, None, dA)
-        if with_dA_prev:
-            grads[f"dA{layer - 1}"] = dA
-        grads[f"dW{layer}"] = dW
-        grads[f"db{layer}"] = db
-    _check_gradients(grads.values(), blame,
-                     [(f"caches[{index}] {name}", part[position])
-                      for index, part in enumerate(parts)
-                      for name, position in (("A_prev", 0), ("W", 1), ("Z", 3))])
-    return grads
-
-
-_ACTIVATION_NAMES = {code: name for name, code in dnn_core.ACTIVATIONS.items()}
 
 
 # ---------------------------------------------------------------------------
@@ -529,22 +347,9 @@ def update_parameters(parameters, grads, learning_rate, inplace=False):
     updated = parameters if inplace else dict(parameters)
     for key, param, grad in pairs:
         target = param if inplace else np.array(param, order="C", dtype=dtype)
-        _sgd_step(target, grad, learning_rate)
+        steps.sgd_step(target, grad, learning_rate)
         updated[key] = target
     return updated
-
-
-def _sgd_step(param, grad, learning_rate):
-    """param -= learning_rate * grad in place, through BLAS axpy when the layout allows
-    (native byte order, C or Fortran contiguous)."""
-    if param.dtype.isnative and param.flags.c_contiguous:
-        dnn_core.sgd_update(param.reshape(-1), np.ascontiguousarray(grad).reshape(-1),
-                            learning_rate)
-    elif param.dtype.isnative and param.flags.f_contiguous:
-        dnn_core.sgd_update(param.T.reshape(-1), np.ascontiguousarray(grad.T).reshape(-1),
-                            learning_rate)
-    else:
-        np.subtract(param, learning_rate * grad, out=param)
 
 
 # ---------------------------------------------------------------------------
@@ -606,28 +411,29 @@ def gradient_check(parameters, X, Y, epsilon=1e-7, hidden_activation="relu",
     hidden = check.activation_code(hidden_activation, "hidden_activation")
     output = check.activation_code(output_activation, "output_activation")
     slope = check.real(slope, "slope")
-    loss = _loss_name(loss, output_activation)
+    loss = steps.loss_name(loss, output_activation)
     weights, biases, _ = check.parameters(parameters)
     weights = [W.astype(np.float64) for W in weights]
     biases = [b.astype(np.float64) for b in biases]
-    X = np.asarray(_input(X), dtype=np.float64)
+    X = np.asarray(steps.as_input(X), dtype=np.float64)
     if X.shape[0] != weights[0].shape[1]:
         raise ValueError(f"X: expected {weights[0].shape[1]} rows (the columns of W1), "
                          f"got shape {X.shape}")
-    AL, caches = _forward(X, weights, biases, hidden, output, slope)
-    Y = _targets(Y, AL, loss)
+    AL, caches = steps.forward_layers(X, weights, biases, hidden, output, slope)
+    Y = steps.targets(Y, AL, loss)
     parts = [(A_prev, W, b, Z) for (A_prev, W, b), Z in caches]
-    grads = _backward(AL, Y, parts, hidden, output, loss, slope, False, "X, parameters")
+    grads = steps.backward_layers(AL, Y, parts, hidden, output, loss, slope, False,
+                                  "X, parameters")
     analytic = np.concatenate([np.concatenate([grads[f"dW{l}"].ravel(), grads[f"db{l}"].ravel()])
                                for l in range(1, len(weights) + 1)])
 
-    matched = MATCHED_LOSS.get(_ACTIVATION_NAMES[output]) == loss
-    code = dnn_core.LOSSES[loss]
+    matched = MATCHED_LOSS.get(steps.ACTIVATION_NAMES[output]) == loss
+    code = steps.LOSS_CODES[loss]
 
     def cost():
-        AL, caches = _forward(X, weights, biases, hidden, output, slope)
+        AL, caches = steps.forward_layers(X, weights, biases, hidden, output, slope)
         if matched:  # from the logits, stably
-            return _precise_logits_cost(caches[-1][1], Y, loss)
+            return steps.precise_logits_cost(caches[-1][1], Y, loss)
         return dnn_core.probs_cost(AL, Y, code)
 
     numeric = []
@@ -648,15 +454,3 @@ def gradient_check(parameters, X, Y, epsilon=1e-7, hidden_activation="relu",
     return float(np.linalg.norm(analytic - numeric) / denominator)
 
 
-def _precise_logits_cost(Z, Y, loss):
-    """The cost from logits with NumPy's exp and log1p (within 1 ulp): finite
-    differences magnify the rounding noise of the cost by 1 / epsilon, and the
-    kernels' vectorised polynomials carry a little more of it."""
-    m = Z.shape[1]
-    if loss == "binary_crossentropy":
-        return float(np.sum(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))) / m)
-    if loss == "categorical_crossentropy":
-        top = Z.max(axis=0)
-        log_probs = Z - (top + np.log(np.sum(np.exp(Z - top), axis=0)))
-        return float(-np.sum(Y * log_probs) / m)
-    return float(np.sum((Z - Y) ** 2) / (2 * m))

@@ -5,151 +5,47 @@ Data come in scikit-learn's layout, ``X`` of shape ``(n_samples, n_features)``
 :class:`dnn_core._engine.Engine`, without the GIL.
 """
 import contextlib
-import json
-import numbers
 import os
 import threading
-import warnings
 import weakref
 
 import numpy as np
 
 import dnn_core
+from dnn_core import registry
 from dnn_core._engine import Engine
 
+from dnn import _fit_loop as fit_loop
+from dnn import _model_file as model_file
+from dnn import _streaming as streaming
+from dnn import _threads as threads
 from dnn import _validation as check
-from dnn._files import atomic_write
-from dnn import optimizers as optim
+from dnn._early_stopping import EarlyStopping
+from dnn._history import DivergenceError, History, divergence_message
+from dnn._files import file_name, writable_path
+from dnn._network_files import NetworkFiles
+# (re-exported: their old home)
+from dnn._history import TARGET_SCALE_WARNING  # noqa: F401
+from dnn._model_file import FORMAT, FORMAT_VERSION  # noqa: F401
+from dnn._streaming import SHUFFLE_BLOCK_BYTES, SHUFFLE_WINDOW  # noqa: F401
+from dnn._threads import THREADED_GEMM_WORK  # noqa: F401
 from dnn.functional import INITS, initialize_parameters, parameter_bytes
 
 __all__ = ["Network", "History", "DivergenceError", "load"]
 
 #: output activation -> the loss it is trained with
-OUTPUTS = {"sigmoid": "binary_crossentropy", "softmax": "categorical_crossentropy",
-           "linear": "mse"}
-HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")
-FORMAT = "dnn-core-network"
-FORMAT_VERSION = 1
-#: multiply-adds per GEMM from which a fit uses more than one BLAS thread: a
-#: GEMM then lasts ~10 ms or more, so a thread waiting a scheduler slice on a busy
-#: machine costs little (below it, 2-thread OpenBLAS was seen 10-50x slower)
-THREADED_GEMM_WORK = 1e8
-#: a linear output's target standard deviation above which fit() warns
-TARGET_SCALE_WARNING = 1e4
+OUTPUTS = {name: row.loss for name, row in registry.OUTPUTS.items()}
+#: the activations a hidden layer may have
+HIDDEN = registry.hidden_activations()
 
 
-class DivergenceError(FloatingPointError, ValueError):
-    """Training diverged: the cost or the parameters became NaN or infinite.
-
-    Also a ValueError, which is what scikit-learn's estimators raise for it."""
-
-
-class History:
-    """What fit() recorded, one entry per completed epoch.
-
-    Attributes
-    ----------
-    epoch : list of int
-        Epoch numbers over the network's life, from 0.
-    cost : list of float
-        Mean training cost of the epoch's batches (with the l2 term).
-    val_cost, val_accuracy : list of float
-        On the validation data, after the epoch (no l2 term); empty without
-        validation data; no accuracy for a linear output.
-    seconds : list of float
-        Wall time of the epoch's training.
-    stopped_early : bool
-    """
-
-    def __init__(self):
-        self.epoch, self.cost, self.seconds = [], [], []
-        self.val_cost, self.val_accuracy = [], []
-        self.stopped_early = False
-
-    @property
-    def history(self):
-        """The recorded lists by name, like Keras's ``History.history``."""
-        names = ("cost", "val_cost", "val_accuracy", "seconds")
-        return {name: getattr(self, name) for name in names if getattr(self, name)}
-
-    def __len__(self):
-        return len(self.epoch)
-
-    def __repr__(self):
-        last = f", cost={self.cost[-1]:.6g}" if self.cost else ""
-        return f"History(epochs={len(self)}{last})"
-
-
-class _BlasThreads:
-    """Pins BLAS's thread pools for the duration of a fit; the first of
-    concurrent fits sets the count, the last restores it."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._users = 0
-        self._limiter = None
-        self._blas = None            # the BLAS libraries that _limiter limits
-        self._controller = None
-
-    @contextlib.contextmanager
-    def limit(self, n_threads):
-        from threadpoolctl import ThreadpoolController
-
-        with self._lock:
-            if self._users == 0:
-                if self._controller is None:
-                    self._controller = ThreadpoolController()
-                blas = self._controller.select(user_api="blas")
-                # never above a limit the user has set (threadpool_limits)
-                current = min((lib.num_threads for lib in blas.lib_controllers),
-                              default=n_threads)
-                with _blas_control(blas):
-                    self._limiter = blas.limit(limits=max(1, min(n_threads, current)))
-                self._blas = blas
-            self._users += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._users -= 1
-                if self._users == 0:
-                    with _blas_control(self._blas):
-                        self._limiter.restore_original_limits()
-                    self._limiter = self._blas = None
-
-
-@contextlib.contextmanager
-def _blas_control(controller):
-    """Let this thread set OpenBLAS's process-wide thread count, then let go.
-
-    threadpoolctl >= 3.8 lets only one thread (the first to set a limit) change
-    the thread count of an OpenBLAS built with pthreads, and silently ignores
-    the others; a fit can run in any thread (one limit at a time, under
-    _BlasThreads's lock).
-    """
-    def release():
-        for lib in controller.lib_controllers:
-            clear = getattr(lib, "clear_controlling_thread", None)
-            if clear is not None:
-                clear(force=True)
-
-    release()
-    try:
-        yield
-    finally:
-        release()
-
-
-_BLAS_THREADS = _BlasThreads()
 #: every live Network, for the fork handler
 _NETWORKS = weakref.WeakSet()
 
 
 def _after_fork_in_child():
     """A child of fork has only the forking thread: locks that other threads held
-    (a fit, a save) would stay locked for ever, so every lock is made anew."""
-    global _BLAS_THREADS
-    _BLAS_THREADS = _BlasThreads()
+    (a fit, a save) would stay locked for ever, so every network's are made anew."""
     for network in list(_NETWORKS):
         network._engine_lock = threading.Lock()
         network._fit_guard = threading.Lock()
@@ -161,7 +57,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class Network:
+class Network(NetworkFiles):
     """A fully connected network: ``Z[l] = W[l] A[l-1] + b[l]``, ``A[l] = g(Z[l])``.
 
     Parameters
@@ -216,13 +112,7 @@ class Network:
         if n_threads is not None:
             n_threads = check.positive_int(n_threads, "n_threads")
         seed = check.seed(seed)
-        itemsize = self.dtype.itemsize
-        size = sum(dims[l] * dims[l - 1] + dims[l] for l in range(1, len(dims)))
-        # parameters, gradients and two moments, and the initial draw (sizes beyond
-        # BLAS's 32-bit ints are the engine's ValueError)
-        if max(a * b for a, b in zip(dims, dims[1:])) <= 2 ** 31 - 1:
-            check.allocation(4 * size * itemsize + parameter_bytes(dims, self.dtype),
-                             "layer_dims", f"a network of layer sizes {dims}")
+        check.network_memory(dims, self.dtype, parameter_bytes(dims, self.dtype))
         self.layer_dims = dims
         self.activations = names
         self.output = output
@@ -231,8 +121,8 @@ class Network:
         self.seed = seed
         self.n_threads = n_threads
         self._rng = np.random.default_rng(seed)
-        self._engine = Engine(dims, [dnn_core.ACTIVATIONS[name] for name in names],
-                              dnn_core.LOSSES[self.loss], self.slope, self.dtype,
+        self._engine = Engine(dims, [registry.ACTIVATIONS[name].code for name in names],
+                              registry.OUTPUTS[output].loss_code, self.slope, self.dtype,
                               int(self._rng.integers(2 ** 63)))
         self._optimizer = None
         # _engine_lock is held around each call into the engine (so predict from
@@ -259,11 +149,22 @@ class Network:
         self.epochs_ = 0
         return self
 
+    def reset_optimizer(self):
+        """Forget the optimizer's state (its moments and step count): the next
+        fit starts its optimizer afresh, whichever it is."""
+        self._reset_optimizer(None)
+
     def _reset_optimizer(self, optimizer):
         with self._engine_lock:
             self._engine.moments[...] = 0
             self._engine.step_count = 0
             self._optimizer = optimizer
+
+    @property
+    def optimizer(self):
+        """The :class:`dnn.optimizers.Optimizer` whose state the network holds
+        (the last fit's, or a loaded file's), or None."""
+        return self._optimizer
 
     @property
     def parameters(self):
@@ -274,22 +175,125 @@ class Network:
             params[f"b{layer}"] = engine.bias(layer)
         return params
 
+    def copy_parameters(self):
+        """Copies of :attr:`parameters`, all taken at one moment (a fit in
+        another thread is not halfway through a step).
+
+        Returns
+        -------
+        dict
+            ``{"W1": (n1, n0), "b1": (n1, 1), ...}``, fresh C-ordered arrays of
+            the network's dtype.
+        """
+        with self._engine_lock:
+            return {key: value.copy() for key, value in self.parameters.items()}
+
+    @property
+    def flat_parameters(self):
+        """All parameters as one vector, shape ``(n_parameters,)``, in the
+        network's dtype: ``W1`` (row by row), ``b1``, ``W2``, ``b2``, ...
+
+        Reading gives a copy (taken under the engine's lock); assigning an
+        array_like of that shape (finite values, any float dtype) copies it in.
+        """
+        with self._engine_lock:
+            return self._engine.parameters.copy()
+
+    @flat_parameters.setter
+    def flat_parameters(self, values):
+        flat = self._flat_vector(values, "flat_parameters")
+        check.check_finite(flat, "flat_parameters")
+        with self._engine_lock:
+            self._engine.parameters[...] = flat
+
+    def _flat_vector(self, values, name):
+        array = check.as_array(values, name)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected numeric values, got dtype {array.dtype}")
+        if array.shape != (self.n_parameters,):
+            raise ValueError(f"{name}: expected shape ({self.n_parameters},), "
+                             f"got {array.shape}")
+        return np.ascontiguousarray(array, dtype=self.dtype)
+
+    def loss_and_gradient(self, flat_parameters, X, y, l2=0.0, sample_weight=None):
+        """The full-batch cost and its gradient at the parameter vector
+        ``flat_parameters``, as a minimizer such as
+        ``scipy.optimize.minimize(..., jac=True)`` wants them.
+
+        The network's own parameters are left as they were. As
+        :meth:`compute_gradients`, without dropout, weighted as in :meth:`fit`
+        when ``sample_weight`` is given; unlike it, a cost that overflowed is
+        returned (inf or NaN) rather than raised, so that a line search can
+        back off.
+
+        Parameters
+        ----------
+        flat_parameters : array_like, shape (n_parameters,)
+            Laid out as :attr:`flat_parameters`; converted to the network's
+            dtype.
+        X : array_like, shape (n_samples, n_features)
+        y : array_like
+            As :meth:`fit` takes it.
+        l2 : float >= 0
+        sample_weight : array_like, shape (n_samples,), or None
+
+        Returns
+        -------
+        cost : float
+            With the l2 term.
+        gradient : ndarray, shape (n_parameters,), float64
+            Laid out as :attr:`flat_parameters`.
+        """
+        flat = self._flat_vector(flat_parameters, "flat_parameters")
+        X, T, labels = self._dataset(X, y)
+        weights = check.sample_weight(sample_weight, X.shape[0], self.dtype)
+        l2 = check.real(l2, "l2", low=0.0)
+        check.workspace(self.layer_dims, X.shape[0], self.dtype, "X")
+        engine = self._engine
+        with self._engine_lock:
+            kept = engine.parameters.copy()
+            try:
+                engine.parameters[...] = flat
+                cost = engine.compute_gradients(X, T, labels, l2, sample_weight=weights)
+                gradient = engine.gradients.astype(np.float64)
+            finally:
+                engine.parameters[...] = kept
+        return float(cost), gradient
+
+    @contextlib.contextmanager
+    def training(self, batch_size=None):
+        """Hold the network for a training loop of the caller's own (such as
+        scikit-learn's lbfgs solver over :meth:`loss_and_gradient`).
+
+        Inside, :meth:`fit` (here or from another thread) is refused, and
+        BLAS's threads are pinned as a fit on batches of ``batch_size`` pins
+        them (``n_threads``, or chosen by the problem's size).
+
+        Parameters
+        ----------
+        batch_size : int >= 1 or None
+            Examples per cost evaluation; None: one thread unless
+            ``n_threads`` says otherwise.
+        """
+        batch = 1 if batch_size is None else check.positive_int(batch_size, "batch_size")
+        with self._fit_guard:
+            if self._fitting:
+                raise RuntimeError("this network is already being trained (in another "
+                                   "thread, or fit() was called from a callback); use one "
+                                   "network per thread")
+            self._fitting = True
+        try:
+            with threads.limit(threads.thread_count(self.layer_dims, batch, self.n_threads)):
+                yield self
+        finally:
+            self._fitting = False
+
     @parameters.setter
     def parameters(self, params):
         self._copy_in(params)
 
     def _copy_in(self, params):
-        weights, biases, _ = check.parameters(params)
-        if len(weights) != len(self.layer_dims) - 1:
-            raise ValueError(f"parameters: expected {len(self.layer_dims) - 1} layers, "
-                             f"got {len(weights)}")
-        for layer, (W, b) in enumerate(zip(weights, biases), start=1):
-            shape = (self.layer_dims[layer], self.layer_dims[layer - 1])
-            if W.shape != shape:
-                raise ValueError(f"parameters['W{layer}']: expected shape {shape}, "
-                                 f"got {W.shape}")
-            check.check_finite(W, f"parameters['W{layer}']")
-            check.check_finite(b, f"parameters['b{layer}']")
+        weights, biases = check.parameters_of(params, self.layer_dims)
         with self._engine_lock:
             for layer, (W, b) in enumerate(zip(weights, biases), start=1):
                 self._engine.weight(layer)[...] = W
@@ -301,77 +305,13 @@ class Network:
 
     # -- data ----------------------------------------------------------------
 
-    def _features(self, X, name="X"):
-        """X, shape (n_samples, n_features), as the engine takes it, never copied
-        when the engine can stream it: float32, float64 or uint8 (native byte
-        order) whose rows hold contiguous values, with any row stride (a memmap,
-        a slice of rows or columns of one) is passed as it is, and the engine
-        converts each batch while it gathers it. Anything else (other integer
-        or bool types, float16, Fortran order, reversed rows, a swapped byte
-        order) is converted whole to a C-ordered array of the network's dtype."""
-        array = check.as_array(X, name)
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"{name}: expected numeric values, got dtype {array.dtype}")
-        if array.ndim != 2 or array.shape[1] != self.layer_dims[0] or array.shape[0] < 1:
-            raise ValueError(f"{name}: expected shape (n_samples >= 1, {self.layer_dims[0]}), "
-                             f"got {array.shape}")
-        if not _streamable(array):
-            array = np.ascontiguousarray(array, dtype=self.dtype)
-        if array.dtype.kind == "f":
-            # (in chunks of rows, in place; float64 into a float32 network must
-            # also fit float32's range)
-            check.check_finite(array, name, into=self.dtype)
-        return array
-
-    def _targets(self, y, m, name="y"):
-        """(T, labels) as the engine takes them: a float matrix (m, n_out) or
-        int64 class labels (m,)."""
-        array = check.as_array(y, name)
-        n_out = self.layer_dims[-1]
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"{name}: expected numeric labels, got dtype {array.dtype}")
-        if self.output == "softmax":
-            if array.shape != (m,):
-                raise ValueError(f"{name}: expected {m} integer class labels, shape ({m},), "
-                                 f"got shape {array.shape}")
-            labels = np.ascontiguousarray(array, dtype=np.int64)
-            if array.dtype.kind == "f" and not np.array_equal(labels, array):
-                raise ValueError(f"{name}: expected integer class labels, got fractions")
-            low, high = (labels.min(), labels.max())
-            if low < 0 or high >= n_out:
-                raise ValueError(f"{name}: expected classes in 0..{n_out - 1} (one per output "
-                                 f"unit), got values in {low}..{high}")
-            return None, labels
-        if array.shape == (m,) and n_out == 1:
-            array = array.reshape(m, 1)
-        if array.shape != (m, n_out):
-            raise ValueError(f"{name}: expected shape ({m}, {n_out})"
-                             + (f" or ({m},)" if n_out == 1 else "") + f", got {array.shape}")
-        target = np.ascontiguousarray(array, dtype=self.dtype)
-        check.finite_values(target, name, "binary labels of a sigmoid output"
-                            if self.output == "sigmoid" else None)
-        return target, None
-
     def _dataset(self, X, y, name_x="X", name_y="y"):
-        X = self._features(X, name_x)
-        T, labels = self._targets(y, X.shape[0], name_y)
+        """(X, T, labels) checked as the engine takes them (see
+        :func:`dnn._validation.features` and :func:`dnn._validation.targets`)."""
+        X = check.features(X, self.layer_dims[0], self.dtype, name_x)
+        T, labels = check.targets(y, X.shape[0], registry.OUTPUTS[self.output],
+                                  self.layer_dims[-1], self.dtype, name_y)
         return X, T, labels
-
-    def _sample_weight(self, sample_weight, m):
-        """None, or finite weights >= 0 of shape (m,) in the network's dtype."""
-        if sample_weight is None:
-            return None
-        array = check.as_array(sample_weight, "sample_weight")
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"sample_weight: expected numeric weights, got dtype {array.dtype}")
-        if array.shape != (m,):
-            raise ValueError(f"sample_weight: expected shape ({m},), got {array.shape}")
-        weights = np.ascontiguousarray(array, dtype=self.dtype)
-        nonfinite, low, _ = dnn_core.value_summary(weights)
-        if nonfinite or low < 0:
-            raise ValueError("sample_weight: expected finite weights >= 0, got "
-                             + ("NaN or inf" if nonfinite else f"a minimum of {low:g}"))
-        return weights
 
     # -- training ------------------------------------------------------------
 
@@ -475,10 +415,10 @@ class Network:
         """
         epochs = check.integer(epochs, "epochs")
         check.allocation(16 * epochs, "epochs", f"the record of {epochs} epochs' costs and times")
-        shuffle = _shuffle_code(shuffle, X)
+        shuffle = streaming.shuffle_code(shuffle, X)
         X, T, labels = self._dataset(X, y)
         m = X.shape[0]
-        weights = self._sample_weight(sample_weight, m)
+        weights = check.sample_weight(sample_weight, m, self.dtype)
         validation = None
         split = check.real(validation_split, "validation_split", low=0.0, high=1.0)
         if validation_data is not None:
@@ -489,44 +429,21 @@ class Network:
             validation = self._dataset(*validation_data, name_x="validation_data[0]",
                                        name_y="validation_data[1]")
         elif split:
-            n_val = int(round(m * split))
-            if not 1 <= n_val < m:
-                raise ValueError(f"validation_split: {split} of {m} samples leaves "
-                                 f"{n_val} for validation and {m - n_val} for training")
-            cut = m - n_val
-            validation = (X[cut:], None if T is None else T[cut:],
-                          None if labels is None else labels[cut:])
-            X, T, labels = X[:cut], None if T is None else T[:cut], \
-                None if labels is None else labels[:cut]
-            weights = None if weights is None else weights[:cut]
-            m = cut
-        settings = self._settings(m, batch_size, optimizer, learning_rate, l2, keep_prob,
-                                  shuffle)
-        settings.update(shuffle_block=max(1, SHUFFLE_BLOCK_BYTES // (X.shape[1] * X.itemsize)),
-                        shuffle_window=SHUFFLE_WINDOW)
-        if self.output == "linear":
-            settings["target_scale"] = float(np.max(np.std(T, axis=0, dtype=np.float64)))
-            if settings["target_scale"] > TARGET_SCALE_WARNING:
-                warnings.warn(f"y: the targets' standard deviation is "
-                              f"{settings['target_scale']:.3g}, far from unit scale: "
-                              f"training a linear output on them is likely to diverge or "
-                              f"to go slowly; scale y (e.g. scikit-learn's "
-                              f"TransformedTargetRegressor)", RuntimeWarning, stacklevel=2)
+            (X, T, labels, weights), validation = fit_loop.split_validation(
+                X, T, labels, weights, split)
+            m = X.shape[0]
+        settings = fit_loop.engine_settings(self.layer_dims, self.dtype, m, batch_size,
+                                            optimizer, learning_rate, l2, keep_prob, shuffle)
+        settings.update(streaming.shuffle_settings(X))
+        if registry.OUTPUTS[self.output].target == "continuous":
+            settings["target_scale"] = fit_loop.target_scale(T)
         if checkpoint is not None:
-            checkpoint = (_writable_path(checkpoint, "checkpoint"),
+            checkpoint = (writable_path(checkpoint, "checkpoint"),
                           check.positive_int(checkpoint_every, "checkpoint_every"))
         patience = check.positive_int(patience, "patience")
         min_delta = check.real(min_delta, "min_delta", low=0.0)
-        try:
-            callbacks = list(callbacks) if callbacks else []
-        except TypeError:
-            raise TypeError(f"callbacks: expected a sequence of callables, "
-                            f"got {type(callbacks).__name__}") from None
-        for index, callback in enumerate(callbacks):
-            if not callable(callback):
-                raise TypeError(f"callbacks[{index}]: expected a callable, "
-                                f"got {type(callback).__name__}")
-        with self._training(settings["batch_size"]):
+        callbacks = check.callbacks(callbacks)
+        with self.training(settings["batch_size"]):
             if reinitialize:
                 self.initialize()
             if settings["optimizer_object"] != self._optimizer:
@@ -538,26 +455,17 @@ class Network:
             if not per_epoch:
                 self._train(X, T, labels, weights, epochs, settings, history)
             else:
-                self._train_per_epoch(X, T, labels, weights, epochs, settings, history,
-                                      validation, early_stopping, patience, min_delta,
-                                      callbacks, verbose, checkpoint)
+                best = fit_loop.run_per_epoch(
+                    self, lambda: self._train(X, T, labels, weights, 1, settings, history,
+                                              new_fit=not len(history)),
+                    self._scores, epochs, history, validation,
+                    EarlyStopping(patience, min_delta) if early_stopping else None,
+                    callbacks, verbose, checkpoint)
+                # (not after Ctrl-C or divergence: those leave the last step's parameters)
+                if best is not None:
+                    with self._engine_lock:
+                        self._engine.parameters[...] = best
         return history
-
-    @contextlib.contextmanager
-    def _training(self, batch_size):
-        """Mark a fit in progress (a second one at the same time is refused)
-        and pin BLAS's threads for batches of ``batch_size``."""
-        with self._fit_guard:
-            if self._fitting:
-                raise RuntimeError("this network is already being trained (in another "
-                                   "thread, or fit() was called from a callback); use one "
-                                   "network per thread")
-            self._fitting = True
-        try:
-            with _BLAS_THREADS.limit(self._thread_count(batch_size)):
-                yield
-        finally:
-            self._fitting = False
 
     def partial_fit(self, X, y, optimizer=None, learning_rate=None, batch_size=None,
                     l2=0.0, keep_prob=None, shuffle=True, sample_weight=None):
@@ -573,47 +481,6 @@ class Network:
         return self.fit(X, y, epochs=1, batch_size=batch_size, optimizer=optimizer,
                         learning_rate=learning_rate, l2=l2, keep_prob=keep_prob,
                         shuffle=shuffle, sample_weight=sample_weight)
-
-    def _settings(self, m, batch_size, optimizer, learning_rate, l2, keep_prob, shuffle):
-        opt = optim.get(optimizer)
-        schedule = optim.schedule(opt.default_learning_rate if learning_rate is None
-                                  else learning_rate)
-        batch = m if batch_size is None else min(m, check.positive_int(batch_size, "batch_size"))
-        self._check_workspace(batch, "X, batch_size")
-        n_hidden = len(self.layer_dims) - 2
-        if keep_prob is None:
-            keep = None
-        else:
-            if isinstance(keep_prob, numbers.Real):
-                keep_prob = check.real(keep_prob, "keep_prob", low=0.0, low_inclusive=False,
-                                       high=1.0)
-            values = check.per_hidden_layer(keep_prob, "keep_prob", n_hidden,
-                                            isinstance(keep_prob, float), "probability")
-            keep = [check.real(v, "keep_prob", low=0.0, low_inclusive=False, high=1.0)
-                    for v in values]
-        beta1, beta2, epsilon = opt.hyperparameters()
-        a, b = schedule.arguments()
-        return dict(batch_size=batch, shuffle=int(shuffle), optimizer=opt.code,
-                    beta1=beta1, beta2=beta2, epsilon=epsilon, schedule=schedule.code,
-                    learning_rate=schedule.learning_rate, schedule_a=a, schedule_b=b,
-                    l2=check.real(l2, "l2", low=0.0), keep=keep, optimizer_object=opt)
-
-    def _check_workspace(self, batch, name):
-        """Refuse a batch whose activations and gradients cannot fit in memory."""
-        dims = self.layer_dims
-        units = 4 * sum(dims[1:]) + 2 * max(dims[1:]) + dims[0] + dims[-1]
-        check.allocation(units * batch * self.dtype.itemsize, name,
-                         f"a batch of {batch} examples through layers of up to "
-                         f"{max(dims[1:])} units")
-
-    def _thread_count(self, batch):
-        if self.n_threads is not None:
-            return self.n_threads
-        dims = self.layer_dims
-        work = sum(dims[l] * dims[l - 1] for l in range(1, len(dims))) * batch
-        if work / (len(dims) - 1) < THREADED_GEMM_WORK:
-            return 1
-        return os.cpu_count() or 1
 
     def _train(self, X, T, labels, weights, epochs, settings, history, new_fit=True):
         """Run epochs in the engine and record them; raise on divergence.
@@ -645,71 +512,9 @@ class Network:
                 history.seconds.extend(seconds[:recorded].tolist())
                 self.epochs_ += done
         if not finished:
-            scale = settings.get("target_scale", 0.0)
-            if scale > TARGET_SCALE_WARNING:
-                cause = (f"the targets are far from unit scale (standard deviation "
-                         f"{scale:.3g}): scale y, e.g. with scikit-learn's "
-                         f"TransformedTargetRegressor or StandardScaler, or use a much "
-                         f"smaller learning rate (it was {settings['learning_rate']:g})")
-            else:
-                cause = (f"the learning rate is too large (it was "
-                         f"{settings['learning_rate']:g}): try a smaller learning rate, "
-                         f"or scale the inputs")
-            raise DivergenceError(
-                f"training diverged in epoch {before + engine.diverged_epoch + 1} of this fit "
-                f"(the cost or the parameters became NaN or infinite); the network was put "
-                f"back to the lowest-cost state seen in this fit, with its optimizer state "
-                f"(after {before + done} completed epochs of this fit). Likely cause: "
-                f"{cause}.")
-
-    def _train_per_epoch(self, X, T, labels, weights, epochs, settings, history, validation,
-                         early_stopping, patience, min_delta, callbacks, verbose,
-                         checkpoint=None):
-        best, best_params, waited = np.inf, None, 0
-        bar = None
-        if verbose:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=epochs, unit="epoch", desc="fit")
-        try:
-            for _ in range(epochs):
-                self._train(X, T, labels, weights, 1, settings, history,
-                            new_fit=not len(history))
-                logs = {"cost": history.cost[-1], "seconds": history.seconds[-1]}
-                if validation is not None:
-                    scores = self._scores(*validation)
-                    history.val_cost.append(scores["cost"])
-                    logs["val_cost"] = scores["cost"]
-                    if "accuracy" in scores:
-                        history.val_accuracy.append(scores["accuracy"])
-                        logs["val_accuracy"] = scores["accuracy"]
-                if bar is not None:
-                    bar.set_postfix({key: f"{value:.4g}" for key, value in logs.items()
-                                     if key != "seconds"}, refresh=False)
-                    bar.update(1)
-                stop = False
-                for callback in callbacks:
-                    stop |= callback(history.epoch[-1], dict(logs)) is True
-                if early_stopping:
-                    monitored = logs.get("val_cost", logs["cost"])
-                    if monitored < best - min_delta:
-                        best, waited = monitored, 0
-                        best_params = self._engine.parameters.copy()
-                    else:
-                        waited += 1
-                        if waited >= patience:
-                            history.stopped_early = stop = True
-                last = stop or self.stop_training or len(history) == epochs
-                if checkpoint is not None and (last or self.epochs_ % checkpoint[1] == 0):
-                    self.save(checkpoint[0])
-                if stop or self.stop_training:
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
-        # (not after Ctrl-C or divergence: those leave the last step's parameters)
-        if best_params is not None:
-            with self._engine_lock:
-                self._engine.parameters[...] = best_params
+            raise DivergenceError(divergence_message(
+                before + engine.diverged_epoch + 1, before + done, settings["learning_rate"],
+                settings.get("target_scale", 0.0)))
 
     # -- inference -----------------------------------------------------------
 
@@ -720,7 +525,7 @@ class Network:
         X, shape (n_samples, n_features), is taken as :meth:`fit` takes it (a
         memmap streams, converted chunk by chunk); the outputs are in the
         network's dtype."""
-        X = self._features(X)
+        X = check.features(X, self.layer_dims[0], self.dtype)
         out = np.empty((X.shape[0], self.layer_dims[-1]), dtype=self.dtype)
         with self._engine_lock:
             self._engine.predict(X, out)
@@ -732,9 +537,10 @@ class Network:
         (linear); shape (n_samples,) for one output unit or softmax, else
         (n_samples, n_out)."""
         A = self.predict_proba(X)
-        if self.output == "softmax":
+        target = registry.OUTPUTS[self.output].target
+        if target == "categorical":
             return np.argmax(A, axis=1)
-        if self.output == "sigmoid":
+        if target == "binary":
             A = (A >= 0.5).astype(np.int64)
         return A[:, 0] if A.shape[1] == 1 else A
 
@@ -751,9 +557,10 @@ class Network:
             A = self._engine.predict(X, np.empty((X.shape[0], self.layer_dims[-1]),
                                                  dtype=self.dtype))
         scores = {"cost": float(cost)}
-        if self.output == "softmax":
+        target = registry.OUTPUTS[self.output].target
+        if target == "categorical":
             scores["accuracy"] = float(np.mean(np.argmax(A, axis=1) == labels))
-        elif self.output == "sigmoid":
+        elif target == "binary":
             scores["accuracy"] = float(np.mean((A >= 0.5) == (T >= 0.5)))
         else:
             scores["mse"] = float(np.mean((A.astype(np.float64) - T) ** 2))
@@ -771,9 +578,9 @@ class Network:
             ``{"dW1": (n1, n0), "db1": (n1, 1), ...}``, copies.
         """
         X, T, labels = self._dataset(X, y)
-        weights = self._sample_weight(sample_weight, X.shape[0])
+        weights = check.sample_weight(sample_weight, X.shape[0], self.dtype)
         l2 = check.real(l2, "l2", low=0.0)
-        self._check_workspace(X.shape[0], "X")
+        check.workspace(self.layer_dims, X.shape[0], self.dtype, "X")
         with self._engine_lock:
             cost = self._engine.compute_gradients(X, T, labels, l2, sample_weight=weights)
             grads = {key: value.copy() for key, value in self._engine.gradient_views().items()}
@@ -783,62 +590,7 @@ class Network:
                 _check_overflow(value, "the gradients")
         return cost, grads
 
-    # -- files ---------------------------------------------------------------
-
-    def save(self, path, optimizer_state=True, metadata=None):
-        """Write the network to ``path`` (.npz; no pickle).
-
-        With ``optimizer_state`` the file holds everything that decides how
-        training continues (the optimizer, its moments and step count, the
-        generator of shuffles and dropout masks, the epoch count), so that
-        ``load(path).fit(...)`` continues exactly as this network would.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-        optimizer_state : bool
-        metadata : dict or None
-            JSON-able values saved with the network (``load`` gives them back
-            as ``network.metadata``); None: ``self.metadata``.
-        """
-        name = _path(path)
-        # every field first (under the engine's lock), then a temporary file
-        # beside the target, fsynced and os.replace'd onto it: the target holds
-        # the complete old network or the complete new one
-        fields = self._fields(optimizer_state, metadata)
-        with atomic_write(name) as file:
-            np.savez(file, **fields)
-
-    def _fields(self, optimizer_state, metadata=None):
-        """The arrays of the file format (see :func:`load`), copies taken under
-        the engine's lock: a fit in another thread is not halfway through a step
-        (this waits for its current training call)."""
-        meta = _metadata_json(self.metadata if metadata is None else metadata)
-        with self._engine_lock:
-            fields = dict(
-                format=np.array(FORMAT), format_version=np.array(FORMAT_VERSION),
-                layer_dims=np.array(self.layer_dims, dtype=np.int64),
-                activations=np.array(self.activations, dtype=str),
-                output=np.array(self.output), init=np.array(self.init),
-                dtype=np.array(self.dtype.name), slope=np.array(self.slope),
-                epochs=np.array(self.epochs_, dtype=np.int64),
-                parameters=self._engine.parameters.copy(),
-                metadata=np.array(meta))
-            if optimizer_state:
-                fields.update(
-                    rng_state=self._engine.rng_state,
-                    init_rng_state=np.array(json.dumps(self._rng.bit_generator.state)))
-            if optimizer_state and self._optimizer is not None:
-                fields.update(
-                    optimizer=np.array(self._optimizer.name),
-                    optimizer_hyperparameters=np.array(self._optimizer.hyperparameters()),
-                    moments=self._engine.moments.copy(),
-                    step_count=np.array(self._engine.step_count, dtype=np.int64))
-        return fields
-
-    def __getstate__(self):
-        # pickled as the fields of the file format (the engine is a C object)
-        return {"fields": self._fields(True), "seed": self.seed, "n_threads": self.n_threads}
+    # -- files (save, _fields, _restore, __getstate__ and to_onnx: NetworkFiles) --
 
     def __setstate__(self, state):
         network = _from_fields(state["fields"], "pickled Network")
@@ -846,42 +598,9 @@ class Network:
         self.__dict__.update(network.__dict__)
         _NETWORKS.add(self)
 
-    def to_onnx(self, path=None, opset=None):
-        """The network as an ONNX model (Gemm and activation nodes) computing
-        ``predict_proba``; needs ``pip install "dnn-core[onnx]"``.
-
-        Parameters
-        ----------
-        path : str, os.PathLike or None
-            Where to write the model (.onnx); None: only return it.
-        opset : int or None
-            ONNX operator set; None: ``dnn._onnx.DEFAULT_OPSET`` (18).
-
-        Returns
-        -------
-        onnx.ModelProto
-            Input "X" (batch, n_features), output "probabilities" (sigmoid,
-            softmax) or "predictions" (linear) (batch, n_out), both in the
-            network's dtype. See :func:`dnn._onnx.to_onnx`.
-        """
-        from dnn._onnx import to_onnx
-
-        return to_onnx(self, path, opset)
-
     def __repr__(self):
         return (f"Network({self.layer_dims}, activation={self.activations!r}, "
                 f"output={self.output!r}, dtype={self.dtype.name!r})")
-
-
-def _metadata_json(metadata):
-    """``metadata`` (a dict of JSON-able values) as a JSON string."""
-    if not isinstance(metadata, dict):
-        raise TypeError(f"metadata: expected a dict, got {type(metadata).__name__}")
-    try:
-        return json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"metadata: expected JSON-able values (str, numbers, lists, "
-                        f"dicts): {error}") from None
 
 
 def _check_overflow(array, what):
@@ -898,185 +617,24 @@ def load(path):
 
     Every field is checked (nothing is unpickled): a damaged or foreign file
     raises ValueError saying what is wrong.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Network
+        With the file's ``metadata``, and its optimizer state when saved.
     """
-    name = _path(path)
-    try:
-        archive = np.load(name, allow_pickle=False)
-    except FileNotFoundError:
-        raise
-    except Exception as error:
-        raise ValueError(f"{name}: not a dnn model file (.npz): {error}") from None
-    if not hasattr(archive, "files"):
-        raise ValueError(f"{name}: not a dnn model file (expected an .npz archive)")
-    with archive:
-        try:
-            fields = {key: archive[key] for key in archive.files}
-        except Exception as error:
-            raise ValueError(f"{name}: damaged model file: {error}") from None
-    return _from_fields(fields, name)
+    return _from_fields(model_file.read(path), file_name(path))
 
 
-def _writable_path(path, name):
-    """``path`` as a str, refused up front when its folder does not exist."""
-    path = _path(path, name)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(f"{name}: no such folder: {folder}")
-    return path
-
-
-def _path(path, name="path"):
-    try:
-        return os.fspath(path)
-    except TypeError:
-        raise TypeError(f"{name}: expected a file name (str, bytes or os.PathLike), "
-                        f"got {type(path).__name__}") from None
-
-
-def _field(fields, key, name, kind, ndim):
-    if key not in fields:
-        raise ValueError(f"{name}: damaged model file: field {key!r} is missing")
-    value = fields[key]
-    if value.dtype.kind not in kind or value.ndim != ndim:
-        raise ValueError(f"{name}: damaged model file: field {key!r} has dtype {value.dtype} "
-                         f"and {value.ndim} dimensions")
-    return value
-
-
-_OPTIMIZER_FIELDS = ("optimizer", "optimizer_hyperparameters", "moments", "step_count")
+def _build(layer_dims, activations, output, init, dtype, slope):
+    return Network(layer_dims, activations, output, init, dtype, slope=slope)
 
 
 def _from_fields(fields, name):
-    if str(_field(fields, "format", name, "U", 0)) != FORMAT:
-        raise ValueError(f"{name}: not a dnn model file (format {fields['format']!s})")
-    version = int(_field(fields, "format_version", name, "iu", 0))
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{name}: model file format version {version}; this dnn reads "
-                         f"version {FORMAT_VERSION}")
-    dims = _field(fields, "layer_dims", name, "iu", 1).tolist()
-    activations = _field(fields, "activations", name, "U", 1).tolist()
-    settings = {key: str(_field(fields, key, name, "U", 0))
-                for key in ("output", "init", "dtype")}
-    slope = float(_field(fields, "slope", name, "f", 0))
-    epochs = int(_field(fields, "epochs", name, "iu", 0))
-    flat = _field(fields, "parameters", name, "f", 1)
-    if (len(dims) < 2 or min(dims) < 1
-            or sum(dims[l] * dims[l - 1] + dims[l] for l in range(1, len(dims))) != flat.size):
-        raise ValueError(f"{name}: damaged model file: layer_dims {dims} do not match "
-                         f"{flat.size} parameters")
-    try:
-        network = Network(dims, activations, settings["output"], settings["init"],
-                          settings["dtype"], slope=slope)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}: damaged model file: {error}") from None
-    engine = network._engine
-    if flat.dtype != network.dtype or flat.shape != engine.parameters.shape:
-        raise ValueError(f"{name}: damaged model file: parameters are {flat.dtype} "
-                         f"{flat.shape}, expected {network.dtype} {engine.parameters.shape}")
-    if dnn_core.has_nonfinite(flat):
-        raise ValueError(f"{name}: damaged model file: parameters hold NaN or inf")
-    if epochs < 0:
-        raise ValueError(f"{name}: damaged model file: epochs is {epochs}")
-    engine.parameters[...] = flat
-    network.epochs_ = epochs
-    if "metadata" in fields:
-        try:
-            network.metadata = json.loads(str(_field(fields, "metadata", name, "U", 0)))
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{name}: damaged model file: metadata: {error}") from None
-        if not isinstance(network.metadata, dict):
-            raise ValueError(f"{name}: damaged model file: metadata is not a JSON object")
-    if "rng_state" in fields:
-        words = _field(fields, "rng_state", name, "u", 1)
-        if words.dtype != np.uint64 or words.shape != (4,) or not words.any():
-            raise ValueError(f"{name}: damaged model file: rng_state is {words.dtype} "
-                             f"{words.shape}, expected 4 uint64 words, not all zero")
-        engine.rng_state = words
-    if "init_rng_state" in fields:
-        try:
-            network._rng.bit_generator.state = json.loads(
-                str(_field(fields, "init_rng_state", name, "U", 0)))
-        except (ValueError, TypeError, KeyError) as error:
-            raise ValueError(f"{name}: damaged model file: init_rng_state: "
-                             f"{error}") from None
-    state = [key for key in _OPTIMIZER_FIELDS if key in fields]
-    if state and len(state) != len(_OPTIMIZER_FIELDS):
-        missing = sorted(set(_OPTIMIZER_FIELDS) - set(state))
-        raise ValueError(f"{name}: damaged model file: optimizer state without {missing}")
-    if state:
-        kind = str(_field(fields, "optimizer", name, "U", 0))
-        hyper = _field(fields, "optimizer_hyperparameters", name, "f", 1)
-        moments = _field(fields, "moments", name, "f", 2)
-        step = int(_field(fields, "step_count", name, "iu", 0))
-        if kind not in optim.OPTIMIZERS or hyper.shape != (3,):
-            raise ValueError(f"{name}: damaged model file: optimizer {kind!r} with "
-                             f"{hyper.shape} hyperparameters")
-        beta1, beta2, epsilon = hyper.tolist()
-        try:
-            optimizer = {"gd": lambda: optim.GD(), "momentum": lambda: optim.Momentum(beta1),
-                         "nesterov": lambda: optim.Nesterov(beta1),
-                         "rmsprop": lambda: optim.RMSProp(beta2, epsilon),
-                         "adam": lambda: optim.Adam(beta1, beta2, epsilon)}[kind]()
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{name}: damaged model file: {error}") from None
-        if moments.dtype != network.dtype or moments.shape != engine.moments.shape:
-            raise ValueError(f"{name}: damaged model file: optimizer moments are "
-                             f"{moments.dtype} {moments.shape}, expected {network.dtype} "
-                             f"{engine.moments.shape}")
-        if dnn_core.has_nonfinite(moments.ravel()) or step < 0:
-            raise ValueError(f"{name}: damaged model file: optimizer state holds NaN, inf "
-                             f"or a negative step count")
-        engine.moments[...] = moments
-        engine.step_count = step
-        network._optimizer = optimizer
+    network, state = model_file.decode(fields, name, _build)
+    network._restore(state)
     return network
-
-
-# -- data bigger than memory -------------------------------------------------
-
-#: bytes of X per block of consecutive rows in the block shuffle (fit's shuffle)
-SHUFFLE_BLOCK_BYTES = 1 << 20
-#: blocks per window whose rows the block shuffle mixes
-SHUFFLE_WINDOW = 64
-#: fit's shuffle -> the engine's code
-_SHUFFLES = {"rows": 1, "blocks": 2}
-
-
-def _memory_mapped(array):
-    """Whether array is an np.memmap or a view of one (or of an mmap)."""
-    import mmap
-    for _ in range(64):
-        if isinstance(array, (np.memmap, mmap.mmap)):
-            return True
-        if isinstance(array, memoryview):
-            array = array.obj
-        else:
-            array = getattr(array, "base", None)
-        if array is None:
-            return False
-    return False
-
-
-def _shuffle_code(shuffle, X):
-    """fit's shuffle (True, False, "rows", "blocks") as the engine's code."""
-    if isinstance(shuffle, str):
-        if shuffle not in _SHUFFLES:
-            raise ValueError(f"shuffle: expected True, False, \"rows\" or \"blocks\", "
-                             f"got {shuffle!r}")
-        return _SHUFFLES[shuffle]
-    if not shuffle:
-        return 0
-    return _SHUFFLES["blocks" if _memory_mapped(X) else "rows"]
-
-
-def _streamable(array):
-    """Whether the engine reads array (2-D) as it is: float32, float64 or uint8
-    in the native byte order, aligned, each row's values contiguous, rows in
-    order at least a row apart (any row stride)."""
-    if array.dtype not in (np.float32, np.float64, np.uint8) or not array.dtype.isnative:
-        return False
-    item = array.itemsize
-    m, n = array.shape
-    if not array.flags.aligned or (n > 1 and array.strides[1] != item):
-        return False
-    return m == 1 or (array.strides[0] % item == 0 and array.strides[0] >= n * item)

@@ -22,10 +22,12 @@ A schedule gives the learning rate of each epoch (counted from 0 over the
 network's life, so a warm-started ``fit`` continues the decay); pass one as
 ``fit(learning_rate=...)``. A plain number is a constant rate.
 """
+from dnn_core import _optim, registry
+
 from dnn import _validation as check
-from dnn_core import _optim
 
 __all__ = ["Optimizer", "GD", "Momentum", "Nesterov", "RMSProp", "Adam", "get",
+           "from_hyperparameters",
            "Schedule", "Constant", "InverseTimeDecay", "StepDecay", "ExponentialDecay",
            "schedule"]
 
@@ -41,6 +43,11 @@ class Optimizer:
     def hyperparameters(self):
         """(beta1, beta2, epsilon) as the engine takes them."""
         return 0.9, 0.999, 1e-8
+
+    @classmethod
+    def from_hyperparameters(cls, beta1, beta2, epsilon):
+        """The optimizer whose :meth:`hyperparameters` are these (a saved file's)."""
+        return cls()
 
     def __eq__(self, other):
         return type(self) is type(other) and self.hyperparameters() == other.hyperparameters()
@@ -65,7 +72,7 @@ class GD(Optimizer):
     """Plain (mini-batch) gradient descent: ``p -= lr * g``."""
 
     name = "gd"
-    code = int(_optim.Optimizer.GD)
+    code = registry.OPTIMIZERS["gd"].code
 
 
 class Momentum(Optimizer):
@@ -77,7 +84,7 @@ class Momentum(Optimizer):
     """
 
     name = "momentum"
-    code = int(_optim.Optimizer.MOMENTUM)
+    code = registry.OPTIMIZERS["momentum"].code
 
     def __init__(self, beta=0.9):
         self.beta = _beta(beta, "beta")
@@ -85,12 +92,16 @@ class Momentum(Optimizer):
     def hyperparameters(self):
         return self.beta, 0.999, 1e-8
 
+    @classmethod
+    def from_hyperparameters(cls, beta1, beta2, epsilon):
+        return cls(beta1)
+
 
 class Nesterov(Momentum):
     """Nesterov's momentum: as Momentum, stepping along ``beta v + (1 - beta) g``."""
 
     name = "nesterov"
-    code = int(_optim.Optimizer.NESTEROV)
+    code = registry.OPTIMIZERS["nesterov"].code
 
 
 class RMSProp(Optimizer):
@@ -103,7 +114,7 @@ class RMSProp(Optimizer):
     """
 
     name = "rmsprop"
-    code = int(_optim.Optimizer.RMSPROP)
+    code = registry.OPTIMIZERS["rmsprop"].code
     default_learning_rate = 0.001
 
     def __init__(self, beta=0.9, epsilon=1e-8):
@@ -112,6 +123,10 @@ class RMSProp(Optimizer):
 
     def hyperparameters(self):
         return 0.9, self.beta, self.epsilon
+
+    @classmethod
+    def from_hyperparameters(cls, beta1, beta2, epsilon):
+        return cls(beta2, epsilon)
 
 
 class Adam(Optimizer):
@@ -124,7 +139,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
-    code = int(_optim.Optimizer.ADAM)
+    code = registry.OPTIMIZERS["adam"].code
     default_learning_rate = 0.001
 
     def __init__(self, beta1=0.9, beta2=0.999, epsilon=1e-8):
@@ -135,8 +150,14 @@ class Adam(Optimizer):
     def hyperparameters(self):
         return self.beta1, self.beta2, self.epsilon
 
+    @classmethod
+    def from_hyperparameters(cls, beta1, beta2, epsilon):
+        return cls(beta1, beta2, epsilon)
 
-OPTIMIZERS = {cls.name: cls for cls in (GD, Momentum, Nesterov, RMSProp, Adam)}
+
+#: optimizer name -> its class, one per registry row (in the registry's order)
+OPTIMIZERS = {name: {cls.name: cls for cls in (GD, Momentum, Nesterov, RMSProp, Adam)}[name]
+              for name in registry.OPTIMIZERS}
 
 
 def get(optimizer):
@@ -151,13 +172,20 @@ def get(optimizer):
         f"got {optimizer!r}")
 
 
+def from_hyperparameters(name, beta1, beta2, epsilon):
+    """The optimizer ``name`` whose :meth:`Optimizer.hyperparameters` are
+    ``(beta1, beta2, epsilon)``: the inverse of ``(opt.name,
+    opt.hyperparameters())``, as a saved file keeps an optimizer."""
+    return OPTIMIZERS[name].from_hyperparameters(beta1, beta2, epsilon)
+
+
 # ---------------------------------------------------------------------------
 # Learning-rate schedules
 
 class Schedule:
     """Base of the schedules: ``schedule(epoch)`` is the rate of that epoch."""
 
-    code = int(_optim.Schedule.CONSTANT)
+    code = registry.SCHEDULES["constant"].code
 
     def __init__(self, learning_rate):
         self.learning_rate = check.real(learning_rate, "learning_rate", low=0.0,
@@ -187,7 +215,7 @@ class InverseTimeDecay(Schedule):
     ``schedule_lr_decay(..., time_interval)``.
     """
 
-    code = int(_optim.Schedule.INVERSE_TIME)
+    code = registry.SCHEDULES["inverse_time"].code
 
     def __init__(self, learning_rate, decay=1.0, interval=1):
         super().__init__(learning_rate)
@@ -201,7 +229,7 @@ class InverseTimeDecay(Schedule):
 class StepDecay(Schedule):
     """``learning_rate * factor ** floor(epoch / step_size)``."""
 
-    code = int(_optim.Schedule.STEP)
+    code = registry.SCHEDULES["step"].code
 
     def __init__(self, learning_rate, factor=0.5, step_size=10):
         super().__init__(learning_rate)
@@ -215,7 +243,7 @@ class StepDecay(Schedule):
 class ExponentialDecay(Schedule):
     """``learning_rate * decay_rate ** (epoch / decay_epochs)``."""
 
-    code = int(_optim.Schedule.EXPONENTIAL)
+    code = registry.SCHEDULES["exponential"].code
 
     def __init__(self, learning_rate, decay_rate=0.96, decay_epochs=1):
         super().__init__(learning_rate)
@@ -226,6 +254,12 @@ class ExponentialDecay(Schedule):
 
     def arguments(self):
         return self.decay_rate, self.decay_epochs
+
+
+#: schedule name (the registry's) -> its class
+SCHEDULES = {name: {cls.code: cls for cls in (Constant, InverseTimeDecay, StepDecay,
+                                               ExponentialDecay)}[row.code]
+             for name, row in registry.SCHEDULES.items()}
 
 
 def schedule(learning_rate):

@@ -23,8 +23,6 @@ parameter buffer. Where the rules differ from scikit-learn's:
 
 Requires scikit-learn (``pip install "dnn-core[sklearn]"``).
 """
-import contextlib
-import numbers
 import warnings
 
 import numpy as np
@@ -47,16 +45,14 @@ except ImportError as error:  # pragma: no cover - exercised without scikit-lear
                       ) from error
 
 from dnn import optimizers as optim
-from dnn.functional import INITS
+from dnn._early_stopping import EarlyStopping
+# (ACTIVATIONS and OUT_ACTIVATIONS: importable from here as before)
+from dnn._sklearn_params import (ACTIVATIONS, OUT_ACTIVATIONS, OUTPUT_FOR_TARGET,  # noqa: F401
+                                 check_params, named)
 from dnn.network import Network
 
 __all__ = ["DNNClassifier", "DNNRegressor"]
 
-#: scikit-learn's activation names -> the engine's
-ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
-               "relu": "relu", "leaky_relu": "leaky_relu"}
-#: the engine's output activation -> scikit-learn's out_activation_
-OUT_ACTIVATIONS = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity"}
 
 
 def _stochastic(estimator):
@@ -110,13 +106,15 @@ class _BaseDNN(BaseEstimator):
     def coefs_(self):
         """list of (fan_in, fan_out) arrays: views of the network's ``W[l].T``."""
         network = self._fitted_network()
-        return [network._engine.weight(l).T for l in range(1, len(network.layer_dims))]
+        parameters = network.parameters
+        return [parameters[f"W{l}"].T for l in range(1, len(network.layer_dims))]
 
     @property
     def intercepts_(self):
         """list of (fan_out,) arrays: views of the network's ``b[l]``."""
         network = self._fitted_network()
-        return [network._engine.bias(l)[:, 0] for l in range(1, len(network.layer_dims))]
+        parameters = network.parameters
+        return [parameters[f"b{l}"][:, 0] for l in range(1, len(network.layer_dims))]
 
     def _fitted_network(self):
         check_is_fitted(self, "network_")
@@ -125,39 +123,8 @@ class _BaseDNN(BaseEstimator):
     # -- checks ----------------------------------------------------------------
 
     def _check_params(self):
-        sizes = self.hidden_layer_sizes
-        sizes = list(sizes) if np.iterable(sizes) else [sizes]
-        if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1
-                   for n in sizes):
-            raise ValueError(f"hidden_layer_sizes: expected integers >= 1, got "
-                             f"{self.hidden_layer_sizes!r}")
-        _choice(self.activation, "activation", ACTIVATIONS)
-        _choice(self.solver, "solver", ("lbfgs", "sgd", "adam"))
-        _choice(self.learning_rate, "learning_rate", ("constant", "invscaling", "adaptive"))
-        _choice(self.init, "init", INITS)
-        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            _number(self.batch_size, "batch_size", 1, integer=True, also='"auto"')
-        _number(self.alpha, "alpha", 0)
-        _number(self.learning_rate_init, "learning_rate_init", 0, low_inclusive=False)
-        _number(self.power_t, "power_t", 0)
-        _number(self.max_iter, "max_iter", 1, integer=True)
-        _number(self.tol, "tol", 0)
-        _number(self.momentum, "momentum", 0, 1, high_inclusive=False)
-        _number(self.validation_fraction, "validation_fraction", 0, 1,
-                low_inclusive=False, high_inclusive=False)
-        _number(self.beta_1, "beta_1", 0, 1, high_inclusive=False)
-        _number(self.beta_2, "beta_2", 0, 1, high_inclusive=False)
-        _number(self.epsilon, "epsilon", 0, low_inclusive=False)
-        _number(self.n_iter_no_change, "n_iter_no_change", 1, integer=True)
-        _number(self.max_fun, "max_fun", 1, integer=True)
-        _number(self.dropout, "dropout", 0, 1, high_inclusive=False)
-        if self.dtype is not None and self.dtype not in ("float32", "float64", np.float32,
-                                                         np.float64):
-            raise ValueError(f"dtype: expected None, 'float32' or 'float64', got "
-                             f"{self.dtype!r}")
-        if self.n_threads is not None:
-            _number(self.n_threads, "n_threads", 1, integer=True, also="None")
-        return sizes
+        """The hidden layer sizes, once every parameter is checked."""
+        return check_params(self)
 
     # -- fit ---------------------------------------------------------------------
 
@@ -205,7 +172,7 @@ class _BaseDNN(BaseEstimator):
         if targets.dtype.kind == "f":
             targets = np.ascontiguousarray(targets, dtype=dtype)
         if sample_weight is not None:
-            with _named("sample_weight"):
+            with named("sample_weight"):
                 sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, targets, sample_weight)
@@ -221,7 +188,11 @@ class _BaseDNN(BaseEstimator):
         self.t_ = 0
         self.loss_curve_ = []
         self.val_loss_curve_ = []
-        self._no_improvement_count = 0
+        # scikit-learn's rules: a gain of tol counts, the best moves on any gain,
+        # stop after n_iter_no_change + 1 epochs without one
+        self._stopping = EarlyStopping(self.n_iter_no_change + 1, self.tol,
+                                       "max" if self.early_stopping else "min",
+                                       delta_inclusive=True, best_moves="any")
         if self.early_stopping:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
@@ -248,7 +219,7 @@ class _BaseDNN(BaseEstimator):
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer, self._rate_factor = self._optimizer_and_rate()
             self._learning_rate = self.learning_rate_init
-            network._reset_optimizer(None)
+            network.reset_optimizer()
         if self.early_stopping:
             stratify = y if isinstance(self, ClassifierMixin) and y.ndim == 1 else None
             parts = train_test_split(X, targets, y, *(() if sample_weight is None
@@ -270,6 +241,8 @@ class _BaseDNN(BaseEstimator):
             batch_size = min(self.batch_size, n_samples)
         keep_prob = 1.0 - self.dropout if self.dropout else None
         self._best_parameters = None
+        stopping = self._stopping
+        stopping.patience, stopping.min_delta = self.n_iter_no_change + 1, self.tol
         try:
             for _ in range(self.max_iter):
                 history = network.fit(
@@ -290,14 +263,14 @@ class _BaseDNN(BaseEstimator):
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
                     self._learning_rate = (self.learning_rate_init
                                            / (self.t_ + 1) ** self.power_t)
-                if self._no_improvement_count > self.n_iter_no_change:
+                if stopping.stalled:
                     watched = "Validation score" if self.early_stopping else "Training loss"
                     message = (f"{watched} did not improve more than tol={self.tol:f} for "
                                f"{self.n_iter_no_change} consecutive epochs.")
                     if (self.solver == "sgd" and self.learning_rate == "adaptive"
                             and self._learning_rate > 1e-6):
                         self._learning_rate /= 5
-                        self._no_improvement_count = 0
+                        stopping.restart_count()
                         if self.verbose:
                             print(f"{message} Setting learning rate to "
                                   f"{self._learning_rate:f}")
@@ -315,38 +288,28 @@ class _BaseDNN(BaseEstimator):
             # scikit-learn's behaviour: keep the model of the last completed step
             warnings.warn("Training interrupted by user.")
         if self.early_stopping and self._best_parameters is not None:
-            network._engine.parameters[...] = self._best_parameters
+            network.flat_parameters = self._best_parameters
 
     def _update_no_improvement(self, validation_score):
+        """One epoch for early stopping: the validation score (early_stopping)
+        or else the training loss."""
         if validation_score is not None:
             self.validation_scores_.append(validation_score)
             if self.verbose:
                 print(f"Validation score: {validation_score:f}")
-            if validation_score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if validation_score > self.best_validation_score_:
-                self.best_validation_score_ = validation_score
-                self._best_parameters = self.network_._engine.parameters.copy()
+            if self._stopping.update(validation_score):
+                self._best_parameters = self.network_.flat_parameters
+            self.best_validation_score_ = self._stopping.best
         else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+            self._stopping.update(self.loss_curve_[-1])
+            self.best_loss_ = self._stopping.best
 
     def _fit_lbfgs(self, X, targets, sample_weight):
         network = self.network_
-        engine = network._engine
-        T, labels = (None, targets) if targets.dtype.kind == "i" else (targets, None)
 
         def cost_and_gradient(flat):
-            with network._engine_lock:
-                engine.parameters[...] = flat
-                cost = engine.compute_gradients(X, T, labels, self.alpha,
-                                                sample_weight=sample_weight)
-                gradient = engine.gradients.astype(np.float64)
+            cost, gradient = network.loss_and_gradient(flat, X, targets, self.alpha,
+                                                       sample_weight)
             if not np.isfinite(cost):
                 # a step too far: L-BFGS-B's line search backs off from an infinite cost
                 return np.inf, np.zeros_like(gradient)
@@ -357,18 +320,18 @@ class _BaseDNN(BaseEstimator):
                 print(f"Iteration {self.n_iter_ + 1}, loss = {intermediate_result.fun:.8f}")
             self.n_iter_ += 1
 
-        start = engine.parameters.astype(np.float64)
+        start = network.flat_parameters.astype(np.float64)
         self.n_iter_ = 0
-        with network._training(X.shape[0]):
+        with network.training(X.shape[0]):
             result = scipy.optimize.minimize(
                 cost_and_gradient, start, method="L-BFGS-B", jac=True, callback=report,
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
         self.n_iter_ = min(int(result.nit), self.max_iter)
         if not np.all(np.isfinite(result.x)):
-            engine.parameters[...] = start
+            network.flat_parameters = start
             raise ValueError("Solver produced non-finite parameter weights. The input data "
                              "may contain large values and need to be preprocessed.")
-        engine.parameters[...] = result.x
+        network.flat_parameters = result.x
         self.loss_ = float(result.fun)
         if result.status != 0:
             warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
@@ -380,7 +343,7 @@ class _BaseDNN(BaseEstimator):
     def _forward(self, X):
         """The output layer's activations, (n_samples, n_out)."""
         network = self._fitted_network()
-        with _named("X"):
+        with named("X"):
             X = validate_data(self, X, accept_sparse=["csr", "csc"],
                               dtype=(np.float64, np.float32), reset=False)
         if scipy.sparse.issparse(X):
@@ -475,13 +438,13 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
     """
 
     def _validate_input(self, X, y, incremental, reset):
-        with _named("X, y"):
+        with named("X, y"):
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                                  multi_output=True, dtype=(np.float64, np.float32),
                                  reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        with _named("y"):
+        with named("y"):
             check_classification_targets(y)
         if not hasattr(self, "classes_") or not (self.warm_start or incremental):
             self._label_binarizer = LabelBinarizer().fit(y)
@@ -502,8 +465,10 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         """(targets, output): int64 labels for softmax, else a 0/1 float matrix."""
         kind = self._label_binarizer.y_type_
         if kind == "multiclass":
-            return np.searchsorted(self.classes_, y).astype(np.int64), "softmax"
-        return self._label_binarizer.transform(y).astype(np.float64), "sigmoid"
+            return (np.searchsorted(self.classes_, y).astype(np.int64),
+                    OUTPUT_FOR_TARGET["categorical"])
+        return (self._label_binarizer.transform(y).astype(np.float64),
+                OUTPUT_FOR_TARGET["binary"])
 
     @available_if(_stochastic)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -554,7 +519,7 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy of ``predict(X)`` against y (scikit-learn's)."""
-        with _named("X, y"):
+        with named("X, y"):
             return super().score(X, y, sample_weight)
 
     def predict_log_proba(self, X):
@@ -583,7 +548,7 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
     """
 
     def _validate_input(self, X, y, incremental, reset):
-        with _named("X, y"):
+        with named("X, y"):
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                                  multi_output=True, y_numeric=True,
                                  dtype=(np.float64, np.float32), reset=reset)
@@ -592,7 +557,8 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
         return X, y
 
     def _targets(self, y):
-        return np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1), "linear"
+        return (np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1),
+                OUTPUT_FOR_TARGET["continuous"])
 
     @available_if(_stochastic)
     def partial_fit(self, X, y, sample_weight=None):
@@ -612,44 +578,10 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
 
     def score(self, X, y, sample_weight=None):
         """R^2 of ``predict(X)`` against y (scikit-learn's)."""
-        with _named("X, y"):
+        with named("X, y"):
             return super().score(X, y, sample_weight)
 
     def predict(self, X):
         """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
         predictions = self._forward(X)
         return predictions.ravel() if self.n_outputs_ == 1 else predictions
-
-
-@contextlib.contextmanager
-def _named(names):
-    """Prefix the message of a ValueError or TypeError raised inside (by
-    scikit-learn's validation) with the names of the arguments it is about."""
-    try:
-        yield
-    except (ValueError, TypeError) as error:
-        if error.args and isinstance(error.args[0], str):
-            error.args = (f"{names}: {error.args[0]}",) + error.args[1:]
-        raise
-
-
-def _choice(value, name, options):
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, "
-                         f"got {value!r}")
-
-
-def _number(value, name, low=None, high=None, *, integer=False, low_inclusive=True,
-            high_inclusive=True, also=None):
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and value == value
-    if ok and low is not None:
-        ok = value >= low if low_inclusive else value > low
-    if ok and high is not None:
-        ok = value <= high if high_inclusive else value < high
-    if not ok:
-        bounds = [f"{'>=' if low_inclusive else '>'} {low}" if low is not None else "",
-                  f"{'<=' if high_inclusive else '<'} {high}" if high is not None else ""]
-        expected = f"{'an integer' if integer else 'a number'} {' and '.join(filter(None, bounds))}"
-        raise ValueError(f"{name}: expected {expected}{f' or {also}' if also else ''}, "
-                         f"got {value!r}")

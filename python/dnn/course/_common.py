@@ -9,6 +9,7 @@ import numbers
 
 import numpy as np
 
+from dnn import _steps as steps
 from dnn import _validation as check
 from dnn import functional as F
 
@@ -65,7 +66,7 @@ def dense(A_prev, W, b, activation, prefix=""):
 def dense_grads(dZ, A_prev, W, with_dA_prev=True, name="gradients"):
     """``dA_prev, dW, db`` with ``dW = dZ A_prev^T / m``, ``db = sum(dZ) / m``
     (the kernel divides by m) and ``dA_prev = W^T dZ`` (or None)."""
-    return F._dense_backward(np.ascontiguousarray(dZ), A_prev, W, with_dA_prev, name)
+    return steps.dense_backward(np.ascontiguousarray(dZ), A_prev, W, with_dA_prev, name)
 
 
 def parameters(params, n_layers=None, name="parameters"):

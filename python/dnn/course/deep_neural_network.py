@@ -18,7 +18,9 @@ the course's order, so the numbers are the course's.
 import numpy as np
 
 import dnn_core
+from dnn_core import registry
 
+from dnn import _steps as steps
 from dnn import _validation as check
 from dnn import functional as F
 
@@ -30,9 +32,9 @@ __all__ = [
     "two_layer_model", "L_layer_model",
 ]
 
-_RELU = dnn_core.ACTIVATIONS["relu"]
-_SIGMOID = dnn_core.ACTIVATIONS["sigmoid"]
-_BCE = dnn_core.LOSSES["binary_crossentropy"]
+_RELU = registry.ACTIVATIONS["relu"].code
+_SIGMOID = registry.ACTIVATIONS["sigmoid"].code
+_BCE = registry.OUTPUTS["sigmoid"].loss_code
 
 
 def initialize_parameters(n_x, n_h, n_y):
@@ -66,7 +68,7 @@ def initialize_parameters_deep_application(layer_dims):
 
 def _draw(dims, scale, name="layer_dims"):
     """W[l] = scale(randn(n[l], n[l-1]), n[l-1]) in the course's order; b[l] = 0."""
-    check.allocation(F.parameter_bytes(dims, np.float64), name, f"the parameters of {dims}")
+    check.allocation(steps.parameter_bytes(dims, np.float64), name, f"the parameters of {dims}")
     parameters = {}
     for layer in range(1, len(dims)):
         W = np.random.randn(dims[layer], dims[layer - 1])
@@ -134,7 +136,7 @@ def L_model_backward(AL, Y, caches):
     if not isinstance(caches, (list, tuple)) or not caches:
         raise TypeError("caches: expected the non-empty list of caches L_model_forward "
                         f"returns, got {type(caches).__name__}")
-    parts = [F._cache_parts(cache, index) for index, cache in enumerate(caches)]
+    parts = [steps.cache_parts(cache, index) for index, cache in enumerate(caches)]
     AL = check.float_array(AL, "AL", ndim=2, dtype=parts[-1][1].dtype)
     if AL.shape != parts[-1][3].shape:
         raise ValueError(f"AL: expected shape {parts[-1][3].shape} like the last cache's Z, "
@@ -152,11 +154,12 @@ def _L_model_backward(AL, Y, parts, input_gradient):
     dnn_core.probs_gradient(AL, Y, dA, _BCE)
     for layer in range(L, 0, -1):
         A_prev, W, _, Z = parts[layer - 1]
-        dZ = F._activation_grad(dA, Z, _SIGMOID if layer == L else _RELU, 0.0)
+        dZ = steps.activation_gradient(dA, Z, _SIGMOID if layer == L else _RELU, 0.0)
         where = f"caches[{layer - 1}]"
-        dA, dW, db = F._dense_backward(dZ, A_prev, W, layer > 1 or input_gradient, "AL, caches",
-                                       [(f"{where} A_prev", A_prev), (f"{where} W", W),
-                                        (f"{where} Z", Z)])
+        dA, dW, db = steps.dense_backward(dZ, A_prev, W, layer > 1 or input_gradient,
+                                          "AL, caches", [(f"{where} A_prev", A_prev),
+                                                         (f"{where} W", W),
+                                                         (f"{where} Z", Z)])
         if dA is not None:
             grads[f"dA{layer - 1}"] = dA
         grads[f"dW{layer}"] = dW
@@ -182,9 +185,9 @@ def predict(X, y, parameters):
 
 def _training_data(X, Y, layers_dims, learning_rate, num_iterations):
     dims = check.layer_dims(layers_dims, "layers_dims")
-    check.allocation(F.parameter_bytes(dims, np.float64), "layers_dims",
+    check.allocation(steps.parameter_bytes(dims, np.float64), "layers_dims",
                      f"the parameters of {dims}")
-    X = F._input(X)
+    X = steps.as_input(X)
     if X.shape[0] != dims[0]:
         raise ValueError(f"X: expected {dims[0]} rows (layers_dims[0]), got shape {X.shape}")
     check.check_finite(X, "X")
@@ -202,7 +205,7 @@ def _train(X, Y, parameters, learning_rate, num_iterations, print_cost):
     biases = [np.ascontiguousarray(b, dtype=X.dtype).reshape(-1) for b in biases]
     costs = []
     for i in range(num_iterations):
-        AL, caches = F._forward(X, weights, biases, _RELU, _SIGMOID, 0.0)
+        AL, caches = steps.forward_layers(X, weights, biases, _RELU, _SIGMOID, 0.0)
         cost = np.asarray(AL.dtype.type(dnn_core.probs_cost(AL, Y, _BCE)))
         parts = [(A_prev, W, b, Z) for (A_prev, W, b), Z in caches]
         grads = _L_model_backward(AL, Y, parts, input_gradient=False)

@@ -1,0 +1,95 @@
+"""The parameters of :mod:`dnn.sklearn`'s estimators, checked as scikit-learn's
+``MLPClassifier`` checks them, and scikit-learn's own messages prefixed with
+the names of the arguments they are about."""
+import contextlib
+import numbers
+
+import numpy as np
+
+from dnn_core import registry
+
+from dnn.functional import INITS
+
+__all__ = ["ACTIVATIONS", "OUT_ACTIVATIONS", "OUTPUT_FOR_TARGET", "check_params", "named",
+           "choice", "number"]
+
+#: scikit-learn's activation names -> the engine's
+ACTIVATIONS = {row.sklearn: name for name, row in registry.ACTIVATIONS.items()
+               if row.hidden and row.sklearn is not None}
+#: the engine's output activation -> scikit-learn's out_activation_
+OUT_ACTIVATIONS = {name: row.sklearn_out for name, row in registry.OUTPUTS.items()}
+#: the engine's output for each kind of target (registry's target kinds)
+OUTPUT_FOR_TARGET = {row.target: name for name, row in registry.OUTPUTS.items()}
+
+
+def check_params(estimator):
+    """Check the parameters of a DNNClassifier or DNNRegressor as scikit-learn's
+    MLP does (the messages name the parameter); return the hidden layer sizes."""
+    sizes = estimator.hidden_layer_sizes
+    sizes = list(sizes) if np.iterable(sizes) else [sizes]
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1
+               for n in sizes):
+        raise ValueError(f"hidden_layer_sizes: expected integers >= 1, got "
+                         f"{estimator.hidden_layer_sizes!r}")
+    choice(estimator.activation, "activation", ACTIVATIONS)
+    choice(estimator.solver, "solver", ("lbfgs", "sgd", "adam"))
+    choice(estimator.learning_rate, "learning_rate", ("constant", "invscaling", "adaptive"))
+    choice(estimator.init, "init", INITS)
+    if not (isinstance(estimator.batch_size, str) and estimator.batch_size == "auto"):
+        number(estimator.batch_size, "batch_size", 1, integer=True, also='"auto"')
+    number(estimator.alpha, "alpha", 0)
+    number(estimator.learning_rate_init, "learning_rate_init", 0, low_inclusive=False)
+    number(estimator.power_t, "power_t", 0)
+    number(estimator.max_iter, "max_iter", 1, integer=True)
+    number(estimator.tol, "tol", 0)
+    number(estimator.momentum, "momentum", 0, 1, high_inclusive=False)
+    number(estimator.validation_fraction, "validation_fraction", 0, 1,
+           low_inclusive=False, high_inclusive=False)
+    number(estimator.beta_1, "beta_1", 0, 1, high_inclusive=False)
+    number(estimator.beta_2, "beta_2", 0, 1, high_inclusive=False)
+    number(estimator.epsilon, "epsilon", 0, low_inclusive=False)
+    number(estimator.n_iter_no_change, "n_iter_no_change", 1, integer=True)
+    number(estimator.max_fun, "max_fun", 1, integer=True)
+    number(estimator.dropout, "dropout", 0, 1, high_inclusive=False)
+    if estimator.dtype is not None and estimator.dtype not in ("float32", "float64",
+                                                               np.float32, np.float64):
+        raise ValueError(f"dtype: expected None, 'float32' or 'float64', got "
+                         f"{estimator.dtype!r}")
+    if estimator.n_threads is not None:
+        number(estimator.n_threads, "n_threads", 1, integer=True, also="None")
+    return sizes
+
+
+@contextlib.contextmanager
+def named(names):
+    """Prefix the message of a ValueError or TypeError raised inside (by
+    scikit-learn's validation) with the names of the arguments it is about."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        if error.args and isinstance(error.args[0], str):
+            error.args = (f"{names}: {error.args[0]}",) + error.args[1:]
+        raise
+
+
+def choice(value, name, options):
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, "
+                         f"got {value!r}")
+
+
+def number(value, name, low=None, high=None, *, integer=False, low_inclusive=True,
+            high_inclusive=True, also=None):
+    kind = numbers.Integral if integer else numbers.Real
+    ok = isinstance(value, kind) and not isinstance(value, bool) and value == value
+    if ok and low is not None:
+        ok = value >= low if low_inclusive else value > low
+    if ok and high is not None:
+        ok = value <= high if high_inclusive else value < high
+    if not ok:
+        bounds = [f"{'>=' if low_inclusive else '>'} {low}" if low is not None else "",
+                  f"{'<=' if high_inclusive else '<'} {high}" if high is not None else ""]
+        noun = "an integer" if integer else "a number"
+        expected = f"{noun} {' and '.join(filter(None, bounds))}"
+        raise ValueError(f"{name}: expected {expected}{f' or {also}' if also else ''}, "
+                         f"got {value!r}")

@@ -1,0 +1,105 @@
+"""BLAS thread control for training: how many threads a fit uses, and pinning
+BLAS's thread pools (threadpoolctl) for the duration of concurrent fits."""
+import contextlib
+import os
+import threading
+
+__all__ = ["THREADED_GEMM_WORK", "thread_count", "limit"]
+
+#: multiply-adds per GEMM from which a fit uses more than one BLAS thread: a
+#: GEMM then lasts ~10 ms or more, so a thread waiting a scheduler slice on a busy
+#: machine costs little (below it, 2-thread OpenBLAS was seen 10-50x slower)
+THREADED_GEMM_WORK = 1e8
+
+
+def thread_count(layer_dims, batch, n_threads=None):
+    """BLAS threads for a fit of ``layer_dims`` on batches of ``batch`` examples:
+    ``n_threads`` when given, else one unless the average layer's GEMM reaches
+    :data:`THREADED_GEMM_WORK` multiply-adds (then every CPU)."""
+    if n_threads is not None:
+        return n_threads
+    dims = layer_dims
+    work = sum(dims[l] * dims[l - 1] for l in range(1, len(dims))) * batch
+    if work / (len(dims) - 1) < THREADED_GEMM_WORK:
+        return 1
+    return os.cpu_count() or 1
+
+
+class BlasThreads:
+    """Pins BLAS's thread pools for the duration of a fit; the first of
+    concurrent fits sets the count, the last restores it."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._limiter = None
+        self._blas = None            # the BLAS libraries that _limiter limits
+        self._controller = None
+
+    @contextlib.contextmanager
+    def limit(self, n_threads):
+        """Within: at most ``n_threads`` BLAS threads (never above a limit the
+        user has set with threadpoolctl)."""
+        from threadpoolctl import ThreadpoolController
+
+        with self._lock:
+            if self._users == 0:
+                if self._controller is None:
+                    self._controller = ThreadpoolController()
+                blas = self._controller.select(user_api="blas")
+                current = min((lib.num_threads for lib in blas.lib_controllers),
+                              default=n_threads)
+                with _blas_control(blas):
+                    self._limiter = blas.limit(limits=max(1, min(n_threads, current)))
+                self._blas = blas
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    with _blas_control(self._blas):
+                        self._limiter.restore_original_limits()
+                    self._limiter = self._blas = None
+
+
+@contextlib.contextmanager
+def _blas_control(controller):
+    """Let this thread set OpenBLAS's process-wide thread count, then let go.
+
+    threadpoolctl >= 3.8 lets only one thread (the first to set a limit) change
+    the thread count of an OpenBLAS built with pthreads, and silently ignores
+    the others; a fit can run in any thread (one limit at a time, under
+    BlasThreads's lock).
+    """
+    def release():
+        for lib in controller.lib_controllers:
+            clear = getattr(lib, "clear_controlling_thread", None)
+            if clear is not None:
+                clear(force=True)
+
+    release()
+    try:
+        yield
+    finally:
+        release()
+
+
+_blas_threads = BlasThreads()
+
+
+def limit(n_threads):
+    """The process's :class:`BlasThreads` limit (a context manager)."""
+    return _blas_threads.limit(n_threads)
+
+
+def _after_fork_in_child():
+    """A child of fork has only the forking thread: the lock another thread
+    held (a fit) would stay locked for ever, so the pinning starts anew."""
+    global _blas_threads
+    _blas_threads = BlasThreads()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
