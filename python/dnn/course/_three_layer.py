@@ -13,14 +13,15 @@ scaled activations give the course's numbers.
 """
 import numpy as np
 
-import dnn_core
+from dnn_core import registry
 
 from dnn import _validation as check
+from dnn import _steps as steps
 from dnn import functional as F
 from dnn.course import _common as c
 
-_RELU = dnn_core.ACTIVATIONS["relu"]
-_SIGMOID = dnn_core.ACTIVATIONS["sigmoid"]
+_RELU = registry.ACTIVATIONS["relu"].code
+_SIGMOID = registry.ACTIVATIONS["sigmoid"].code
 
 CACHE_NAMES = ("Z1", "A1", "W1", "b1", "Z2", "A2", "W2", "b2", "Z3", "A3", "W3", "b3")
 DROPOUT_CACHE_NAMES = ("Z1", "D1", "A1", "W1", "b1", "Z2", "D2", "A2", "W2", "b2", "Z3", "A3",
@@ -55,7 +56,7 @@ def regularization(value, name="lambd"):
 
 def layer(A_prev, W, b, code, index):
     """``Z = W A_prev + b``, ``A = g(Z)`` on the fused kernel; b of shape (n, 1)."""
-    return F._dense_forward(A_prev, W, np.ascontiguousarray(b).reshape(-1), code, 0.0, index)
+    return steps.dense_forward(A_prev, W, np.ascontiguousarray(b).reshape(-1), code, 0.0, index)
 
 
 def forward(X, weights, biases, keep_prob=None):
@@ -152,7 +153,7 @@ def backward(X, Y, parts, lambd=0.0, keep_prob=None, lower=False, scaled=False):
     for l in (3, 2, 1):
         W = parts[f"W{l}"]
         A_prev = X if l == 1 else parts[A_names[l]]
-        dA_prev, dW, db = F._dense_backward(dZ, np.ascontiguousarray(A_prev), W, l > 1,
+        dA_prev, dW, db = steps.dense_backward(dZ, np.ascontiguousarray(A_prev), W, l > 1,
                                             "X, Y, cache")
         if lambd:
             dW = dW + (lambd / m) * W

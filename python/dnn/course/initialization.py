@@ -12,6 +12,7 @@ then ``np.random.randn`` layer by layer), so the numbers are the course's.
 """
 import numpy as np
 
+from dnn import _steps as steps
 from dnn import functional as F
 from dnn import _validation as check
 from dnn.course import _common as c
@@ -141,8 +142,8 @@ def model(X, Y, learning_rate=0.01, num_iterations=15000, print_cost=True, initi
         cost = 1. / X.shape[1] * np.nansum(net.logprobs(a3, Y))
         grads = net.backward(X, Y, dict(zip(net.CACHE_NAMES, cache)), lower=True)
         for l in (1, 2, 3):
-            F._sgd_step(weights[l - 1], grads[f"dW{l}"], learning_rate)
-            F._sgd_step(biases[l - 1], grads[f"db{l}"], learning_rate)
+            steps.sgd_step(weights[l - 1], grads[f"dW{l}"], learning_rate)
+            steps.sgd_step(biases[l - 1], grads[f"db{l}"], learning_rate)
         if print_cost and i % 1000 == 0:
             print("Cost after iteration {}: {}".format(i, cost))
             costs.append(cost)

@@ -18,7 +18,7 @@ arrays passed in are left unchanged.
 """
 import numpy as np
 
-from dnn_core import _optim
+from dnn_core import _optim, registry
 
 from dnn import _validation as check
 from dnn.course import _common as c
@@ -30,9 +30,9 @@ __all__ = ["update_parameters_with_gd", "random_mini_batches", "initialize_veloc
            "forward_propagation", "backward_propagation", "compute_cost", "predict",
            "predict_dec"]
 
-_GD = int(_optim.Optimizer.GD)
-_MOMENTUM = int(_optim.Optimizer.MOMENTUM)
-_ADAM = int(_optim.Optimizer.ADAM)
+_GD = registry.OPTIMIZERS["gd"].code
+_MOMENTUM = registry.OPTIMIZERS["momentum"].code
+_ADAM = registry.OPTIMIZERS["adam"].code
 
 
 # ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ kernels; dropout draws its masks with ``np.random.rand`` after
 """
 import numpy as np
 
+from dnn import _steps as steps
 from dnn import functional as F
 from dnn.course import _common as c
 from dnn.course import _three_layer as net
@@ -188,8 +189,8 @@ def model(X, Y, learning_rate=0.3, num_iterations=30000, print_cost=True, lambd=
         grads = net.backward(X, Y, dict(zip(names, cache)), lambd=lambd,
                              keep_prob=keep_prob if dropout else None)
         for l in (1, 2, 3):
-            F._sgd_step(weights[l - 1], grads[f"dW{l}"], learning_rate)
-            F._sgd_step(biases[l - 1], grads[f"db{l}"], learning_rate)
+            steps.sgd_step(weights[l - 1], grads[f"dW{l}"], learning_rate)
+            steps.sgd_step(biases[l - 1], grads[f"db{l}"], learning_rate)
         if print_cost and i % 10000 == 0:
             print("Cost after iteration {}: {}".format(i, cost))
         if print_cost and i % 1000 == 0:
