@@ -9,7 +9,8 @@ copied once). Outputs are C-order.
 import numpy as np
 
 from dnn_core._blas cimport gemm, blas_ready, check_shape, NoTrans, Trans
-from dnn_core._activations cimport bias_activation_forward, row_sums, SOFTMAX
+from dnn_core._activations cimport (bias_activation_forward, row_sums, check_activation,
+                                    SOFTMAX)
 
 
 cdef inline BLAS_Trans _flip(BLAS_Trans t) noexcept nogil:
@@ -67,8 +68,7 @@ def forward(const floating[:, :] W, const floating[:, :] A_prev, const floating[
     check_shape("A", A.shape[0], A.shape[1], n, m)
     if b is not None and b.shape[0] != n:
         raise ValueError(f"b: expected shape {(n,)}, got {(b.shape[0],)}")
-    if not 0 <= activation <= SOFTMAX:
-        raise ValueError(f"activation: expected a code in 0..{SOFTMAX}, got {activation}")
+    check_activation(activation, "activation")
     if activation == SOFTMAX and &A[0, 0] == &Z[0, 0]:
         raise ValueError("A: softmax needs an output buffer apart from Z")
     cdef BLAS_Trans tw, ta
