@@ -12,7 +12,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 MODULES = ["_blas", "_activations", "_losses", "_dense", "_update", "_checks", "_optim",
-           "_engine"]
+           "_layout", "_rows", "_passes", "_train", "_floor", "_engine"]
 
 SANITIZE = os.environ.get("DNN_SANITIZE", "") not in ("", "0")
 
