@@ -12,7 +12,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 MODULES = ["_blas", "_activations", "_losses", "_dense", "_update", "_checks", "_optim",
-           "_engine", "_batchnorm", "_sparse"]
+           "_layout", "_rows", "_passes", "_train", "_floor", "_engine", "_batchnorm",
+           "_sparse"]
 
 SANITIZE = os.environ.get("DNN_SANITIZE", "") not in ("", "0")
 

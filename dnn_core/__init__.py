@@ -4,17 +4,13 @@ Low level and unforgiving of meaning (they check only that shapes fit, so
 nothing is read or written out of bounds): use the ``dnn`` package for a
 validated API. Arrays are in the course's layout, ``(units, examples)``.
 """
-from dnn_core import _activations, _blas, _checks, _dense, _losses, _update
+from dnn_core import _activations, _blas, _checks, _dense, _losses, _update, registry
 
-#: activation name -> the code the kernels take
-ACTIVATIONS = {member.name.lower(): int(member) for member in _activations.Activation}
+#: activation name -> the code the kernels take (from dnn_core.registry)
+ACTIVATIONS = {name: row.code for name, row in registry.ACTIVATIONS.items()}
 
-#: loss name -> the code the kernels take
-LOSSES = {
-    "binary_crossentropy": int(_losses.Loss.BINARY_CROSSENTROPY),
-    "categorical_crossentropy": int(_losses.Loss.CATEGORICAL_CROSSENTROPY),
-    "mse": int(_losses.Loss.MEAN_SQUARED_ERROR),
-}
+#: loss name -> the code the kernels take (from dnn_core.registry; aliases in registry.losses())
+LOSSES = {row.loss: row.loss_code for row in registry.OUTPUTS.values()}
 
 dense_forward = _dense.forward
 dense_backward = _dense.backward

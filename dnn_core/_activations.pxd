@@ -7,6 +7,11 @@ cpdef enum Activation:
     TANH = 3
     LEAKY_RELU = 4
     SOFTMAX = 5
+    ACTIVATION_COUNT                # not an activation: how many there are
+
+cdef bint is_activation(int code) noexcept nogil
+
+cdef int check_activation(int code, str name) except -1
 
 cdef bint bias_activation_forward(
     Activation activation, double slope, Py_ssize_t n, Py_ssize_t m,

@@ -17,6 +17,24 @@ cdef inline floating _select(bint condition, floating if_true, floating if_false
     return if_true if condition else if_false
 
 
+cdef bint is_activation(int code) noexcept nogil:
+    """Whether code is a member of Activation (each named: no range of codes)."""
+    return (code == IDENTITY or code == SIGMOID or code == RELU or code == TANH
+            or code == LEAKY_RELU or code == SOFTMAX)
+
+
+cdef int check_activation(int code, str name) except -1:
+    """Raise ValueError naming the argument ``name`` unless code is an Activation."""
+    if not is_activation(code):
+        raise ValueError(f"{name}: expected a code of an activation "
+                         f"({', '.join(f'{a.name}={int(a)}' for a in _ACTIVATIONS)}), "
+                         f"got {code}")
+    return 0
+
+
+_ACTIVATIONS = [a for a in Activation if a != ACTIVATION_COUNT]
+
+
 cdef floating nonfinite_probe(Py_ssize_t m, const floating *x) noexcept nogil:
     """np.sum(x[:m] * 0): 0 if x is finite, NaN otherwise (four running sums)."""
     cdef Py_ssize_t j
@@ -160,7 +178,7 @@ cdef void activation_backward(
             # dZ[i] = A[i] * (dA[i] - work)
             for j in range(m):
                 dz[j] = a[j] * (da[j] - <floating> work[j])
-        elif dz != da:
+        elif activation == IDENTITY and dz != da:
             # dZ[i] = dA[i]
             for j in range(m):
                 dz[j] = da[j]
@@ -201,7 +219,7 @@ def forward(const floating[:, ::1] Z, floating[:, ::1] A, int activation,
     cdef Py_ssize_t n = Z.shape[0], m = Z.shape[1]
     cdef bint bad
     check_shape("A", A.shape[0], A.shape[1], n, m)
-    _check_activation(activation)
+    check_activation(activation, "activation")
     if activation == SOFTMAX and n > 0 and m > 0 and &A[0, 0] == &Z[0, 0]:
         raise ValueError("A: softmax needs an output buffer apart from Z")
     if n == 0 or m == 0:
@@ -229,7 +247,7 @@ def backward(const floating[:, ::1] dA, const floating[:, ::1] Z,
     check_shape("dZ", dZ.shape[0], dZ.shape[1], n, m)
     if db is not None and db.shape[0] != n:
         raise ValueError(f"db: expected shape {(n,)}, got {(db.shape[0],)}")
-    _check_activation(activation)
+    check_activation(activation, "activation")
     if n == 0 or m == 0:
         return
     cdef floating *db_ptr = &db[0] if db is not None else NULL
@@ -239,7 +257,3 @@ def backward(const floating[:, ::1] dA, const floating[:, ::1] Z,
         activation_backward(<Activation> activation, slope, n, m, &dA[0, 0], &Z[0, 0],
                             &A[0, 0], &dZ[0, 0], db_ptr, scale, work_ptr)
 
-
-def _check_activation(int activation):
-    if not IDENTITY <= activation <= SOFTMAX:
-        raise ValueError(f"activation: expected a code in 0..{SOFTMAX}, got {activation}")

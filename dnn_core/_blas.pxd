@@ -13,6 +13,11 @@ cpdef enum BLAS_Trans:
     NoTrans = 110  # 'n'
     Trans = 116    # 't'
 
+
+cdef inline BLAS_Trans flip(BLAS_Trans t) noexcept nogil:
+    """The flag of op(A).T: Trans for NoTrans and NoTrans for Trans."""
+    return NoTrans if t == Trans else Trans
+
 cdef void gemm(BLAS_Trans ta, BLAS_Trans tb, blas_int m, blas_int n, blas_int k,
                floating alpha, const floating *A, blas_int lda,
                const floating *B, blas_int ldb,

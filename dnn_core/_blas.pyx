@@ -28,7 +28,7 @@ cdef void gemv(BLAS_Trans ta, blas_int m, blas_int n, floating alpha,
                floating beta, floating *y, blas_int incy) noexcept nogil:
     """y := alpha * op(A) @ x + beta * y, A of shape (m, n), row-major."""
     # A row-major is A^T column-major: flip the transpose flag.
-    cdef char ta_ = Trans if ta == NoTrans else NoTrans
+    cdef char ta_ = flip(ta)
     if floating is float:
         sgemv(&ta_, &n, &m, &alpha, <float *> A, &lda, <float *> x, &incx,
               &beta, y, &incy)
@@ -125,9 +125,9 @@ def py_gemm(const floating[:, :] A, const floating[:, :] B, floating[:, ::1] C,
         raise ValueError(f"A and B: inner dimensions differ ({k} != {kb})")
     check_shape("C", C.shape[0], C.shape[1], m, n)
     if trans_a:
-        ta = NoTrans if ta == Trans else Trans
+        ta = flip(ta)
     if trans_b:
-        tb = NoTrans if tb == Trans else Trans
+        tb = flip(tb)
     if m == 0 or n == 0:
         return
     with nogil:

@@ -11,4 +11,5 @@ cdef void dense_backward(
     blas_int n, blas_int n_prev, blas_int m, const floating *dZ,
     const floating *A_prev, BLAS_Trans trans_a, blas_int lda,
     const floating *W, BLAS_Trans trans_w, blas_int ldw,
-    floating *dW, floating *db, floating *dA_prev) noexcept nogil
+    double scale, floating *dW, double dw_beta, floating *db,
+    floating *dA_prev) noexcept nogil

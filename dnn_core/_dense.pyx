@@ -8,12 +8,9 @@ copied once). Outputs are C-order.
 """
 import numpy as np
 
-from dnn_core._blas cimport gemm, blas_ready, check_shape, NoTrans, Trans
-from dnn_core._activations cimport bias_activation_forward, row_sums, SOFTMAX
-
-
-cdef inline BLAS_Trans _flip(BLAS_Trans t) noexcept nogil:
-    return NoTrans if t == Trans else Trans
+from dnn_core._blas cimport gemm, blas_ready, check_shape, flip, NoTrans, Trans
+from dnn_core._activations cimport (bias_activation_forward, row_sums, check_activation,
+                                    SOFTMAX)
 
 
 cdef bint dense_forward(
@@ -32,18 +29,25 @@ cdef void dense_backward(
         blas_int n, blas_int n_prev, blas_int m, const floating *dZ,
         const floating *A_prev, BLAS_Trans trans_a, blas_int lda,
         const floating *W, BLAS_Trans trans_w, blas_int ldw,
-        floating *dW, floating *db, floating *dA_prev) noexcept nogil:
-    """From dZ: dW, and db and dA_prev unless NULL (dA_prev is not needed
-    below the first layer; db may already have been fused into dZ's kernel)."""
-    cdef floating inv_m = <floating> (1.0 / m)
-    # dW = dZ @ A_prev.T / m
-    gemm(NoTrans, _flip(trans_a), n, n_prev, m, inv_m, dZ, m, A_prev, lda, 0, dW, n_prev)
-    if db != NULL:
-        # db = np.sum(dZ, axis=1, keepdims=True) / m
-        row_sums(n, m, dZ, db, 1.0 / m)
+        double scale, floating *dW, double dw_beta, floating *db,
+        floating *dA_prev) noexcept nogil:
+    """From dZ: dA_prev unless NULL (not needed below the first layer), then
+    dW = scale * dZ @ A_prev.T + dw_beta * dW, and db = scale * dZ.sum(1) unless
+    NULL (it may already have been fused into dZ's kernel).
+
+    dA_prev is taken from W before dW is written, so dW may be W itself: with
+    scale = -lr / m and dw_beta = 1 - lr l2 / m a gradient-descent update is
+    folded into the GEMM. The course's gradient: scale = 1 / m, dw_beta = 0.
+    """
     if dA_prev != NULL:
         # dA_prev = W.T @ dZ
-        gemm(_flip(trans_w), NoTrans, n_prev, m, n, 1, W, ldw, dZ, m, 0, dA_prev, m)
+        gemm(flip(trans_w), NoTrans, n_prev, m, n, 1, W, ldw, dZ, m, 0, dA_prev, m)
+    # dW = scale * dZ @ A_prev.T + dw_beta * dW
+    gemm(NoTrans, flip(trans_a), n, n_prev, m, <floating> scale, dZ, m, A_prev, lda,
+         <floating> dw_beta, dW, n_prev)
+    if db != NULL:
+        # db = scale * np.sum(dZ, axis=1)
+        row_sums(n, m, dZ, db, scale)
 
 
 # ---------------------------------------------------------------------------
@@ -67,8 +71,7 @@ def forward(const floating[:, :] W, const floating[:, :] A_prev, const floating[
     check_shape("A", A.shape[0], A.shape[1], n, m)
     if b is not None and b.shape[0] != n:
         raise ValueError(f"b: expected shape {(n,)}, got {(b.shape[0],)}")
-    if not 0 <= activation <= SOFTMAX:
-        raise ValueError(f"activation: expected a code in 0..{SOFTMAX}, got {activation}")
+    check_activation(activation, "activation")
     if activation == SOFTMAX and &A[0, 0] == &Z[0, 0]:
         raise ValueError("A: softmax needs an output buffer apart from Z")
     cdef BLAS_Trans tw, ta
@@ -113,4 +116,4 @@ def backward(const floating[:, ::1] dZ, const floating[:, :] A_prev,
     cdef floating *da_ptr = &dA_prev[0, 0] if dA_prev is not None else NULL
     with nogil:
         dense_backward(n, n_prev, m, &dZ[0, 0], &A_prev[0, 0], ta, lda,
-                       &W[0, 0], tw, ldw, &dW[0, 0], db_ptr, da_ptr)
+                       &W[0, 0], tw, ldw, 1.0 / m, &dW[0, 0], 0, db_ptr, da_ptr)

@@ -1,9 +1,17 @@
 from dnn_core._blas cimport floating
+from dnn_core._activations cimport Activation
 
 cpdef enum Loss:
     BINARY_CROSSENTROPY = 0
     CATEGORICAL_CROSSENTROPY = 1
     MEAN_SQUARED_ERROR = 2
+    LOSS_COUNT                      # not a loss: how many there are
+
+cdef bint is_loss(int code) noexcept nogil
+
+cdef int check_loss(int code, str name) except -1
+
+cdef Activation output_activation(Loss loss) noexcept nogil
 
 cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floating *Z,
                              const floating *Y, floating *A, double *work,

@@ -7,12 +7,40 @@ averaged over the m examples (columns) and summed over output units; mean
 squared error carries the customary 1/2: ``sum((A - Y) ** 2) / (2 m)``.
 Sums are taken in double whatever the dtype.
 """
-from libc.math cimport log
+from libc.math cimport log, NAN
 
 import numpy as np
 
-from dnn_core._activations cimport row_sums
+from dnn_core._activations cimport row_sums, IDENTITY, SIGMOID, SOFTMAX
 from dnn_core._vecmath cimport bce_terms_f, bce_terms_d, column_exp_f, column_exp_d
+
+
+cdef bint is_loss(int code) noexcept nogil:
+    """Whether code is a member of Loss (each named: no range of codes)."""
+    return (code == BINARY_CROSSENTROPY or code == CATEGORICAL_CROSSENTROPY
+            or code == MEAN_SQUARED_ERROR)
+
+
+cdef int check_loss(int code, str name) except -1:
+    """Raise ValueError naming the argument ``name`` unless code is a Loss."""
+    if not is_loss(code):
+        raise ValueError(f"{name}: expected a code of a loss "
+                         f"({', '.join(f'{l.name}={int(l)}' for l in _LOSSES)}), got {code}")
+    return 0
+
+
+_LOSSES = [l for l in Loss if l != LOSS_COUNT]
+
+
+cdef Activation output_activation(Loss loss) noexcept nogil:
+    """The output activation the loss is paired with (dZ = A - Y)."""
+    if loss == BINARY_CROSSENTROPY:
+        return SIGMOID
+    if loss == CATEGORICAL_CROSSENTROPY:
+        return SOFTMAX
+    if loss == MEAN_SQUARED_ERROR:
+        return IDENTITY
+    return IDENTITY                 # (no other code reaches a kernel)
 
 
 cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floating *Z,
@@ -54,6 +82,8 @@ cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floati
                 if A != NULL:
                     A[i * m + j] = Z[i * m + j]
         return total / (2 * m)
+    if loss != CATEGORICAL_CROSSENTROPY:
+        return NAN                  # (no other code reaches a kernel)
     # colmax = Z.max(axis=0); colsum = np.exp(Z - colmax).sum(axis=0); A = np.exp(Z - colmax)
     if floating is float:
         column_exp_f(n, m, Z, A, work)
@@ -101,11 +131,13 @@ cdef double cost_from_probs(Loss loss, Py_ssize_t n, Py_ssize_t m, const floatin
             if Y[i] != 0:
                 total += Y[i] * log(<double> A[i])
         return -total / m
-    # cost = np.sum((A - Y) ** 2) / (2 * m)
-    for i in range(size):
-        a = <double> A[i] - Y[i]
-        total += a * a
-    return total / (2 * m)
+    if loss == MEAN_SQUARED_ERROR:
+        # cost = np.sum((A - Y) ** 2) / (2 * m)
+        for i in range(size):
+            a = <double> A[i] - Y[i]
+            total += a * a
+        return total / (2 * m)
+    return NAN                      # (no other code reaches a kernel)
 
 
 cdef void loss_gradient(Loss loss, Py_ssize_t n, Py_ssize_t m, const floating *A,
@@ -120,7 +152,7 @@ cdef void loss_gradient(Loss loss, Py_ssize_t n, Py_ssize_t m, const floating *A
         # dA = -Y / A
         for i in range(size):
             dA[i] = -Y[i] / A[i]
-    else:
+    elif loss == MEAN_SQUARED_ERROR:
         # dA = A - Y
         for i in range(size):
             dA[i] = A[i] - Y[i]
@@ -151,8 +183,7 @@ cdef void output_delta(Py_ssize_t n, Py_ssize_t m, const floating *A, const floa
 
 cdef int _check(int loss, Py_ssize_t n, Py_ssize_t m, Py_ssize_t yn, Py_ssize_t ym,
                 str name) except -1:
-    if not BINARY_CROSSENTROPY <= loss <= MEAN_SQUARED_ERROR:
-        raise ValueError(f"loss: expected a code in 0..{MEAN_SQUARED_ERROR}, got {loss}")
+    check_loss(loss, "loss")
     if (yn, ym) != (n, m):
         raise ValueError(f"Y: expected shape {(n, m)} like {name}, got {(yn, ym)}")
     if n == 0 or m == 0:

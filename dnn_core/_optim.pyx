@@ -5,14 +5,50 @@
 The rules are the course's (Improving Deep Neural Networks, week 2):
 momentum keeps an exponentially weighted average of the gradients.
 """
-from libc.math cimport floor, pow, sqrt
+from libc.math cimport floor, pow, sqrt, NAN
 
 from dnn_core._update cimport sgd_update
+
+
+cdef bint is_optimizer(int code) noexcept nogil:
+    """Whether code is a member of Optimizer (each named: no range of codes)."""
+    return (code == GD or code == MOMENTUM or code == NESTEROV or code == RMSPROP
+            or code == ADAM)
+
+
+cdef int check_optimizer(int code, str name) except -1:
+    """Raise ValueError naming the argument ``name`` unless code is an Optimizer."""
+    if not is_optimizer(code):
+        raise ValueError(f"{name}: expected a code of an optimizer "
+                         f"({', '.join(f'{o.name}={int(o)}' for o in _OPTIMIZERS)}), "
+                         f"got {code}")
+    return 0
+
+
+cdef bint is_schedule(int code) noexcept nogil:
+    """Whether code is a member of Schedule (each named: no range of codes)."""
+    return (code == CONSTANT or code == INVERSE_TIME or code == STEP
+            or code == EXPONENTIAL)
+
+
+cdef int check_schedule(int code, str name) except -1:
+    """Raise ValueError naming the argument ``name`` unless code is a Schedule."""
+    if not is_schedule(code):
+        raise ValueError(f"{name}: expected a code of a schedule "
+                         f"({', '.join(f'{s.name}={int(s)}' for s in _SCHEDULES)}), "
+                         f"got {code}")
+    return 0
+
+
+_OPTIMIZERS = [o for o in Optimizer if o != OPTIMIZER_COUNT]
+_SCHEDULES = [s for s in Schedule if s != SCHEDULE_COUNT]
 
 
 cdef double scheduled_rate(Schedule schedule, double rate0, double a, double b,
                            long epoch) noexcept nogil:
     """The learning rate of epoch ``epoch`` (from 0)."""
+    if schedule == CONSTANT:
+        return rate0
     if schedule == INVERSE_TIME:
         # rate0 / (1 + decay * floor(epoch / interval));   a = decay, b = interval
         return rate0 / (1 + a * floor(epoch / b))
@@ -22,7 +58,7 @@ cdef double scheduled_rate(Schedule schedule, double rate0, double a, double b,
     if schedule == EXPONENTIAL:
         # rate0 * rate ** (epoch / decay_epochs);   a = rate, b = decay_epochs
         return rate0 * pow(a, epoch / b)
-    return rate0
+    return NAN                      # (no other code reaches a kernel)
 
 
 cdef void optimizer_step(Optimizer optimizer, Py_ssize_t size, double rate, double beta1,
@@ -77,8 +113,7 @@ def step(int optimizer, floating[::1] P, const floating[::1] G, floating[::1] V,
          double epsilon=1e-8, long t=1):
     """One optimizer update of P in place (V and S are its state, same length)."""
     cdef Py_ssize_t size = P.shape[0]
-    if not GD <= optimizer <= ADAM:
-        raise ValueError(f"optimizer: expected a code in 0..{ADAM}, got {optimizer}")
+    check_optimizer(optimizer, "optimizer")
     if G.shape[0] != size or V.shape[0] != size or S.shape[0] != size:
         raise ValueError(f"G, V, S: expected {size} entries like P, got "
                          f"{G.shape[0]}, {V.shape[0]}, {S.shape[0]}")
@@ -93,6 +128,5 @@ def step(int optimizer, floating[::1] P, const floating[::1] G, floating[::1] V,
 
 def rate(int schedule, double rate0, double a, double b, long epoch):
     """The learning rate of ``epoch`` under a schedule code (see Schedule)."""
-    if not CONSTANT <= schedule <= EXPONENTIAL:
-        raise ValueError(f"schedule: expected a code in 0..{EXPONENTIAL}, got {schedule}")
+    check_schedule(schedule, "schedule")
     return scheduled_rate(<Schedule> schedule, rate0, a, b, epoch)

@@ -1,0 +1,97 @@
+# A network as data: its layers (the architecture), the run's hyperparameters,
+# and the buffers they work in (one flat parameter buffer, its gradient, the
+# optimizer's moments, the workspaces of one batch size). The passes
+# (_passes), the epoch loop (_train) and the Engine (_engine) share them.
+from dnn_core._blas cimport blas_int
+from dnn_core._activations cimport Activation
+from dnn_core._losses cimport Loss
+from dnn_core._optim cimport Optimizer, Schedule
+
+# The deepest network: layers 1..MAX_LAYERS (arrays of layers have one more
+# entry, so that layer l is entry l).
+cdef enum:
+    MAX_LAYERS = 64
+
+# What a layer computes. Each kind owns its forward, backward and update pieces
+# (_passes); every dispatch names each member. A new kind (e.g. BATCH_NORM:
+# gamma, beta per unit, running mean and variance, between the linear part and
+# the activation, no bias; SPARSE_DENSE: a first layer reading CSR rows) is a
+# member here, its offsets in Layer / LayerSpace, its place in lay_out and
+# Workspace, and its pieces in _passes (forward, backward, l2 term); the epoch
+# loop (_train) calls only the passes and is not touched.
+cpdef enum LayerKind:
+    DENSE = 0                      # Z = W A_prev + b; A = g(Z); A dropped out if keep < 1
+    LAYER_KIND_COUNT               # not a kind: how many there are
+
+
+cdef struct LayerSpace:
+    # a layer's workspaces: offsets into the workspace, each (n, batch)
+    Py_ssize_t z_off               # Z, the linear part's output
+    Py_ssize_t a_off               # A = g(Z) (the output layer: the loss's activation)
+    Py_ssize_t mask_off            # dropout's mask (0 or 1 / keep), if keep < 1
+    Py_ssize_t drop_off            # A * mask, if keep < 1
+
+
+cdef struct Layer:
+    LayerKind kind
+    blas_int n                     # units
+    blas_int n_prev                # inputs: the units below (n0 for layer 1)
+    Activation activation          # g; IDENTITY at the output (the loss applies its own)
+    double keep                    # keep probability of A (1: no dropout)
+    bint output                    # the last layer: its Z are the logits of the loss
+    Py_ssize_t w_off               # W (n, n_prev) C-ordered in the parameter buffer
+    Py_ssize_t b_off               # b (n,) in the parameter buffer
+    LayerSpace space
+
+
+cdef struct Architecture:
+    int n_layers                   # L
+    Layer layers[MAX_LAYERS + 1]   # layers[1..L]
+    Loss loss                      # fixes the output activation
+    double slope                   # leaky relu's
+    Py_ssize_t size                # parameters in all
+
+
+cdef struct Hyperparameters:
+    # the run's: set by each call of Engine.train
+    double l2
+    Optimizer optimizer
+    double beta1, beta2, epsilon
+    Schedule schedule
+    double rate0, schedule_a, schedule_b
+    bint dropout                   # some layer has keep < 1
+
+
+cdef struct Buffers:
+    # typed by the caller (float or double)
+    void *params                   # (size,) [W1, b1, W2, b2, ...]
+    void *grads                    # (size,) same layout
+    void *moment1                  # (size,) the optimizer's first moments
+    void *moment2                  # (size,) its second moments
+    void *snapshot                 # (3, size): params, moment1, moment2 (the undo)
+    # workspaces for `batch` examples: the layers' in each LayerSpace, the
+    # shared ones here as offsets into ws
+    Py_ssize_t batch
+    void *ws
+    Py_ssize_t delta_off[2]        # dA / dZ of two adjacent layers, taking turns
+    Py_ssize_t xb_off              # the gathered rows (batch, n0), if gathered
+    Py_ssize_t yb_off              # the targets (n_out, batch)
+    Py_ssize_t db_off              # db of a gradient-descent step folded into the GEMMs
+    Py_ssize_t wb_off              # the batch's sample weights (batch,)
+    bint weighted                  # whether ws + wb_off holds them
+    double *work                   # 2 * batch doubles (softmax)
+
+
+cdef Py_ssize_t lay_out(Architecture *arch, tuple dims, activations, Loss loss,
+                        double slope) except -1
+
+
+cdef class Workspace:
+    cdef readonly Py_ssize_t batch
+    cdef readonly bint dropout
+    cdef readonly object buffer
+    cdef readonly object work
+    cdef LayerSpace layers[MAX_LAYERS + 1]
+    cdef Py_ssize_t delta_off[2]
+    cdef Py_ssize_t xb_off, yb_off, db_off, wb_off
+    cdef void use(self, Architecture *arch, Buffers *buffers) noexcept
