@@ -5,8 +5,11 @@ ctypedef fused floating:
     float
     double
 
-# The integer type of scipy.linalg.cython_blas (LP64 OpenBLAS).
+# The integer type of scipy.linalg.cython_blas (LP64 OpenBLAS), and its largest value.
 ctypedef int blas_int
+
+cdef enum:
+    BLAS_INT_MAX = 2147483647
 
 # Values are BLAS's own characters, so a member can be passed as `char`.
 cpdef enum BLAS_Trans:

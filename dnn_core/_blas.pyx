@@ -85,7 +85,7 @@ cdef int blas_operand(const floating[:, :] a, BLAS_Trans *trans, blas_int *ld) e
         ld[0] = s1 // item if cols > 1 else rows
     else:
         return 0
-    if ld[0] > 2147483647 or rows > 2147483647 or cols > 2147483647:
+    if ld[0] > BLAS_INT_MAX or rows > BLAS_INT_MAX or cols > BLAS_INT_MAX:
         raise ValueError(f"array of shape ({rows}, {cols}) is too large for 32-bit BLAS")
     return 1
 

@@ -20,7 +20,7 @@ from libc.math cimport isfinite, INFINITY
 cimport numpy as cnp
 import numpy as np
 
-from dnn_core._blas cimport floating
+from dnn_core._blas cimport floating, BLAS_INT_MAX
 from dnn_core._activations cimport Activation, SOFTMAX, check_activation
 from dnn_core._losses cimport (Loss, BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY,
                                MEAN_SQUARED_ERROR, check_loss, output_activation)
@@ -37,9 +37,6 @@ from dnn_core._clock cimport now
 from dnn_core._floor import gemm_floor
 
 cnp.import_array()
-
-cdef Py_ssize_t BLAS_INT_MAX = 2147483647
-
 
 # ---------------------------------------------------------------------------
 # A call into the compiled code

@@ -15,6 +15,7 @@ from posix.unistd cimport sysconf, _SC_PAGESIZE
 cimport numpy as cnp
 import numpy as np
 
+from dnn_core._blas cimport BLAS_INT_MAX
 from dnn_core._random cimport random_permutation, block_permutation
 
 cnp.import_array()
@@ -163,9 +164,6 @@ cdef const floating *chunk_rows(const Rows *X, Py_ssize_t n0, Py_ssize_t start,
 
 # ---------------------------------------------------------------------------
 # Checks: everything that reaches the loops is shaped and typed here
-
-cdef Py_ssize_t BLAS_INT_MAX = 2147483647
-
 
 cdef Rows describe_rows(object X, Py_ssize_t n0, object dtype) except *:
     """Check X, (m >= 1, n0) float32, float64 or uint8, each row's values

@@ -200,3 +200,42 @@ def test_vectorised_exp_based_kernels_over_extreme_ranges(dtype):
         terms = np.maximum(Z64, 0) - Z64 * label + np.log1p(np.exp(-np.abs(Z64)))
         assert cost == pytest.approx(terms.sum() / Z.shape[1], rel=1e-13)
         np.testing.assert_allclose(A, sigmoid, rtol=4 * tolerance, atol=1e-300)
+
+
+@pytest.mark.parametrize("code", [-1, "count", 99])
+def test_an_unknown_code_is_a_value_error_naming_the_argument(code):
+    """Every entry point that takes a code refuses one that is no member (the
+    enums' *_COUNT included), whatever its place relative to the members."""
+    from dnn_core import _activations, _engine, _losses, _optim
+    def pick(enum):
+        return int(getattr(enum, [m.name for m in enum if m.name.endswith("COUNT")][0])
+                   ) if code == "count" else code
+    a, l = pick(_activations.Activation), pick(_losses.Loss)
+    o, s = pick(_optim.Optimizer), pick(_optim.Schedule)
+    Z = np.ones((2, 3))
+    with pytest.raises(ValueError, match="^activation: expected a code"):
+        dnn_core.activation_forward(Z, np.empty((2, 3)), a)
+    with pytest.raises(ValueError, match="^activation: expected a code"):
+        dnn_core.activation_backward(Z, Z, Z, np.empty((2, 3)), None, a)
+    with pytest.raises(ValueError, match="^activation: expected a code"):
+        dnn_core.dense_forward(np.ones((2, 2)), np.ones((2, 3)), None, np.empty((2, 3)),
+                               np.empty((2, 3)), a)
+    for function in (dnn_core.logits_cost, dnn_core.probs_cost):
+        with pytest.raises(ValueError, match="^loss: expected a code"):
+            function(Z, Z, l)
+    with pytest.raises(ValueError, match="^loss: expected a code"):
+        dnn_core.probs_gradient(Z, Z, np.empty((2, 3)), l)
+    with pytest.raises(ValueError, match="^optimizer: expected a code"):
+        _optim.step(o, np.ones(3), np.ones(3), np.ones(3), np.ones(3), 0.1)
+    with pytest.raises(ValueError, match="^schedule: expected a code"):
+        _optim.rate(s, 0.1, 1, 1, 0)
+    with pytest.raises(ValueError, match="^activations: expected a code"):
+        _engine.Engine([2, 3, 1], [a], 0, 0.01, np.float64)
+    with pytest.raises(ValueError, match="^loss: expected a code"):
+        _engine.Engine([2, 3, 1], [2], l, 0.01, np.float64)
+    engine = _engine.Engine([2, 3, 1], [2], 0, 0.01, np.float64)
+    X, T = np.ones((4, 2)), np.ones((4, 1))
+    for name, kwargs in (("optimizer", {"optimizer": o}), ("schedule", {"schedule": s})):
+        with pytest.raises(ValueError, match=f"^{name}: expected a code"):
+            engine.train(X, T, None, batch_size=4, shuffle=0, epochs=1,
+                         costs=np.zeros(1), seconds=np.zeros(1), **kwargs)
