@@ -202,3 +202,15 @@ def predict(X, y, params, forward_propagation):
     print("Accuracy: " + str(np.mean(p[0, :] == y[0, :])))
     return p
 
+
+
+def update_parameters(parameters, grads, learning_rate):
+    """``W = W - learning_rate * dW`` (and b) for every layer; new arrays."""
+    return F.update_parameters(parameters, grads, learning_rate)
+
+
+def gradient_step(weights, biases, grads, learning_rate):
+    """``W[l] -= learning_rate * dW[l]``, ``b[l] -= learning_rate * db[l]`` in place, l = 1..3."""
+    for l in (1, 2, 3):
+        steps.sgd_step(weights[l - 1], grads[f"dW{l}"], learning_rate)
+        steps.sgd_step(biases[l - 1], grads[f"db{l}"], learning_rate)

@@ -12,8 +12,6 @@ then ``np.random.randn`` layer by layer), so the numbers are the course's.
 """
 import numpy as np
 
-from dnn import _steps as steps
-from dnn import functional as F
 from dnn import _validation as check
 from dnn.course import _common as c
 from dnn.course import _three_layer as net
@@ -88,9 +86,7 @@ def compute_loss(a3, Y):
     return 1. / a3.shape[1] * np.nansum(net.logprobs(a3, Y))
 
 
-def update_parameters(parameters, grads, learning_rate):
-    """``W = W - learning_rate * dW`` (and b) for every layer; new arrays."""
-    return F.update_parameters(parameters, grads, learning_rate)
+update_parameters = net.update_parameters
 
 
 def predict(X, y, parameters):
@@ -141,9 +137,7 @@ def model(X, Y, learning_rate=0.01, num_iterations=15000, print_cost=True, initi
         a3, cache = net.forward(X, weights, biases)
         cost = 1. / X.shape[1] * np.nansum(net.logprobs(a3, Y))
         grads = net.backward(X, Y, dict(zip(net.CACHE_NAMES, cache)), lower=True)
-        for l in (1, 2, 3):
-            steps.sgd_step(weights[l - 1], grads[f"dW{l}"], learning_rate)
-            steps.sgd_step(biases[l - 1], grads[f"db{l}"], learning_rate)
+        net.gradient_step(weights, biases, grads, learning_rate)
         if print_cost and i % 1000 == 0:
             print("Cost after iteration {}: {}".format(i, cost))
             costs.append(cost)

@@ -14,8 +14,6 @@ kernels; dropout draws its masks with ``np.random.rand`` after
 """
 import numpy as np
 
-from dnn import _steps as steps
-from dnn import functional as F
 from dnn.course import _common as c
 from dnn.course import _three_layer as net
 
@@ -126,9 +124,7 @@ def compute_cost_with_regularization(A3, Y, parameters, lambd):
     return _cost(A3, Y) + _l2(A3, weights, lambd)
 
 
-def update_parameters(parameters, grads, learning_rate):
-    """``W = W - learning_rate * dW`` (and b) for every layer; new arrays."""
-    return F.update_parameters(parameters, grads, learning_rate)
+update_parameters = net.update_parameters
 
 
 def predict(X, y, parameters):
@@ -188,9 +184,7 @@ def model(X, Y, learning_rate=0.3, num_iterations=30000, print_cost=True, lambd=
             cost = cost + _l2(a3, weights, lambd)
         grads = net.backward(X, Y, dict(zip(names, cache)), lambd=lambd,
                              keep_prob=keep_prob if dropout else None)
-        for l in (1, 2, 3):
-            steps.sgd_step(weights[l - 1], grads[f"dW{l}"], learning_rate)
-            steps.sgd_step(biases[l - 1], grads[f"db{l}"], learning_rate)
+        net.gradient_step(weights, biases, grads, learning_rate)
         if print_cost and i % 10000 == 0:
             print("Cost after iteration {}: {}".format(i, cost))
         if print_cost and i % 1000 == 0:
