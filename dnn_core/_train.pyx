@@ -120,6 +120,10 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
         total = total_weight = 0
         start = hinted = 0
         while start < m:
+            # Ctrl-C is let through here, between steps, where the state is one
+            # the counts describe: every step so far whole, and each epoch whose
+            # last step is done counted in epochs_done
+            poll_signals(&progress.last_check)
             mb = min(batch, m - start)
             if not full_batch:
                 hinted = read_ahead(order, X, n0, shuffle, m, start, hinted)
@@ -185,7 +189,6 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
                                <floating *> buf.moment1, <floating *> buf.moment2)
             total += cost * weight
             total_weight += weight
-            poll_signals(&progress.last_check)
             start += mb
         costs[e] = total / total_weight if total_weight > 0 else 0
         t = now()
