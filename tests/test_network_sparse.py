@@ -201,7 +201,7 @@ def test_dense_after_sparse_and_back():
     np.testing.assert_allclose(net.flat_parameters, ref.flat_parameters, atol=1e-12)
 
 
-@pytest.mark.filterwarnings("ignore:y: the targets")
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_rolls_back_as_dense():
     X, y = _data()
     X = X * 1e6

@@ -337,6 +337,11 @@ class Network(NetworkFiles):
             converted to the network's dtype while it is gathered: a dataset
             bigger than memory streams. Other dtypes and layouts are converted
             whole first.
+            A scipy.sparse matrix or array is never densified: a CSR's rows
+            are read in place by the first layer (int32 or int64 indices; its
+            values converted to the network's dtype if they are in another);
+            CSC, COO and the other formats are converted with ``.tocsr()``.
+            This holds for every method that takes X.
         y : array_like
             Sigmoid output: 0/1 labels, shape (n_samples,) or (n_samples, n_out).
             Softmax: integer classes 0..n_out-1, shape (n_samples,).
