@@ -397,7 +397,11 @@ cdef class Engine:
         row stride (a memmap, a slice of one): batches of rows are read in place
         when X is in the engine's dtype and consecutive rows are taken (full
         batch, no shuffle), else converted while they are gathered into the
-        workspace. T: (m, n_out) in the engine's dtype, or
+        workspace. Or X: a scipy.sparse CSR (m, n0), never densified: checked
+        once per call, its indices read in place, its values too when in the
+        engine's dtype; layer 1 then runs as SPARSE_DENSE on each batch
+        gathered into compressed columns (_sparse_rows). The same holds for
+        compute_gradients, predict and cost. T: (m, n_out) in the engine's dtype, or
         labels: (m,) int64 (softmax; a label outside 0..n_out-1 one-hot encodes
         to zeros: dnn.Network refuses such labels before they come here). batch_size >= 1 (>= m: full batch, no
         shuffle). shuffle: 0 (none), 1 (True: the rows, Fisher-Yates) or 2 (by

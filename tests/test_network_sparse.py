@@ -214,3 +214,65 @@ def test_divergence_rolls_back_as_dense():
         assert np.isfinite(net.flat_parameters).all()
         results.append(net.flat_parameters)
     np.testing.assert_allclose(results[0], results[1], rtol=1e-12)
+
+
+SPARSE_INTERRUPTED_CHILD = """
+import signal, time
+import numpy as np, scipy.sparse as sp
+import dnn
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+m, n, batch = 2000, 20000, 200
+X = sp.random(m, n, density=0.01, format="csr", random_state=0)
+y = np.arange(m) % 2
+settings = dict(batch_size=batch, shuffle=False, optimizer="adam")
+batches = m // batch
+
+def network():
+    return dnn.Network([n, 256, 1], dtype="float64", seed=0, n_threads=1)
+
+net, replay = network(), network()
+print("fitting", flush=True)
+try:
+    net.fit(X, y, epochs=10**6, **settings)
+    raise SystemExit("fit ended without the interrupt")
+except KeyboardInterrupt:
+    print("caught", time.monotonic(), flush=True)
+new = net._engine.step_count
+whole, part = divmod(new, batches)
+if whole:
+    replay.fit(X, y, epochs=whole, **settings)
+if part:
+    replay.fit(X[:part * batch], y[:part * batch], epochs=1, **settings)
+assert np.array_equal(net.flat_parameters, replay.flat_parameters)
+assert np.array_equal(net._engine.moments, replay._engine.moments)
+print("ok", new, flush=True)
+"""
+
+
+def test_sigint_during_sparse_fit_stops_at_a_completed_step(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", SPARSE_INTERRUPTED_CHILD],
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    sent = latency = None
+    try:
+        for line in child.stdout:
+            word, *values = line.split()
+            if word == "fitting":
+                time.sleep(0.5)
+                sent = time.monotonic()
+                os.kill(child.pid, signal.SIGINT)
+            elif word == "caught":
+                latency = float(values[0]) - sent
+        child.wait(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, child.stderr.read()
+    assert latency is not None and latency < 0.5, latency
