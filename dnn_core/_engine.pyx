@@ -30,7 +30,7 @@ from dnn_core._layout cimport (MAX_LAYERS, Architecture, Hyperparameters, Buffer
                                Workspace, lay_out, DENSE, SPARSE_DENSE)
 from dnn_core._rows cimport (Rows, Data, Order, NO_SHUFFLE, SHUFFLE_ROWS, SHUFFLE_BLOCKS,
                              KIND_CSR, describe_rows, check_array)
-from dnn_core._sparse_rows cimport SparseInput
+from dnn_core._sparse_rows cimport SparseInput, SparseRows
 from dnn_core._passes cimport predict_rows, data_cost, data_gradients
 from dnn_core._train cimport Progress, DONE, run_epochs
 from dnn_core._clock cimport now
@@ -40,6 +40,13 @@ from dnn_core._floor import gemm_floor
 cnp.import_array()
 
 cdef Py_ssize_t BLAS_INT_MAX = 2147483647
+
+
+cdef bint _gathered(const Rows *X, bint shuffled) noexcept:
+    """Whether batches of X are gathered into the workspace's dense Xb."""
+    if X.kind == KIND_CSR:
+        return (<SparseRows *> X.sparse).dense
+    return shuffled or not X.in_place
 
 
 # ---------------------------------------------------------------------------
@@ -297,11 +304,21 @@ cdef class Engine:
             return SparseInput(X, self.layer_dims[0], self.dtype)
         return X
 
-    cdef int _bind_input(self, Data *data, object X, Py_ssize_t batch) except -1:
-        """After _use, under _enter: layer 1 reads X as it comes, a CSR X
-        through SPARSE_DENSE with buffers for batches of ``batch`` rows."""
+    cdef int _choose_gathering(self, Data *data, object X, Py_ssize_t batch) except -1:
+        """Under _enter, before the workspace is made: whether a CSR X's batches of
+        ``batch`` rows are gathered dense (a dense enough X: see _sparse_rows)."""
         cdef SparseInput sparse
         if data.X.kind == KIND_CSR:
+            sparse = X
+            sparse.choose_dense(batch)
+        return 0
+
+    cdef int _bind_input(self, Data *data, object X, Py_ssize_t batch) except -1:
+        """After _use, under _enter: layer 1 reads X as it comes, a CSR X
+        through SPARSE_DENSE with buffers for batches of ``batch`` rows (or as
+        DENSE on batches gathered dense)."""
+        cdef SparseInput sparse
+        if data.X.kind == KIND_CSR and not (<SparseRows *> data.X.sparse).dense:
             sparse = X
             sparse.reserve(batch, self.layer_dims[1])
             self.arch.layers[1].kind = SPARSE_DENSE
@@ -460,8 +477,8 @@ cdef class Engine:
                        if shuffle == SHUFFLE_BLOCKS else 0)
         self._enter()
         try:
-            ws = self._workspace(batch, True, dropout, data.X.kind != KIND_CSR and (
-                shuffled or not data.X.in_place))
+            self._choose_gathering(&data, X, batch)
+            ws = self._workspace(batch, True, dropout, _gathered(&data.X, shuffled))
             self._use(ws)
             self._bind_input(&data, X, batch)
             if shuffled and (self.perm is None or self.perm.shape[0] != n_order):
@@ -536,8 +553,8 @@ cdef class Engine:
             raise ValueError(f"l2: expected a finite number >= 0, got {l2}")
         self._enter()
         try:
-            self._use(self._workspace(data.m, False, False,
-                                      not data.X.in_place and data.X.kind != KIND_CSR))
+            self._choose_gathering(&data, X, data.m)
+            self._use(self._workspace(data.m, False, False, _gathered(&data.X, False)))
             self._bind_input(&data, X, data.m)
             self.buf.weighted = data.weights != NULL
             call.job = GRADIENTS
@@ -569,8 +586,9 @@ cdef class Engine:
         call.output = output_activation(self.arch.loss)
         self._enter()
         try:
+            self._choose_gathering(&data, X, min(chunk, data.m))
             self._use(self._workspace(min(chunk, data.m), False, False,
-                                      not data.X.in_place and data.X.kind != KIND_CSR))
+                                      _gathered(&data.X, False)))
             self._bind_input(&data, X, min(chunk, data.m))
             call.job = PREDICT
             call.data = &data
@@ -589,8 +607,9 @@ cdef class Engine:
             raise ValueError(f"chunk: expected >= 1, got {chunk}")
         self._enter()
         try:
+            self._choose_gathering(&data, X, min(chunk, data.m))
             self._use(self._workspace(min(chunk, data.m), False, False,
-                                      not data.X.in_place and data.X.kind != KIND_CSR))
+                                      _gathered(&data.X, False)))
             self._bind_input(&data, X, min(chunk, data.m))
             call.job = COST
             call.data = &data

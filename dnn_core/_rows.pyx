@@ -16,7 +16,7 @@ cimport numpy as cnp
 import numpy as np
 
 from dnn_core._random cimport random_permutation, block_permutation
-from dnn_core._sparse_rows cimport SparseRows, sparse_gather
+from dnn_core._sparse_rows cimport SparseRows, sparse_gather, sparse_gather_dense
 
 cnp.import_array()
 
@@ -37,8 +37,12 @@ cdef void gather_rows(const Rows *X, Py_ssize_t n_features, const Py_ssize_t *ro
     cdef const double *f64
     cdef const uint8_t *u8
     if X.kind == KIND_CSR:
-        # Xb = X[rows] as compressed columns, into X.sparse's buffers (Xb unused)
-        sparse_gather(<SparseRows *> X.sparse, rows, start, mb)
+        if (<SparseRows *> X.sparse).dense:
+            # Xb = X[rows].toarray()
+            sparse_gather_dense(<SparseRows *> X.sparse, rows, start, mb, Xb)
+        else:
+            # Xb = X[rows] as compressed columns, into X.sparse's buffers (Xb unused)
+            sparse_gather(<SparseRows *> X.sparse, rows, start, mb)
         return
     for j in range(mb):
         row = rows[j] if rows != NULL else start + j

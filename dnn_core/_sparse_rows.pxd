@@ -24,10 +24,16 @@ cdef struct SparseRows:
     Py_ssize_t n_active            # columns present in the batch
     Py_ssize_t mb                  # rows in the batch
     SparseOrder order
+    bint dense                     # batches gathered dense (csr_gather_dense) into the
+                                   # workspace's Xb for a DENSE layer 1 instead
 
 
 cdef void sparse_gather(SparseRows *S, const Py_ssize_t *rows, Py_ssize_t start,
                         Py_ssize_t mb) noexcept nogil
+
+cdef void sparse_gather_dense(const SparseRows *S, const Py_ssize_t *rows,
+                              Py_ssize_t start, Py_ssize_t mb,
+                              floating *Xb) noexcept nogil
 
 cdef void sparse_batch_forward(SparseRows *S, Py_ssize_t n1, const floating *W,
                                const floating *b, floating *Z) noexcept nogil
@@ -42,7 +48,9 @@ cdef class SparseInput:
     cdef readonly object X          # (indptr, indices, data) as the kernels read them
     cdef readonly tuple shape       # (n_rows, n_x)
     cdef readonly object dtype      # the engine's
+    cdef readonly double density    # X.nnz / (n_rows * n_x)
     cdef readonly Py_ssize_t capacity   # rows per batch the buffers hold
     cdef readonly Py_ssize_t n1
     cdef object _buffers
     cdef int reserve(self, Py_ssize_t batch, Py_ssize_t n1) except -1
+    cdef bint choose_dense(self, Py_ssize_t batch) except -1

@@ -14,11 +14,21 @@ from libc.stdint cimport int32_t, int64_t
 cimport numpy as cnp
 import numpy as np
 
-from dnn_core._sparse cimport (AUTO, csr_gather_csc, sparse_forward, sparse_weight_grad,
-                               sparse_work_size)
+from dnn_core._sparse cimport (AUTO, csr_gather_csc, csr_gather_dense, sparse_forward,
+                               sparse_weight_grad, sparse_work_size)
 from dnn_core._sparse import check_csr, batch_nnz_bound
 
 cnp.import_array()
+
+#: density (X.nnz / X.size) from which batches are gathered dense and layer 1
+#: runs as DENSE (the GEMM path): bench_sparse.py, MNIST-like 784 x 100, batch
+#: 128, one thread, gather + forward + gradient at 20 %: float32 dense 775 us vs
+#: sparse 1134 us, float64 dense 1137 us vs sparse 989 us (so float64's bar is
+#: set above 20 %). Tests may change it.
+DENSE_GATHER_DENSITY = {np.dtype(np.float32): 0.10, np.dtype(np.float64): 0.25}
+#: the largest dense batch (bytes) gathered: a whole-set job (compute_gradients)
+#: on a big X stays sparse rather than densify it
+DENSE_GATHER_MAX_BYTES = 1 << 26
 
 
 cdef void sparse_gather(SparseRows *S, const Py_ssize_t *rows, Py_ssize_t start,
@@ -46,6 +56,19 @@ cdef void sparse_gather(SparseRows *S, const Py_ssize_t *rows, Py_ssize_t start,
                                     S.col_ids, S.col_ptr, S.row_ids, <float *> S.vals,
                                     S.gather_work)
     S.mb = mb
+
+
+cdef void sparse_gather_dense(const SparseRows *S, const Py_ssize_t *rows,
+                              Py_ssize_t start, Py_ssize_t mb,
+                              floating *Xb) noexcept nogil:
+    """Xb = X[rows].toarray() (rows NULL: X[start:start + mb]), Xb (mb, n_x)."""
+    # Xb = X[rows].toarray()
+    if S.wide:
+        csr_gather_dense(<const int64_t *> S.indptr, <const int64_t *> S.indices,
+                         <const floating *> S.data, S.n_x, rows, start, mb, Xb)
+    else:
+        csr_gather_dense(<const int32_t *> S.indptr, <const int32_t *> S.indices,
+                         <const floating *> S.data, S.n_x, rows, start, mb, Xb)
 
 
 cdef void sparse_batch_forward(SparseRows *S, Py_ssize_t n1, const floating *W,
@@ -107,6 +130,8 @@ cdef class SparseInput:
         self.rows.is_double = dtype == np.float64
         self.rows.n_x = n_x
         self.rows.order = AUTO
+        self.rows.dense = False
+        self.density = data.shape[0] / (<double> X.shape[0] * max(n_x, 1))
         self.capacity = 0
         self.n1 = 0
 
@@ -134,6 +159,19 @@ cdef class SparseInput:
         self.capacity = batch
         self.n1 = n1
         return 0
+
+    cdef bint choose_dense(self, Py_ssize_t batch) except -1:
+        """Whether batches of ``batch`` rows are gathered dense (DENSE_GATHER_DENSITY,
+        DENSE_GATHER_MAX_BYTES); sets it for the kernels and returns it."""
+        self.rows.dense = (self.density >= DENSE_GATHER_DENSITY[self.dtype]
+                           and batch * self.rows.n_x * self.dtype.itemsize
+                           <= DENSE_GATHER_MAX_BYTES)
+        return self.rows.dense
+
+    @property
+    def gathers_dense(self):
+        """Whether the last call gathered batches dense."""
+        return bool(self.rows.dense)
 
     @property
     def buffer_bytes(self):

@@ -276,3 +276,37 @@ def test_sigint_during_sparse_fit_stops_at_a_completed_step(tmp_path):
             child.kill()
     assert child.returncode == 0, child.stderr.read()
     assert latency is not None and latency < 0.5, latency
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("gather", ["dense", "sparse"])
+def test_dense_gathering_above_the_density_threshold(monkeypatch, dtype, gather):
+    """Both ways of reading a CSR (compressed columns for SPARSE_DENSE, or dense
+    batches for the GEMM path) give the dense copy's fit."""
+    from dnn_core import _sparse_rows
+
+    for key in list(_sparse_rows.DENSE_GATHER_DENSITY):
+        monkeypatch.setitem(_sparse_rows.DENSE_GATHER_DENSITY, key,
+                            0.0 if gather == "dense" else 2.0)
+    X, y = _data(density=0.3, dtype=np.dtype(dtype).type)
+    for optimizer in ("gd", "adam"):
+        sparse, dense = _fit_both(X, y, dtype=dtype, epochs=2, batch_size=16,
+                                  optimizer=optimizer, keep_prob=0.8, l2=0.1)
+        atol = 1e-12 if dtype == "float64" else 1e-5
+        np.testing.assert_allclose(sparse.flat_parameters, dense.flat_parameters, atol=atol)
+        np.testing.assert_allclose(sparse.predict_proba(X), dense.predict_proba(X.toarray()),
+                                   atol=atol)
+        c1, g1 = sparse.compute_gradients(X, y)
+        c2, g2 = sparse.compute_gradients(X.toarray(), y)
+        assert c1 == pytest.approx(c2, rel=1e-5)
+
+
+def test_default_density_thresholds_choose_the_path():
+    from dnn_core import _sparse_rows
+
+    X, _ = _data(density=0.01)
+    assert not _sparse_rows.SparseInput(X, 30, np.float64).gathers_dense
+    net = _net([30, 4, 3])
+    dense_enough = sp.random(50, 30, density=0.5, format="csr", random_state=0)
+    net.fit(dense_enough, np.arange(50) % 3, epochs=1, batch_size=10)
+    assert _sparse_rows.DENSE_GATHER_DENSITY[np.dtype(np.float64)] < 0.5
