@@ -11,10 +11,7 @@ NaN and inf are looked for in ``X.data`` only.
 import numpy as np
 import scipy.sparse
 
-__all__ = ["is_sparse", "sparse_features", "densify_guard_message"]
-
-#: what a user is told about formats
-densify_guard_message = "scipy.sparse CSR (read in place), CSC or COO (converted with .tocsr())"
+__all__ = ["is_sparse", "sparse_features", "workspace_dims"]
 
 
 def is_sparse(X):
