@@ -27,9 +27,10 @@ from dnn_core._losses cimport (Loss, BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTRO
 from dnn_core._optim cimport Optimizer, Schedule, GD, check_optimizer, check_schedule
 from dnn_core._random cimport Random, random_seed
 from dnn_core._layout cimport (MAX_LAYERS, Architecture, Hyperparameters, Buffers,
-                               Workspace, lay_out)
+                               Workspace, lay_out, DENSE, SPARSE_DENSE)
 from dnn_core._rows cimport (Rows, Data, Order, NO_SHUFFLE, SHUFFLE_ROWS, SHUFFLE_BLOCKS,
-                             describe_rows, check_array)
+                             KIND_CSR, describe_rows, check_array)
+from dnn_core._sparse_rows cimport SparseInput, SparseRows
 from dnn_core._passes cimport predict_rows, data_cost, data_gradients
 from dnn_core._train cimport Progress, DONE, run_epochs
 from dnn_core._clock cimport now
@@ -37,6 +38,13 @@ from dnn_core._clock cimport now
 from dnn_core._floor import gemm_floor
 
 cnp.import_array()
+
+cdef bint _gathered(const Rows *X, bint shuffled) noexcept:
+    """Whether batches of X are gathered into the workspace's dense Xb."""
+    if X.kind == KIND_CSR:
+        return (<SparseRows *> X.sparse).dense
+    return shuffled or not X.in_place
+
 
 # ---------------------------------------------------------------------------
 # A call into the compiled code
@@ -269,7 +277,53 @@ cdef class Engine:
     # -- checks: everything that reaches C is shaped and typed here --------
 
     cdef Rows _check_rows(self, X) except *:
+        """X described for the loops; a SparseInput (see _input) as KIND_CSR."""
+        cdef Rows rows
+        cdef SparseInput sparse
+        if isinstance(X, SparseInput):
+            sparse = X
+            if sparse.shape[1] != self.layer_dims[0] or sparse.dtype != self.dtype:
+                raise ValueError(f"X: expected {self.layer_dims[0]} columns in "
+                                 f"{self.dtype}, got {sparse.shape[1]} in {sparse.dtype}")
+            rows.data = NULL
+            rows.kind = KIND_CSR
+            rows.stride = 0
+            rows.in_place = False
+            rows.sparse = &sparse.rows
+            return rows
         return describe_rows(X, self.layer_dims[0], self.dtype)
+
+    def _input(self, X):
+        """X as the checks take it: a scipy.sparse CSR becomes a SparseInput
+        (checked once, read in place by a SPARSE_DENSE first layer); anything
+        else is returned as it is."""
+        if getattr(X, "format", None) == "csr":
+            return SparseInput(X, self.layer_dims[0], self.dtype)
+        return X
+
+    cdef int _choose_gathering(self, Data *data, object X, Py_ssize_t batch) except -1:
+        """Under _enter, before the workspace is made: whether a CSR X's batches of
+        ``batch`` rows are gathered dense (a dense enough X: see _sparse_rows)."""
+        cdef SparseInput sparse
+        if data.X.kind == KIND_CSR:
+            sparse = X
+            sparse.choose_dense(batch)
+        return 0
+
+    cdef int _bind_input(self, Data *data, object X, Py_ssize_t batch) except -1:
+        """After _use, under _enter: layer 1 reads X as it comes, a CSR X
+        through SPARSE_DENSE with buffers for batches of ``batch`` rows (or as
+        DENSE on batches gathered dense)."""
+        cdef SparseInput sparse
+        if data.X.kind == KIND_CSR and not (<SparseRows *> data.X.sparse).dense:
+            sparse = X
+            sparse.reserve(batch, self.layer_dims[1])
+            self.arch.layers[1].kind = SPARSE_DENSE
+            self.buf.sparse = data.X.sparse
+        else:
+            self.arch.layers[1].kind = DENSE
+            self.buf.sparse = NULL
+        return 0
 
     cdef Data _check_data(self, X, T, labels, weights=None) except *:
         """Check X with its targets (T for sigmoid and linear outputs, labels for
@@ -357,7 +411,11 @@ cdef class Engine:
         row stride (a memmap, a slice of one): batches of rows are read in place
         when X is in the engine's dtype and consecutive rows are taken (full
         batch, no shuffle), else converted while they are gathered into the
-        workspace. T: (m, n_out) in the engine's dtype, or
+        workspace. Or X: a scipy.sparse CSR (m, n0), never densified: checked
+        once per call, its indices read in place, its values too when in the
+        engine's dtype; layer 1 then runs as SPARSE_DENSE on each batch
+        gathered into compressed columns (_sparse_rows). The same holds for
+        compute_gradients, predict and cost. T: (m, n_out) in the engine's dtype, or
         labels: (m,) int64 (softmax; a label outside 0..n_out-1 one-hot encodes
         to zeros: dnn.Network refuses such labels before they come here). batch_size >= 1 (>= m: full batch, no
         shuffle). shuffle: 0 (none), 1 (True: the rows, Fisher-Yates) or 2 (by
@@ -379,6 +437,7 @@ cdef class Engine:
         cdef Progress progress
         cdef Call call
         cdef bint dropout = False
+        X = self._input(X)
         cdef Data data = self._check_data(X, T, labels, sample_weight)
         m = data.m
         if batch_size < 1 or epochs < 0 or first_epoch < 0:
@@ -415,8 +474,10 @@ cdef class Engine:
                        if shuffle == SHUFFLE_BLOCKS else 0)
         self._enter()
         try:
-            ws = self._workspace(batch, True, dropout, shuffled or not data.X.in_place)
+            self._choose_gathering(&data, X, batch)
+            ws = self._workspace(batch, True, dropout, _gathered(&data.X, shuffled))
             self._use(ws)
+            self._bind_input(&data, X, batch)
             if shuffled and (self.perm is None or self.perm.shape[0] != n_order):
                 # (the block shuffle keeps its order of blocks after the m rows)
                 self.perm = np.empty(n_order, dtype=np.intp)
@@ -483,12 +544,15 @@ cdef class Engine:
         """Fill ``gradients`` for the whole of X (one batch, no dropout); return the
         cost with its l2 term, or NaN if it is not finite (or the weights sum to 0)."""
         cdef Call call
+        X = self._input(X)
         cdef Data data = self._check_data(X, T, labels, sample_weight)
         if not (l2 >= 0 and isfinite(l2)):
             raise ValueError(f"l2: expected a finite number >= 0, got {l2}")
         self._enter()
         try:
-            self._use(self._workspace(data.m, False, False, not data.X.in_place))
+            self._choose_gathering(&data, X, data.m)
+            self._use(self._workspace(data.m, False, False, _gathered(&data.X, False)))
+            self._bind_input(&data, X, data.m)
             self.buf.weighted = data.weights != NULL
             call.job = GRADIENTS
             call.data = &data
@@ -506,6 +570,7 @@ cdef class Engine:
         the engine's dtype if X is not in it)."""
         cdef Call call
         cdef Data data
+        X = self._input(X)
         data.X = self._check_rows(X)
         data.m = X.shape[0]
         data.T = data.weights = NULL
@@ -518,8 +583,10 @@ cdef class Engine:
         call.output = output_activation(self.arch.loss)
         self._enter()
         try:
+            self._choose_gathering(&data, X, min(chunk, data.m))
             self._use(self._workspace(min(chunk, data.m), False, False,
-                                      not data.X.in_place))
+                                      _gathered(&data.X, False)))
+            self._bind_input(&data, X, min(chunk, data.m))
             call.job = PREDICT
             call.data = &data
             call.out = _data(out)
@@ -531,13 +598,16 @@ cdef class Engine:
     def cost(self, X, T, labels, Py_ssize_t chunk=1024):
         """The mean cost over the rows of X (no l2 term); NaN if not finite."""
         cdef Call call
+        X = self._input(X)
         cdef Data data = self._check_data(X, T, labels)
         if chunk < 1:
             raise ValueError(f"chunk: expected >= 1, got {chunk}")
         self._enter()
         try:
+            self._choose_gathering(&data, X, min(chunk, data.m))
             self._use(self._workspace(min(chunk, data.m), False, False,
-                                      not data.X.in_place))
+                                      _gathered(&data.X, False)))
+            self._bind_input(&data, X, min(chunk, data.m))
             call.job = COST
             call.data = &data
             self._run(&call)

@@ -21,6 +21,7 @@ cdef enum:
 # loop (_train) calls only the passes and is not touched.
 cpdef enum LayerKind:
     DENSE = 0                      # Z = W A_prev + b; A = g(Z); A dropped out if keep < 1
+    SPARSE_DENSE = 1               # layer 1 only, as DENSE, A_prev the batch of a CSR X
     LAYER_KIND_COUNT               # not a kind: how many there are
 
 
@@ -80,6 +81,7 @@ cdef struct Buffers:
     Py_ssize_t wb_off              # the batch's sample weights (batch,)
     bint weighted                  # whether ws + wb_off holds them
     double *work                   # 2 * batch doubles (softmax)
+    void *sparse                   # a SPARSE_DENSE layer 1's batch: SparseRows, or NULL
 
 
 cdef Py_ssize_t lay_out(Architecture *arch, tuple dims, activations, Loss loss,

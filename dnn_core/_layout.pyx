@@ -90,3 +90,4 @@ cdef class Workspace:
         buffers.db_off = self.db_off
         buffers.wb_off = self.wb_off
         buffers.weighted = False
+        buffers.sparse = NULL

@@ -12,12 +12,13 @@ With plain gradient descent the update can be folded into the ``dW`` GEMM,
 """
 from libc.math cimport NAN
 
-from dnn_core._blas cimport NoTrans, Trans, axpy, dot
+from dnn_core._blas cimport NoTrans, Trans, axpy, dot, scal
 from dnn_core._activations cimport (IDENTITY, bias_activation_forward,
                                     activation_backward)
 from dnn_core._losses cimport cost_from_logits, output_delta
 from dnn_core._dense cimport dense_forward, dense_backward
-from dnn_core._layout cimport Layer, DENSE
+from dnn_core._layout cimport Layer, DENSE, SPARSE_DENSE
+from dnn_core._sparse_rows cimport SparseRows, sparse_batch_forward, sparse_batch_weight_grad
 from dnn_core._random cimport random_uniform
 from dnn_core._rows cimport NO_SHUFFLE, read_ahead, gather_batch, chunk_rows
 from dnn_core._clock cimport poll_signals
@@ -106,9 +107,71 @@ cdef void dense_layer_backward(const Layer *layer, double slope, floating *P, fl
                  G + layer.w_off, 1)
 
 
+# SPARSE_DENSE: layer 1 reading the batch of a CSR X, gathered into compressed
+# columns (buf.sparse, _sparse_rows); the same parameters as DENSE's.
+
+cdef bint sparse_dense_layer_forward(const Layer *layer, double slope, const floating *P,
+                                     SparseRows *batch, blas_int m, floating *ws,
+                                     double *work, bint with_dropout,
+                                     Random *rng) noexcept nogil:
+    """Z = W @ Xb.T + b; A = g(Z) (the output layer: Z only); A dropped out if
+    keep < 1. Return True if some Z is not finite."""
+    cdef floating *Z = ws + layer.space.z_off
+    cdef floating *A = Z if layer.output else ws + layer.space.a_off
+    cdef bint bad
+    # Z = W @ Xb.T
+    sparse_batch_forward(batch, layer.n, P + layer.w_off, <const floating *> NULL, Z)
+    # Z += b; A = g(Z)
+    bad = bias_activation_forward(layer.activation, slope, layer.n, m, Z, P + layer.b_off,
+                                  A, work)
+    if with_dropout and layer.keep < 1:
+        # mask = (rng.random(A.shape) < keep) / keep; A_dropped = A * mask
+        dropout_forward(rng, layer.keep, layer.n * m, A, ws + layer.space.mask_off,
+                        ws + layer.space.drop_off)
+    return bad
+
+
+cdef void sparse_dense_layer_backward(const Layer *layer, double slope, floating *P,
+                                      floating *G, floating *dA, SparseRows *batch,
+                                      blas_int m, floating *ws, const Buffers *buf,
+                                      bint with_dropout, double inv_m, double l2,
+                                      double fused_rate) noexcept nogil:
+    """From dA (the output layer: dZ, with db already taken): dW, db into G (no
+    dA0); or, when G is NULL, the update ``P -= fused_rate * grad`` applied
+    to W by the sparse kernel (which touches only the batch's columns when
+    l2 is 0). dA is overwritten by dZ."""
+    cdef bint fused = G == NULL
+    cdef floating *db = ws + buf.db_off if fused else G + layer.b_off
+    if not layer.output:
+        if with_dropout and layer.keep < 1:
+            # dA = dA * D / keep
+            _multiply(layer.n * m, dA, ws + layer.space.mask_off)
+        # dZ = dA * g'(Z); db = dZ.sum(1) / m
+        activation_backward(layer.activation, slope, layer.n, m, dA,
+                            ws + layer.space.z_off, ws + layer.space.a_off, dA, db,
+                            inv_m, buf.work)
+    if fused:
+        if l2 > 0:
+            # W *= 1 - lr * l2 / m
+            scal(layer.n * layer.n_prev, <floating> (1 - fused_rate * l2 * inv_m),
+                 P + layer.w_off, 1)
+        # W -= (lr / m) * dZ @ Xb
+        sparse_batch_weight_grad(batch, layer.n, dA, -fused_rate * inv_m, True,
+                                 P + layer.w_off)
+        # b = b - lr * db
+        axpy(layer.n, <floating> -fused_rate, db, 1, P + layer.b_off, 1)
+    else:
+        # dW = dZ @ Xb / m
+        sparse_batch_weight_grad(batch, layer.n, dA, inv_m, False, G + layer.w_off)
+        if l2 > 0:
+            # dW += (l2 / m) * W
+            axpy(layer.n * layer.n_prev, <floating> (l2 * inv_m), P + layer.w_off, 1,
+                 G + layer.w_off, 1)
+
+
 cdef double layer_weights_square_sum(const Layer *layer, const floating *P) noexcept nogil:
     """The layer's part of the l2 term: np.sum(W ** 2)."""
-    if layer.kind == DENSE:
+    if layer.kind == DENSE or layer.kind == SPARSE_DENSE:
         return dot(layer.n * layer.n_prev, P + layer.w_off, 1, P + layer.w_off, 1)
     return NAN                      # (no other kind is ever laid out)
 
@@ -134,6 +197,10 @@ cdef int forward_pass(const Architecture *arch, Buffers *buf, const floating *P,
         if layer.kind == DENSE:
             bad |= dense_layer_forward(layer, arch.slope, P, A_prev, ta, lda, m, ws,
                                        buf.work, with_dropout, rng)
+        elif layer.kind == SPARSE_DENSE:
+            bad |= sparse_dense_layer_forward(layer, arch.slope, P,
+                                              <SparseRows *> buf.sparse, m, ws, buf.work,
+                                              with_dropout, rng)
         A_prev = layer_output(layer, ws, with_dropout)
         ta = NoTrans
         lda = m
@@ -201,6 +268,10 @@ cdef int backward_pass(const Architecture *arch, Buffers *buf, floating *P, floa
         if layer.kind == DENSE:
             dense_layer_backward(layer, arch.slope, P, G, dZ, A_prev, ta, lda, m, ws, buf,
                                  with_dropout, inv_m, l2, fused_rate, dA_prev)
+        elif layer.kind == SPARSE_DENSE:
+            sparse_dense_layer_backward(layer, arch.slope, P, G, dZ,
+                                        <SparseRows *> buf.sparse, m, ws, buf,
+                                        with_dropout, inv_m, l2, fused_rate)
         dZ = dA_prev
         current = 1 - current
         if G != NULL:

@@ -16,6 +16,7 @@ cdef enum:
     KIND_FLOAT32 = 0
     KIND_FLOAT64 = 1
     KIND_UINT8 = 2
+    KIND_CSR = 3                   # a scipy.sparse CSR: rows gathered into Rows.sparse
 
 
 cdef struct Rows:
@@ -24,6 +25,7 @@ cdef struct Rows:
     int kind                       # KIND_FLOAT32, KIND_FLOAT64, KIND_UINT8
     Py_ssize_t stride              # elements from one row to the next
     bint in_place                  # in the engine's dtype, stride fits BLAS: read in place
+    void *sparse                   # KIND_CSR: its SparseRows (_sparse_rows), else NULL
 
 
 cdef struct Data:

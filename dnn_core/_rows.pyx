@@ -17,6 +17,7 @@ import numpy as np
 
 from dnn_core._blas cimport BLAS_INT_MAX
 from dnn_core._random cimport random_permutation, block_permutation
+from dnn_core._sparse_rows cimport SparseRows, sparse_gather, sparse_gather_dense
 
 cnp.import_array()
 
@@ -36,6 +37,14 @@ cdef void gather_rows(const Rows *X, Py_ssize_t n_features, const Py_ssize_t *ro
     cdef const float *f32
     cdef const double *f64
     cdef const uint8_t *u8
+    if X.kind == KIND_CSR:
+        if (<SparseRows *> X.sparse).dense:
+            # Xb = X[rows].toarray()
+            sparse_gather_dense(<SparseRows *> X.sparse, rows, start, mb, Xb)
+        else:
+            # Xb = X[rows] as compressed columns, into X.sparse's buffers (Xb unused)
+            sparse_gather(<SparseRows *> X.sparse, rows, start, mb)
+        return
     for j in range(mb):
         row = rows[j] if rows != NULL else start + j
         out = Xb + j * n_features
@@ -88,6 +97,8 @@ cdef Py_ssize_t read_ahead(const Order *order, const Rows *X, Py_ssize_t n_featu
     Block shuffle: the next window's blocks. Row shuffle: nothing (random)."""
     cdef Py_ssize_t ahead, span, w, b, low, n0 = n_features
     cdef Py_ssize_t n_blocks
+    if X.kind == KIND_CSR:
+        return hinted              # (a CSR is in memory)
     if shuffle == NO_SHUFFLE:
         ahead = max(1, READ_AHEAD_BYTES // max(1, X.stride * (
             4 if X.kind == KIND_FLOAT32 else (8 if X.kind == KIND_FLOAT64 else 1))))
@@ -194,6 +205,7 @@ cdef Rows describe_rows(object X, Py_ssize_t n0, object dtype) except *:
     rows.kind = kinds[X.dtype]
     rows.stride = row_step // item
     rows.in_place = X.dtype == dtype and rows.stride <= BLAS_INT_MAX
+    rows.sparse = NULL
     return rows
 
 

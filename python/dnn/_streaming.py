@@ -45,7 +45,7 @@ def shuffle_code(shuffle, X):
 def shuffle_settings(X):
     """The engine's block-shuffle arguments for X (n_samples, n_features):
     rows per block and blocks per window."""
-    return dict(shuffle_block=max(1, SHUFFLE_BLOCK_BYTES // (X.shape[1] * X.itemsize)),
+    return dict(shuffle_block=max(1, SHUFFLE_BLOCK_BYTES // (X.shape[1] * X.dtype.itemsize)),
                 shuffle_window=SHUFFLE_WINDOW)
 
 

@@ -300,7 +300,11 @@ def features(X, n_features, dtype, name="X"):
     or bool types, float16, Fortran order, reversed rows, a swapped byte
     order) is converted whole to a C-ordered array of ``dtype``."""
     from dnn._streaming import streamable
+    from dnn._sparse_input import is_sparse, sparse_features
 
+    if is_sparse(X):
+        # (read in place by the engine's first layer, never densified)
+        return sparse_features(X, n_features, dtype, name)
     array = as_array(X, name)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name}: expected numeric values, got dtype {array.dtype}")

@@ -24,6 +24,7 @@ from dnn._early_stopping import EarlyStopping
 from dnn._history import DivergenceError, History, divergence_message
 from dnn._files import file_name, writable_path
 from dnn._network_files import NetworkFiles
+from dnn._sparse_input import is_sparse, workspace_dims
 # (re-exported: their old home)
 from dnn._history import TARGET_SCALE_WARNING  # noqa: F401
 from dnn._model_file import FORMAT, FORMAT_VERSION  # noqa: F401
@@ -248,7 +249,7 @@ class Network(NetworkFiles):
         X, T, labels = self._dataset(X, y)
         weights = check.sample_weight(sample_weight, X.shape[0], self.dtype)
         l2 = check.real(l2, "l2", low=0.0)
-        check.workspace(self.layer_dims, X.shape[0], self.dtype, "X")
+        check.workspace(workspace_dims(self.layer_dims, X), X.shape[0], self.dtype, "X")
         engine = self._engine
         with self._engine_lock:
             kept = engine.parameters.copy()
@@ -261,7 +262,7 @@ class Network(NetworkFiles):
         return float(cost), gradient
 
     @contextlib.contextmanager
-    def training(self, batch_size=None):
+    def training(self, batch_size=None, *, sparse_input=False):
         """Hold the network for a training loop of the caller's own (such as
         scikit-learn's lbfgs solver over :meth:`loss_and_gradient`).
 
@@ -274,6 +275,9 @@ class Network(NetworkFiles):
         batch_size : int >= 1 or None
             Examples per cost evaluation; None: one thread unless
             ``n_threads`` says otherwise.
+        sparse_input : bool
+            The data are scipy.sparse: the first layer's work is not BLAS's
+            and does not count towards the choice of threads.
         """
         batch = 1 if batch_size is None else check.positive_int(batch_size, "batch_size")
         with self._fit_guard:
@@ -283,7 +287,9 @@ class Network(NetworkFiles):
                                    "network per thread")
             self._fitting = True
         try:
-            with threads.limit(threads.thread_count(self.layer_dims, batch, self.n_threads)):
+            with threads.limit(threads.thread_count(
+                    (0, *self.layer_dims[1:]) if sparse_input else self.layer_dims, batch,
+                    self.n_threads)):
                 yield self
         finally:
             self._fitting = False
@@ -331,6 +337,11 @@ class Network(NetworkFiles):
             converted to the network's dtype while it is gathered: a dataset
             bigger than memory streams. Other dtypes and layouts are converted
             whole first.
+            A scipy.sparse matrix or array is never densified: a CSR's rows
+            are read in place by the first layer (int32 or int64 indices; its
+            values converted to the network's dtype if they are in another);
+            CSC, COO and the other formats are converted with ``.tocsr()``.
+            This holds for every method that takes X.
         y : array_like
             Sigmoid output: 0/1 labels, shape (n_samples,) or (n_samples, n_out).
             Softmax: integer classes 0..n_out-1, shape (n_samples,).
@@ -432,7 +443,8 @@ class Network(NetworkFiles):
             (X, T, labels, weights), validation = fit_loop.split_validation(
                 X, T, labels, weights, split)
             m = X.shape[0]
-        settings = fit_loop.engine_settings(self.layer_dims, self.dtype, m, batch_size,
+        settings = fit_loop.engine_settings(workspace_dims(self.layer_dims, X), self.dtype, m,
+                                            batch_size,
                                             optimizer, learning_rate, l2, keep_prob, shuffle)
         settings.update(streaming.shuffle_settings(X))
         if registry.OUTPUTS[self.output].target == "continuous":
@@ -443,7 +455,7 @@ class Network(NetworkFiles):
         patience = check.positive_int(patience, "patience")
         min_delta = check.real(min_delta, "min_delta", low=0.0)
         callbacks = check.callbacks(callbacks)
-        with self.training(settings["batch_size"]):
+        with self.training(settings["batch_size"], sparse_input=is_sparse(X)):
             if reinitialize:
                 self.initialize()
             if settings["optimizer_object"] != self._optimizer:
@@ -580,7 +592,7 @@ class Network(NetworkFiles):
         X, T, labels = self._dataset(X, y)
         weights = check.sample_weight(sample_weight, X.shape[0], self.dtype)
         l2 = check.real(l2, "l2", low=0.0)
-        check.workspace(self.layer_dims, X.shape[0], self.dtype, "X")
+        check.workspace(workspace_dims(self.layer_dims, X), X.shape[0], self.dtype, "X")
         with self._engine_lock:
             cost = self._engine.compute_gradients(X, T, labels, l2, sample_weight=weights)
             grads = {key: value.copy() for key, value in self._engine.gradient_views().items()}

@@ -134,7 +134,8 @@ class _BaseDNN(BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Sparse input is densified.
+            Sparse input (CSR, CSC, COO) is never densified: CSR rows are read in
+            place by the network's first layer (others are converted to CSR).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights: each batch's loss and gradient are weighted
@@ -150,8 +151,6 @@ class _BaseDNN(BaseEstimator):
         hidden = self._check_params()
         first_pass = not hasattr(self, "network_") or not (self.warm_start or incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        if scipy.sparse.issparse(X):
-            X = X.toarray()
         targets, output = self._targets(y)
         n_out = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
         rng = check_random_state(self.random_state)
@@ -168,7 +167,12 @@ class _BaseDNN(BaseEstimator):
                              f"hidden_layer_sizes and y now ask for "
                              f"{[X.shape[1], *hidden, n_out]}")
         dtype = self.network_.dtype
-        X = np.ascontiguousarray(X, dtype=dtype)
+        if scipy.sparse.issparse(X):
+            # never densified: the network reads a CSR's rows in place; converted
+            # here once (CSC to CSR, values to the network's dtype), not per epoch
+            X = X.tocsr().astype(dtype, copy=False)
+        else:
+            X = np.ascontiguousarray(X, dtype=dtype)
         if targets.dtype.kind == "f":
             targets = np.ascontiguousarray(targets, dtype=dtype)
         if sample_weight is not None:
@@ -322,7 +326,7 @@ class _BaseDNN(BaseEstimator):
 
         start = network.flat_parameters.astype(np.float64)
         self.n_iter_ = 0
-        with network.training(X.shape[0]):
+        with network.training(X.shape[0], sparse_input=scipy.sparse.issparse(X)):
             result = scipy.optimize.minimize(
                 cost_and_gradient, start, method="L-BFGS-B", jac=True, callback=report,
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
@@ -346,8 +350,6 @@ class _BaseDNN(BaseEstimator):
         with named("X"):
             X = validate_data(self, X, accept_sparse=["csr", "csc"],
                               dtype=(np.float64, np.float32), reset=False)
-        if scipy.sparse.issparse(X):
-            X = X.toarray()
         return network.predict_proba(X)
 
     def to_onnx(self, path=None, opset=None):
