@@ -34,23 +34,14 @@ def global_random_seed():
 PRIVATE = "reads or writes scikit-learn's private internals: "
 #: upstream test id -> why it fails with our classes
 KNOWN_FAILURES = {
-    "test_fit": PRIVATE + "_coef_grads, _intercept_grads, _forward_pass, _backprop",
+    "test_fit": PRIVATE + "_coef_grads, _intercept_grads, _forward_pass, _backprop "
+                "(and sets coefs_ on an unfitted estimator)",
     "test_gradient": PRIVATE + "_loss_grad_lbfgs",
     "test_learning_rate_warmstart": PRIVATE + "_optimizer.learning_rate",
     "test_adaptive_learning_rate": PRIVATE + "_optimizer.learning_rate",
     "test_n_iter_no_change": PRIVATE + "_no_improvement_count",
     "test_n_iter_no_change_inf": PRIVATE + "_no_improvement_count",
     "test_mlp_vs_poisson_glm_equivalent": "DNNRegressor(loss=...) is not there yet",
-    # not yet as scikit-learn's (issue 13)
-    "test_lbfgs_regression_maxfun": "no ConvergenceWarning when max_fun stops L-BFGS",
-    "test_nonfinite_params": "divergence raises our DivergenceError text",
-    "test_warm_start": "error text differs from scikit-learn's",
-    "test_warm_start_full_iteration": "n_iter_ is not reset by a warm-started fit",
-    "test_early_stopping_stratified": "stratified split on encoded labels: text shows [1]",
-    "test_preserve_feature_names": "early stopping scores validated arrays: warns per epoch",
-    "test_mlp_warm_start_no_convergence": "n_iter_no_change=np.inf refused",
-    "test_mlp_diverging_loss": "divergence with early_stopping raises",
-    "test_minimum_input_sample_size": "error text differs from scikit-learn's",
 }
 
 
