@@ -86,7 +86,8 @@ def test_scikit_learn_mlp_tests_pass_on_our_classes(tmp_path):
     assert report.exists(), run.stdout[-4000:] + run.stderr[-4000:]
     results = outcomes(report)
     assert len(results) > 50, run.stdout[-4000:]
-    new_failures = sorted(t for t, o in results.items() if o == "failed" and not known_reason(t))
+    new_failures = sorted(t for t, o in results.items()
+                          if o == "failed" and not known_reason(t))
     now_passing = sorted(t for t, o in results.items() if o == "passed" and known_reason(t))
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
     assert not new_failures, (f"scikit-learn's tests failing with our classes ({summary}): "
