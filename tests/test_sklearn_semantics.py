@@ -175,3 +175,55 @@ def test_scikit_learns_messages_are_kept():
         DNNRegressor(early_stopping=True).fit(*regression_data(2))
     with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
         DNNRegressor(early_stopping=True).partial_fit(*regression_data())
+
+
+def targets_of_each_kind():
+    """X and {kind: (our class, scikit-learn's, y)}: regression, binary,
+    multiclass, multilabel."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 4))
+    binary = (X[:, 0] > 0).astype(int)
+    return X, {
+        "regression": (DNNRegressor, MLPRegressor, X @ rng.standard_normal(4)),
+        "binary": (DNNClassifier, MLPClassifier, binary),
+        "multiclass": (DNNClassifier, MLPClassifier, np.arange(80) % 3),
+        "multilabel": (DNNClassifier, MLPClassifier, np.c_[binary, X[:, 1] > 0]),
+    }
+
+
+@pytest.mark.parametrize("kind", ["regression", "binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd", "partial_fit"])
+def test_same_seed_same_path_as_scikit_learn(kind, weighted, solver):
+    """From scikit-learn's initial point, L-BFGS and plain sgd (no momentum,
+    no shuffle) take scikit-learn's steps, with and without sample_weight,
+    for every kind of target (partial_fit: with classes, twice)."""
+    X, kinds = targets_of_each_kind()
+    Ours, Theirs, y = kinds[kind]
+    sample_weight = np.random.default_rng(1).uniform(0, 3, len(X)) if weighted else None
+    settings = dict(hidden_layer_sizes=(5,), activation="logistic", alpha=0.01,
+                    random_state=1, max_iter=4)
+    if solver != "lbfgs":
+        settings.update(solver="sgd", momentum=0, shuffle=False, batch_size=20,
+                        learning_rate_init=0.1)
+    else:
+        settings.update(solver="lbfgs")
+    models = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for Estimator in (Ours, Theirs):
+            model = Estimator(**settings)
+            if solver == "partial_fit":
+                classes = ({"classes": np.unique(y)}
+                           if Estimator in (DNNClassifier, MLPClassifier) else {})
+                for _ in range(2):
+                    model.partial_fit(X, y, sample_weight=sample_weight, **classes)
+            else:
+                model.fit(X, y, sample_weight=sample_weight)
+            models.append(model)
+    ours, theirs = models
+    assert (ours.n_iter_, getattr(ours, "t_", 0)) == (theirs.n_iter_, getattr(theirs, "t_", 0))
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    if not (weighted and solver != "lbfgs"):   # (see the README: the reported loss)
+        assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
