@@ -178,7 +178,7 @@ def test_outputs_dtypes_and_targets():
 def test_partial_fit_and_dropout():
     X, _, y, _ = digits()
     model = DNNClassifier((16,), random_state=0)
-    with pytest.raises(ValueError, match="classes: must be passed on the first call"):
+    with pytest.raises(ValueError, match="classes must be passed on the first call to partial_fit"):
         model.partial_fit(X, y)
     for _ in range(3):
         model.partial_fit(X, y, classes=np.arange(10))

@@ -17,6 +17,9 @@ parameter buffer. Where the rules differ from scikit-learn's:
 - "sgd" with momentum is the engine's exponentially weighted average run at
   ``learning_rate / (1 - momentum)``: the same steps as scikit-learn's
   velocity form while the learning rate is constant.
+- With ``sample_weight``, an sgd/adam epoch's ``loss_`` weights each batch
+  by its weights' sum (scikit-learn: by its number of samples); the steps
+  are the same.
 - The loss of a multi-output regression is summed over outputs,
   ``sum((y - p)**2) / (2 n)`` (scikit-learn reports it averaged over outputs
   while following the summed gradient).
@@ -509,7 +512,9 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
     validation_fraction : float, default=0.1
     beta_1, beta_2, epsilon : float, defaults 0.9, 0.999, 1e-8
         Adam's.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without a gain of ``tol`` before stopping; ``np.inf`` never
+        stops early.
     max_fun : int, default=15000
         Cost evaluations allowed to "lbfgs".
     dropout : float in [0, 1), default=0.0
@@ -518,6 +523,10 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         Of the parameters; None follows X (float32 stays float32, anything
         else becomes float64).
     init : {"glorot_uniform", "he", "xavier", "course"}, default="glorot_uniform"
+        "glorot_uniform" is scikit-learn's: weights and intercepts uniform in
+        ``+-sqrt(6 / (fan_in + fan_out))`` (2 instead of 6 for "logistic"),
+        drawn from ``random_state`` as scikit-learn draws them, so that a seed
+        starts where ``MLPClassifier``'s starts.
     n_threads : int or None, default=None
         BLAS threads (None: chosen by layer size).
 
@@ -537,6 +546,8 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
     n_iter_ : int
+        Iterations of the last ``fit`` (also with ``warm_start``); 1 after
+        ``partial_fit``.
     n_layers_ : int
     n_outputs_ : int
     out_activation_ : str
@@ -594,7 +605,8 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         """
         if not hasattr(self, "classes_"):
             if classes is None:
-                raise ValueError("classes: must be passed on the first call to partial_fit")
+                raise ValueError("classes: classes must be passed on the first call to "
+                                 "partial_fit.")
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
@@ -603,8 +615,8 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
             self.classes_ = self._label_binarizer.classes_
         elif classes is not None and not np.array_equal(unique_labels(classes),
                                                           self.classes_):
-            raise ValueError(f"classes: {classes} is not the same as on the first call to "
-                             f"partial_fit, {self.classes_}")
+            raise ValueError(f"classes: `classes={classes!r}` is not the same as on last "
+                             f"call to partial_fit, was: {self.classes_!r}")
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
