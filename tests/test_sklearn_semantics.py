@@ -227,3 +227,23 @@ def test_same_seed_same_path_as_scikit_learn(kind, weighted, solver):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     if not (weighted and solver != "lbfgs"):   # (see the README: the reported loss)
         assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["regression", "binary", "multiclass"])
+def test_early_stopping_splits_and_scores_as_scikit_learn(kind):
+    """An integer random_state gives scikit-learn's validation split (its
+    draws come after the initial weights'), so the validation scores and the
+    best weights restored are scikit-learn's."""
+    X, kinds = targets_of_each_kind()
+    Ours, Theirs, y = kinds[kind]
+    settings = dict(hidden_layer_sizes=(5,), solver="sgd", momentum=0, shuffle=False,
+                    batch_size=20, max_iter=6, random_state=3, learning_rate_init=0.1,
+                    early_stopping=True, validation_fraction=0.25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = Ours(**settings).fit(X, y), Theirs(**settings).fit(X, y)
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_,
+                               rtol=1e-12)
+    assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

@@ -26,6 +26,7 @@ parameter buffer. Where the rules differ from scikit-learn's:
 
 Requires scikit-learn (``pip install "dnn-core[sklearn]"``).
 """
+import numbers
 import warnings
 
 import numpy as np
@@ -206,7 +207,7 @@ class _BaseDNN(BaseEstimator):
             self.network_ = Network(layer_units,
                                     activation=ACTIVATIONS[self.activation], output=output,
                                     init=self.init, dtype=dtype,
-                                    seed=int(rng.randint(np.iinfo(np.int32).max)),
+                                    seed=self._network_seed(rng),
                                     n_threads=self.n_threads)
             if initial is not None:
                 self.coefs_, self.intercepts_ = initial
@@ -227,6 +228,19 @@ class _BaseDNN(BaseEstimator):
         else:
             self._fit_stochastic(X, y, targets, sample_weight, rng, incremental)
         return self
+
+    def _network_seed(self, rng):
+        """The seed of the network's own generator (shuffles, dropout masks).
+
+        An integer ``random_state`` is used as it is, so that ``rng`` gives
+        scikit-learn's draws in scikit-learn's order (the initial weights, then
+        the validation split); a RandomState instance gives a draw; None, None.
+        """
+        if self.random_state is None:
+            return None
+        if isinstance(self.random_state, numbers.Integral):
+            return int(self.random_state)
+        return int(rng.randint(np.iinfo(np.int32).max))
 
     def _glorot_parameters(self, layer_units, rng, dtype):
         """scikit-learn's initial ``(coefs, intercepts)``: for each layer in
