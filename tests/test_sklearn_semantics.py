@@ -120,6 +120,9 @@ def test_divergence_with_early_stopping_ends_as_scikit_learns():
     assert np.isnan(model.validation_scores_[-1])
     assert isinstance(model.validation_scores_[-1], float)
     assert np.all(np.isfinite(model.predict(X)))
+    # NaN scores never stop early: scikit-learn runs to max_iter
+    assert model.n_iter_ == len(model.validation_scores_) == len(model.loss_curve_) == 20
+    assert np.isnan(model.loss_)
 
 
 def test_divergence_without_early_stopping_raises_scikit_learns_text():

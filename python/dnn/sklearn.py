@@ -328,17 +328,19 @@ class _BaseDNN(BaseEstimator):
         try:
             for _ in range(self.max_iter):
                 try:
-                    history = network.fit(
-                        X, targets, epochs=1, batch_size=batch_size,
-                        optimizer=self._optimizer,
-                        learning_rate=self._learning_rate * self._rate_factor, l2=self.alpha,
-                        keep_prob=keep_prob, shuffle=self.shuffle,
-                        sample_weight=sample_weight)
+                    if not diverged:
+                        history = network.fit(
+                            X, targets, epochs=1, batch_size=batch_size,
+                            optimizer=self._optimizer,
+                            learning_rate=self._learning_rate * self._rate_factor,
+                            l2=self.alpha, keep_prob=keep_prob, shuffle=self.shuffle,
+                            sample_weight=sample_weight)
                 except DivergenceError as error:
                     if not self.early_stopping:
                         raise ValueError(NONFINITE_WEIGHTS) from error
-                    # scikit-learn's: the epoch's loss and validation score are NaN;
-                    # the best weights are restored below
+                    # scikit-learn's: from here on every epoch's loss and validation
+                    # score are NaN (which never stops early), up to max_iter; the
+                    # best weights are restored at the end
                     diverged = True
                 self.n_iter_ += 1
                 self.loss_ = np.nan if diverged else history.cost[-1]
@@ -349,8 +351,7 @@ class _BaseDNN(BaseEstimator):
                 if diverged:
                     self.val_loss_curve_.append(np.nan)
                     self._update_no_improvement(np.nan)
-                    break
-                if self.early_stopping:
+                elif self.early_stopping:
                     self.val_loss_curve_.append(self._validation_cost(X_val, targets_val))
                     self._update_no_improvement(
                         self._validation_score(X_val, y_val, weight_val))
