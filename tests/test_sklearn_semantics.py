@@ -250,3 +250,22 @@ def test_early_stopping_splits_and_scores_as_scikit_learn(kind):
     assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_)
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("learning_rate", ["constant", "adaptive", "invscaling"])
+@pytest.mark.parametrize("n_iter_no_change", [2, 5, np.inf])
+def test_stops_in_the_same_epoch_as_scikit_learn(learning_rate, n_iter_no_change):
+    """On scikit-learn's path (same seed, plain sgd, no shuffle), the training
+    loss stalls, the adaptive rate drops and the fit stops where scikit-learn's do."""
+    X, kinds = targets_of_each_kind()
+    Ours, Theirs, y = kinds["binary"]
+    settings = dict(hidden_layer_sizes=(5,), solver="sgd", momentum=0, shuffle=False,
+                    batch_size=20, max_iter=150, random_state=2, learning_rate_init=0.05,
+                    learning_rate=learning_rate, tol=1e-2, n_iter_no_change=n_iter_no_change)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = Ours(**settings).fit(X, y), Theirs(**settings).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert (ours.n_iter_ == 150) == (n_iter_no_change == np.inf)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+    assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=1e-9)
