@@ -178,11 +178,12 @@ def test_outputs_dtypes_and_targets():
 def test_partial_fit_and_dropout():
     X, _, y, _ = digits()
     model = DNNClassifier((16,), random_state=0)
-    with pytest.raises(ValueError, match="classes: must be passed on the first call"):
+    with pytest.raises(ValueError, match="classes must be passed on the first call to partial_fit"):
         model.partial_fit(X, y)
     for _ in range(3):
         model.partial_fit(X, y, classes=np.arange(10))
-    assert model.n_iter_ == 3 and model.t_ == 3 * len(X)
+    # (scikit-learn's: n_iter_ counts the last call's one epoch; t_ every sample seen)
+    assert model.n_iter_ == 1 and model.t_ == 3 * len(X)
     with pytest.raises(AttributeError, match="has no attribute 'partial_fit'"):
         DNNClassifier(solver="lbfgs").partial_fit(X, y, classes=np.arange(10))
     dropped = DNNClassifier((16,), dropout=0.5, max_iter=5, random_state=0)

@@ -48,7 +48,9 @@ def check_params(estimator):
     number(estimator.beta_1, "beta_1", 0, 1, high_inclusive=False)
     number(estimator.beta_2, "beta_2", 0, 1, high_inclusive=False)
     number(estimator.epsilon, "epsilon", 0, low_inclusive=False)
-    number(estimator.n_iter_no_change, "n_iter_no_change", 1, integer=True)
+    if estimator.n_iter_no_change != np.inf:   # (scikit-learn's: inf never stops)
+        number(estimator.n_iter_no_change, "n_iter_no_change", 1, integer=True,
+               also="np.inf")
     number(estimator.max_fun, "max_fun", 1, integer=True)
     number(estimator.dropout, "dropout", 0, 1, high_inclusive=False)
     if estimator.dtype is not None and estimator.dtype not in ("float32", "float64",

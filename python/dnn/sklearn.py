@@ -17,12 +17,16 @@ parameter buffer. Where the rules differ from scikit-learn's:
 - "sgd" with momentum is the engine's exponentially weighted average run at
   ``learning_rate / (1 - momentum)``: the same steps as scikit-learn's
   velocity form while the learning rate is constant.
+- With ``sample_weight``, an sgd/adam epoch's ``loss_`` weights each batch
+  by its weights' sum (scikit-learn: by its number of samples); the steps
+  are the same.
 - The loss of a multi-output regression is summed over outputs,
   ``sum((y - p)**2) / (2 n)`` (scikit-learn reports it averaged over outputs
   while following the summed gradient).
 
 Requires scikit-learn (``pip install "dnn-core[sklearn]"``).
 """
+import numbers
 import warnings
 
 import numpy as np
@@ -32,6 +36,7 @@ import scipy.sparse
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state
@@ -49,9 +54,13 @@ from dnn._early_stopping import EarlyStopping
 # (ACTIVATIONS and OUT_ACTIVATIONS: importable from here as before)
 from dnn._sklearn_params import (ACTIVATIONS, OUT_ACTIVATIONS, OUTPUT_FOR_TARGET,  # noqa: F401
                                  check_params, named)
-from dnn.network import Network
+from dnn.network import DivergenceError, Network
 
 __all__ = ["DNNClassifier", "DNNRegressor"]
+
+#: scikit-learn's error when a fit ends with NaN or infinite weights
+NONFINITE_WEIGHTS = ("Solver produced non-finite parameter weights. The input data may "
+                     "contain large values and need to be preprocessed.")
 
 
 
@@ -104,17 +113,50 @@ class _BaseDNN(BaseEstimator):
 
     @property
     def coefs_(self):
-        """list of (fan_in, fan_out) arrays: views of the network's ``W[l].T``."""
+        """list of (fan_in, fan_out) arrays: views of the network's ``W[l].T``.
+
+        Assigning a list of arrays of these shapes copies them into the network.
+        """
         network = self._fitted_network()
         parameters = network.parameters
         return [parameters[f"W{l}"].T for l in range(1, len(network.layer_dims))]
 
+    @coefs_.setter
+    def coefs_(self, coefs):
+        self._write_parameters("coefs_", coefs, "W", lambda weight: weight.T)
+
     @property
     def intercepts_(self):
-        """list of (fan_out,) arrays: views of the network's ``b[l]``."""
+        """list of (fan_out,) arrays: views of the network's ``b[l]``.
+
+        Assigning a list of arrays of these shapes copies them into the network.
+        """
         network = self._fitted_network()
         parameters = network.parameters
         return [parameters[f"b{l}"][:, 0] for l in range(1, len(network.layer_dims))]
+
+    @intercepts_.setter
+    def intercepts_(self, intercepts):
+        self._write_parameters("intercepts_", intercepts, "b", lambda bias: bias[:, 0])
+
+    def _write_parameters(self, name, arrays, prefix, sklearn_view):
+        """Copy scikit-learn-shaped ``arrays`` into the network's ``prefix``
+        parameters, whose scikit-learn view ``sklearn_view`` gives."""
+        network = self._fitted_network()
+        parameters = network.parameters
+        views = [sklearn_view(parameters[f"{prefix}{l}"])
+                 for l in range(1, len(network.layer_dims))]
+        arrays = list(arrays)
+        if len(arrays) != len(views):
+            raise ValueError(f"{name}: expected {len(views)} arrays (one per layer), "
+                             f"got {len(arrays)}")
+        arrays = [np.asarray(array) for array in arrays]
+        for layer, (array, view) in enumerate(zip(arrays, views)):
+            if array.shape != view.shape:
+                raise ValueError(f"{name}[{layer}]: expected shape {view.shape}, "
+                                 f"got {array.shape}")
+        for array, view in zip(arrays, views):
+            view[...] = array
 
     def _fitted_network(self):
         check_is_fitted(self, "network_")
@@ -156,11 +198,18 @@ class _BaseDNN(BaseEstimator):
         rng = check_random_state(self.random_state)
         if first_pass:
             dtype = X.dtype if self.dtype is None else np.dtype(self.dtype)
-            self.network_ = Network([X.shape[1], *hidden, n_out],
+            layer_units = [X.shape[1], *hidden, n_out]
+            # scikit-learn's draws first, in its order, so that a seed starts
+            # where scikit-learn's starts
+            initial = (self._glorot_parameters(layer_units, rng, dtype)
+                       if self.init == "glorot_uniform" else None)
+            self.network_ = Network(layer_units,
                                     activation=ACTIVATIONS[self.activation], output=output,
                                     init=self.init, dtype=dtype,
-                                    seed=int(rng.randint(np.iinfo(np.int32).max)),
+                                    seed=self._network_seed(rng),
                                     n_threads=self.n_threads)
+            if initial is not None:
+                self.coefs_, self.intercepts_ = initial
             self._initialize(output, n_out)
         elif self.network_.layer_dims[1:] != [*hidden, n_out]:
             raise ValueError(f"warm_start: the network has layers {self.network_.layer_dims}; "
@@ -183,6 +232,32 @@ class _BaseDNN(BaseEstimator):
         else:
             self._fit_stochastic(X, y, targets, sample_weight, rng, incremental)
         return self
+
+    def _network_seed(self, rng):
+        """The seed of the network's own generator (shuffles, dropout masks).
+
+        An integer ``random_state`` is used as it is, so that ``rng`` gives
+        scikit-learn's draws in scikit-learn's order (the initial weights, then
+        the validation split); a RandomState instance gives a draw; None, None.
+        """
+        if self.random_state is None:
+            return None
+        if isinstance(self.random_state, numbers.Integral):
+            return int(self.random_state)
+        return int(rng.randint(np.iinfo(np.int32).max))
+
+    def _glorot_parameters(self, layer_units, rng, dtype):
+        """scikit-learn's initial ``(coefs, intercepts)``: for each layer in
+        turn, its weights then its intercepts drawn from ``rng`` uniformly in
+        ``+-sqrt(factor / (fan_in + fan_out))``, factor 2 for "logistic", else 6.
+        """
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        coefs, intercepts = [], []
+        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            coefs.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
+            intercepts.append(rng.uniform(-bound, bound, fan_out).astype(dtype))
+        return coefs, intercepts
 
     def _initialize(self, output, n_out):
         self.n_outputs_ = n_out
@@ -225,7 +300,9 @@ class _BaseDNN(BaseEstimator):
             self._learning_rate = self.learning_rate_init
             network.reset_optimizer()
         if self.early_stopping:
-            stratify = y if isinstance(self, ClassifierMixin) and y.ndim == 1 else None
+            # (scikit-learn's: stratified on the 0/1 column of a binary target only)
+            stratify = (targets.astype(bool) if isinstance(self, ClassifierMixin)
+                        and self.n_outputs_ == 1 else None)
             parts = train_test_split(X, targets, y, *(() if sample_weight is None
                                                       else (sample_weight,)),
                                      random_state=rng, test_size=self.validation_fraction,
@@ -233,35 +310,55 @@ class _BaseDNN(BaseEstimator):
             X, X_val, targets, targets_val, _, y_val = parts[:6]
             sample_weight, weight_val = parts[6:] or (None, None)
             if X_val.shape[0] < 2:
-                raise ValueError("validation_fraction: the validation set is too small; "
-                                 "increase validation_fraction or the number of samples")
+                raise ValueError("validation_fraction: The validation set is too small. "
+                                 "Increase 'validation_fraction' or the size of your "
+                                 "dataset.")
         n_samples = X.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
             if self.batch_size > n_samples:
-                warnings.warn(f"batch_size: {self.batch_size} is larger than the "
-                              f"{n_samples} samples; it is clipped")
+                warnings.warn(f"batch_size: Got `batch_size` less than 1 or larger than "
+                              f"sample size. It is going to be clipped (batch_size="
+                              f"{self.batch_size}, {n_samples} samples)")
             batch_size = min(self.batch_size, n_samples)
         keep_prob = 1.0 - self.dropout if self.dropout else None
         self._best_parameters = None
         stopping = self._stopping
         stopping.patience, stopping.min_delta = self.n_iter_no_change + 1, self.tol
+        # (scikit-learn's: n_iter_ counts this call's epochs, so one for partial_fit)
+        self.n_iter_ = 0
+        diverged = False
         try:
             for _ in range(self.max_iter):
-                history = network.fit(
-                    X, targets, epochs=1, batch_size=batch_size, optimizer=self._optimizer,
-                    learning_rate=self._learning_rate * self._rate_factor, l2=self.alpha,
-                    keep_prob=keep_prob, shuffle=self.shuffle, sample_weight=sample_weight)
+                try:
+                    if not diverged:
+                        history = network.fit(
+                            X, targets, epochs=1, batch_size=batch_size,
+                            optimizer=self._optimizer,
+                            learning_rate=self._learning_rate * self._rate_factor,
+                            l2=self.alpha, keep_prob=keep_prob, shuffle=self.shuffle,
+                            sample_weight=sample_weight)
+                except DivergenceError as error:
+                    if not self.early_stopping:
+                        raise ValueError(NONFINITE_WEIGHTS) from error
+                    # scikit-learn's: from here on every epoch's loss and validation
+                    # score are NaN (which never stops early), up to max_iter; the
+                    # best weights are restored at the end
+                    diverged = True
                 self.n_iter_ += 1
-                self.loss_ = history.cost[-1]
+                self.loss_ = np.nan if diverged else history.cost[-1]
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                if self.early_stopping:
-                    self.val_loss_curve_.append(network.evaluate(X_val, targets_val)["cost"])
-                    self._update_no_improvement(self.score(X_val, y_val, weight_val))
+                if diverged:
+                    self.val_loss_curve_.append(np.nan)
+                    self._update_no_improvement(np.nan)
+                elif self.early_stopping:
+                    self.val_loss_curve_.append(self._validation_cost(X_val, targets_val))
+                    self._update_no_improvement(
+                        self._validation_score(X_val, y_val, weight_val))
                 else:
                     self._update_no_improvement(None)
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
@@ -293,6 +390,27 @@ class _BaseDNN(BaseEstimator):
             warnings.warn("Training interrupted by user.")
         if self.early_stopping and self._best_parameters is not None:
             network.flat_parameters = self._best_parameters
+
+    def _validation_cost(self, X, targets):
+        """The network's cost on validated arrays, NaN where it overflows."""
+        try:
+            return self.network_.evaluate(X, targets)["cost"]
+        except ValueError:   # the cost overflowed (a diverging fit)
+            return np.nan
+
+    def _validation_score(self, X, y, sample_weight):
+        """scikit-learn's score of validated arrays (no feature-name check):
+        NaN where the predictions are not finite."""
+        try:
+            outputs = self.network_.predict_proba(X)
+        except ValueError:   # the outputs overflowed
+            return np.nan
+        if not np.all(np.isfinite(outputs)):
+            return np.nan
+        if isinstance(self, ClassifierMixin):
+            return float(accuracy_score(y, self._predictions(outputs),
+                                        sample_weight=sample_weight))
+        return float(r2_score(y, self._predictions(outputs), sample_weight=sample_weight))
 
     def _update_no_improvement(self, validation_score):
         """One epoch for early stopping: the validation score (early_stopping)
@@ -338,9 +456,15 @@ class _BaseDNN(BaseEstimator):
         network.flat_parameters = result.x
         self.loss_ = float(result.fun)
         if result.status != 0:
-            warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
-                          f"(status={result.status}): {result.message}. Increase max_iter "
-                          f"or scale the data.", ConvergenceWarning)
+            # scikit-learn's text (sklearn.utils.optimize._check_optimize_result)
+            message = (f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                       f"(status={result.status}):\n{result.message}\n")
+            if self.n_iter_ == self.max_iter:
+                message += (f"\nIncrease the number of iterations to improve the "
+                            f"convergence (max_iter={self.max_iter}).")
+            message += ("\nYou might also want to scale the data as shown in:\n"
+                        "    https://scikit-learn.org/stable/modules/preprocessing.html")
+            warnings.warn(message, ConvergenceWarning)
 
     # -- prediction ------------------------------------------------------------
 
@@ -405,7 +529,9 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
     validation_fraction : float, default=0.1
     beta_1, beta_2, epsilon : float, defaults 0.9, 0.999, 1e-8
         Adam's.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or np.inf, default=10
+        Epochs without a gain of ``tol`` before stopping; ``np.inf`` never
+        stops early.
     max_fun : int, default=15000
         Cost evaluations allowed to "lbfgs".
     dropout : float in [0, 1), default=0.0
@@ -414,6 +540,10 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         Of the parameters; None follows X (float32 stays float32, anything
         else becomes float64).
     init : {"glorot_uniform", "he", "xavier", "course"}, default="glorot_uniform"
+        "glorot_uniform" is scikit-learn's: weights and intercepts uniform in
+        ``+-sqrt(6 / (fan_in + fan_out))`` (2 instead of 6 for "logistic"),
+        drawn from ``random_state`` as scikit-learn draws them, so that a seed
+        starts where ``MLPClassifier``'s starts.
     n_threads : int or None, default=None
         BLAS threads (None: chosen by layer size).
 
@@ -433,6 +563,8 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
     n_iter_ : int
+        Iterations of the last ``fit`` (also with ``warm_start``); 1 after
+        ``partial_fit``.
     n_layers_ : int
     n_outputs_ : int
     out_activation_ : str
@@ -453,14 +585,14 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
             self.classes_ = self._label_binarizer.classes_
         else:
             classes = unique_labels(y)
-            if self.warm_start and not incremental:
+            if self.warm_start:
                 if set(classes) != set(self.classes_):
-                    raise ValueError(f"y: warm_start can only be used where y has the same "
-                                     f"classes as in the previous call to fit; previously "
-                                     f"got {self.classes_}, y has {classes}")
+                    raise ValueError(f"y: warm_start can only be used where `y` has the "
+                                     f"same classes as in the previous call to fit. "
+                                     f"Previously got {self.classes_}, `y` has {classes}")
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(f"y: has classes not in classes_ {self.classes_}: "
-                                 f"{np.setdiff1d(classes, self.classes_)}")
+                raise ValueError(f"y: `y` has classes not in `self.classes_`. "
+                                 f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
         return X, y
 
     def _targets(self, y):
@@ -490,7 +622,8 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         """
         if not hasattr(self, "classes_"):
             if classes is None:
-                raise ValueError("classes: must be passed on the first call to partial_fit")
+                raise ValueError("classes: classes must be passed on the first call to "
+                                 "partial_fit.")
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
@@ -499,13 +632,16 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
             self.classes_ = self._label_binarizer.classes_
         elif classes is not None and not np.array_equal(unique_labels(classes),
                                                           self.classes_):
-            raise ValueError(f"classes: {classes} is not the same as on the first call to "
-                             f"partial_fit, {self.classes_}")
+            raise ValueError(f"classes: `classes={classes!r}` is not the same as on last "
+                             f"call to partial_fit, was: {self.classes_!r}")
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X):
         """Predicted classes, shape (n_samples,) or (n_samples, n_labels)."""
-        probabilities = self._forward(X)
+        return self._predictions(self._forward(X))
+
+    def _predictions(self, probabilities):
+        """The classes the output layer's ``probabilities`` predict."""
         if self.n_outputs_ == 1:
             probabilities = probabilities.ravel()
         return self._label_binarizer.inverse_transform(probabilities)
@@ -585,5 +721,8 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
 
     def predict(self, X):
         """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
-        predictions = self._forward(X)
-        return predictions.ravel() if self.n_outputs_ == 1 else predictions
+        return self._predictions(self._forward(X))
+
+    def _predictions(self, outputs):
+        """The output layer's activations, as predict returns them."""
+        return outputs.ravel() if self.n_outputs_ == 1 else outputs
