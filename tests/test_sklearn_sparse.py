@@ -65,7 +65,7 @@ def test_partial_fit_and_early_stopping(no_densify):
     clf = DNNClassifier(hidden_layer_sizes=(8,), random_state=0)
     for _ in range(3):
         clf.partial_fit(X, y, classes=[0, 1, 2])
-    assert clf.n_iter_ == 3
+    assert clf.n_iter_ == 1 and clf.t_ == 3 * X.shape[0]   # as scikit-learn counts them
     reg = DNNRegressor(hidden_layer_sizes=(8,), random_state=0)
     reg.partial_fit(X, y.astype(float))
     _fit(DNNClassifier(hidden_layer_sizes=(8,), early_stopping=True, max_iter=5,
