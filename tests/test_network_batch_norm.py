@@ -322,3 +322,23 @@ def test_divergence_rolls_back_the_running_stats_with_the_parameters():
     assert all(np.isfinite(value).all() for value in stats.values())
     assert np.isfinite(net.flat_parameters).all()
     assert np.isfinite(net.predict(X)).all()
+
+
+# ---------------------------------------------------------------------------
+# Surfaces
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_onnx_export_folds_batch_norm_into_the_gemms(dtype):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    X, y, _, _ = problem(m=50)
+    net = network([True, False], dtype=dtype)
+    net.fit(X.astype(dtype), y.astype(dtype), epochs=5, batch_size=16, optimizer="adam",
+            learning_rate=0.02)
+    model = net.to_onnx()
+    assert [node.op_type for node in model.graph.node].count("Gemm") == 3
+    session = ort.InferenceSession(model.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    Xd = X.astype(dtype)
+    (output,) = session.run(None, {"X": Xd})
+    assert_close(output, net.predict_proba(Xd), dtype, 1e-12 if dtype == "float64" else 1e-5)
