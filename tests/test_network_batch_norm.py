@@ -342,3 +342,43 @@ def test_onnx_export_folds_batch_norm_into_the_gemms(dtype):
     Xd = X.astype(dtype)
     (output,) = session.run(None, {"X": Xd})
     assert_close(output, net.predict_proba(Xd), dtype, 1e-12 if dtype == "float64" else 1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sklearn_estimators_take_batch_norm():
+    from sklearn.base import clone
+    from dnn.sklearn import DNNClassifier, DNNRegressor
+
+    X, y, _, _ = problem(m=80)
+    classifier = DNNClassifier((8, 6), batch_norm=True, max_iter=20, random_state=0)
+    classifier.fit(X, y.ravel())
+    assert classifier.network_.batch_norm == (True, True)
+    assert classifier.get_params()["batch_norm"] is True
+    assert clone(classifier).batch_norm is True
+    assert [b.shape for b in classifier.intercepts_] == [(8,), (6,), (1,)]
+    assert classifier.score(X, y.ravel()) > 0.5
+    regressor = DNNRegressor((5,), batch_norm=[True], max_iter=5, random_state=0,
+                             early_stopping=True)
+    regressor.fit(X, X[:, 0])
+    assert np.isfinite(regressor.predict(X)).all()
+    for bad in ("yes", [True, True]):
+        with pytest.raises(ValueError, match="batch_norm"):
+            DNNRegressor((5,), batch_norm=bad).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="lbfgs"):
+        DNNRegressor((5,), batch_norm=True, solver="lbfgs").fit(X, X[:, 0])
+
+
+def test_cli_train_batch_norm_saves_a_batch_norm_model(tmp_path, capsys):
+    from dnn import cli
+
+    model = tmp_path / "m.npz"
+    status = cli.main(["train", "--layers", "6,4", "--epochs", "30", "--batch-norm",
+                       "--out", str(model), "--quiet", "--no-plot"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "batch norm" in out
+    net = dnn.load(model)
+    assert net.batch_norm == (True, True)
+    assert not np.allclose(net.running_stats["running_var1"], 1)
+    assert cli.main(["info", "--model", str(model)]) == 0
+    assert "batch norm: hidden layers [1, 2]" in capsys.readouterr().out

@@ -71,7 +71,8 @@ class _BaseDNN(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, dtype=None, init="glorot_uniform", n_threads=None):
+                 dropout=0.0, dtype=None, init="glorot_uniform", n_threads=None,
+                 batch_norm=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -99,6 +100,7 @@ class _BaseDNN(BaseEstimator):
         self.dtype = dtype
         self.init = init
         self.n_threads = n_threads
+        self.batch_norm = batch_norm
 
     # -- fitted attributes read from the network ---------------------------
 
@@ -111,10 +113,12 @@ class _BaseDNN(BaseEstimator):
 
     @property
     def intercepts_(self):
-        """list of (fan_out,) arrays: views of the network's ``b[l]``."""
+        """list of (fan_out,) arrays: views of the network's ``b[l]`` (of
+        ``beta[l]`` for a batch-norm layer, which has no ``b[l]``)."""
         network = self._fitted_network()
         parameters = network.parameters
-        return [parameters[f"b{l}"][:, 0] for l in range(1, len(network.layer_dims))]
+        return [parameters[f"b{l}" if f"b{l}" in parameters else f"beta{l}"][:, 0]
+                for l in range(1, len(network.layer_dims))]
 
     def _fitted_network(self):
         check_is_fitted(self, "network_")
@@ -161,7 +165,7 @@ class _BaseDNN(BaseEstimator):
                                     activation=ACTIVATIONS[self.activation], output=output,
                                     init=self.init, dtype=dtype,
                                     seed=int(rng.randint(np.iinfo(np.int32).max)),
-                                    n_threads=self.n_threads)
+                                    n_threads=self.n_threads, batch_norm=self.batch_norm)
             self._initialize(output, n_out)
         elif self.network_.layer_dims[1:] != [*hidden, n_out]:
             raise ValueError(f"warm_start: the network has layers {self.network_.layer_dims}; "
@@ -241,6 +245,7 @@ class _BaseDNN(BaseEstimator):
             batch_size = min(self.batch_size, n_samples)
         keep_prob = 1.0 - self.dropout if self.dropout else None
         self._best_parameters = None
+        self._best_running_stats = None
         stopping = self._stopping
         stopping.patience, stopping.min_delta = self.n_iter_no_change + 1, self.tol
         try:
@@ -289,6 +294,8 @@ class _BaseDNN(BaseEstimator):
             warnings.warn("Training interrupted by user.")
         if self.early_stopping and self._best_parameters is not None:
             network.flat_parameters = self._best_parameters
+            if self._best_running_stats:
+                network.running_stats = self._best_running_stats
 
     def _update_no_improvement(self, validation_score):
         """One epoch for early stopping: the validation score (early_stopping)
@@ -299,6 +306,7 @@ class _BaseDNN(BaseEstimator):
                 print(f"Validation score: {validation_score:f}")
             if self._stopping.update(validation_score):
                 self._best_parameters = self.network_.flat_parameters
+                self._best_running_stats = self.network_.running_stats
             self.best_validation_score_ = self._stopping.best
         else:
             self._stopping.update(self.loss_curve_[-1])
@@ -414,6 +422,11 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
     init : {"glorot_uniform", "he", "xavier", "course"}, default="glorot_uniform"
     n_threads : int or None, default=None
         BLAS threads (None: chosen by layer size).
+    batch_norm : bool or list of bool, default=False
+        Batch normalization of the hidden layers (all, or one flag per
+        hidden layer), as :class:`dnn.Network`'s ``batch_norm``; not with
+        ``solver="lbfgs"``. A batch-norm layer's ``intercepts_`` entry is its
+        ``beta``.
 
     Attributes
     ----------
