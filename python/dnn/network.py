@@ -84,6 +84,14 @@ class Network(NetworkFiles):
         BLAS threads during fit; None chooses by problem size (one thread
         for layers too small to gain from more). Limits set with
         threadpoolctl are honoured either way.
+    batch_norm : bool or sequence of bool
+        Batch normalization of all hidden layers, or one flag per hidden
+        layer: ``Z~[l] = gamma[l] (Z[l] - mu) / sqrt(var + 1e-5) + beta[l]``
+        between ``Z[l] = W[l] A[l-1]`` (no ``b[l]``) and ``A[l] = g(Z~[l])``.
+        Training normalizes with each batch's statistics and updates the
+        running ones (momentum 0.1, unbiased variance: :attr:`running_stats`),
+        which predict, predict_proba and evaluate use; compute_gradients uses
+        the batch's and leaves the running ones.
 
     Attributes
     ----------
@@ -91,6 +99,10 @@ class Network(NetworkFiles):
         ``{"W1": (n1, n0), "b1": (n1, 1), ...}``: VIEWS of the engine's flat
         buffer (writing into them changes the network; copy them to keep a
         snapshot). Assigning a dict of that shape copies it in.
+        A batch-norm layer l has ``gamma{l}``, ``beta{l}`` (n_l, 1) and no
+        ``b{l}``.
+    batch_norm : tuple of bool
+        Per hidden layer, whether it is batch normalized.
     history_ : History
         Of the last fit() (also after it was interrupted or diverged).
     epochs_ : int
@@ -204,6 +216,7 @@ class Network(NetworkFiles):
     def flat_parameters(self):
         """All parameters as one vector, shape ``(n_parameters,)``, in the
         network's dtype: ``W1`` (row by row), ``b1``, ``W2``, ``b2``, ...
+        (a batch-norm layer's ``gamma{l}``, ``beta{l}`` in place of its ``b{l}``).
 
         Reading gives a copy (taken under the engine's lock); assigning an
         array_like of that shape (finite values, any float dtype) copies it in.
