@@ -28,6 +28,8 @@ from dnn_core._optim cimport Optimizer, Schedule, GD, check_optimizer, check_sch
 from dnn_core._random cimport Random, random_seed
 from dnn_core._layout cimport (MAX_LAYERS, Architecture, Hyperparameters, Buffers,
                                Workspace, lay_out, DENSE, SPARSE_DENSE)
+from dnn_core._layout cimport (lay_out_batch_norm, BATCH_NORM, NormMode, NORM_TRAIN,
+                               NORM_BATCH, NORM_RUNNING)
 from dnn_core._rows cimport (Rows, Data, Order, NO_SHUFFLE, SHUFFLE_ROWS, SHUFFLE_BLOCKS,
                              KIND_CSR, describe_rows, check_array)
 from dnn_core._sparse_rows cimport SparseInput, SparseRows
@@ -157,6 +159,9 @@ cdef class Engine:
     cdef Workspace train_ws, infer_ws
     cdef object perm
     cdef Py_ssize_t perm_rows
+    # batch norm: the running statistics (the state buffer) and their undo
+    cdef object _running, _running_snapshot
+    cdef tuple _batch_norm
 
     def __init__(self, layer_dims, activations, int loss, double slope, dtype,
                  uint64_t seed=0):
@@ -253,7 +258,9 @@ cdef class Engine:
         return self._view(self._parameters, layer, True)
 
     def bias(self, int layer):
-        """b[layer] as a (n[l], 1) view of the parameter buffer."""
+        """b[layer] as a (n[l], 1) view of the parameter buffer (a batch-norm
+        layer has none: ValueError)."""
+        self._check_layer(layer, False)
         return self._view(self._parameters, layer, False)
 
     def _view(self, flat, int layer, bint weight):
@@ -271,8 +278,93 @@ cdef class Engine:
         grads = {}
         for l in range(1, self.arch.n_layers + 1):
             grads[f"dW{l}"] = self._view(self._gradients, l, True)
-            grads[f"db{l}"] = self._view(self._gradients, l, False)
+            if self.arch.layers[l].kind == BATCH_NORM:
+                grads[f"dgamma{l}"] = self._column(self._gradients, l, False)
+                grads[f"dbeta{l}"] = self._column(self._gradients, l, True)
+            else:
+                grads[f"db{l}"] = self._view(self._gradients, l, False)
         return grads
+
+    # -- batch norm -------------------------------------------------------------
+
+    def enable_batch_norm(self, normalized):
+        """Make the hidden layers flagged in ``normalized`` (L - 1 bools) batch
+        normalized: ``Z~ = gamma * (Z - mu) / sqrt(var + eps) + beta`` between
+        the linear part and the activation, no b. Lays the parameters out
+        again (``[W1, gamma1, beta1, W2, b2, ...]``, zeros: set them after),
+        with the running mean (zeros) and variance (ones) of each such layer in
+        a separate state buffer, neither optimized nor penalised. Only before
+        any training. Training uses the batch's statistics and updates the
+        running ones (eps 1e-5, momentum 0.1, unbiased running variance);
+        compute_gradients the batch's, leaving the running ones; predict and
+        cost the running ones (a row's output does not depend on the others).
+        """
+        cdef int l, L = self.arch.n_layers
+        flags = tuple(bool(f) for f in normalized)
+        if len(flags) != L - 1:
+            raise ValueError(f"batch_norm: expected {L - 1} flags, got {len(flags)}")
+        if self.busy or self.step_count != 0 or self._snapshot is not None:
+            raise RuntimeError("enable_batch_norm: only before any training")
+        size = lay_out_batch_norm(&self.arch, flags)
+        self._batch_norm = flags
+        self.weight_offsets = tuple(self.arch.layers[l].w_off for l in range(1, L + 1))
+        self.bias_offsets = tuple(self.arch.layers[l].b_off for l in range(1, L + 1))
+        self._parameters = np.zeros(size, dtype=self.dtype)
+        self._gradients = np.zeros(size, dtype=self.dtype)
+        self._moments = np.zeros((2, size), dtype=self.dtype)
+        self._running = np.zeros(self.arch.state_size, dtype=self.dtype)
+        self._running_snapshot = np.zeros(self.arch.state_size, dtype=self.dtype)
+        self.train_ws = self.infer_ws = None
+        for l in range(1, L):
+            if flags[l - 1]:
+                self.running_var(l)[...] = 1
+
+    @property
+    def batch_norm(self):
+        """Per hidden layer, whether it is batch normalized (enable_batch_norm)."""
+        if self._batch_norm is None:
+            return (False,) * (self.arch.n_layers - 1)
+        return self._batch_norm
+
+    @property
+    def running_statistics(self):
+        """The flat state buffer [mean1, var1, mean2, var2, ...] of the batch-norm
+        layers (a view: write into it; empty without such layers)."""
+        if self._running is None:
+            return np.zeros(0, dtype=self.dtype)
+        return self._running[:]
+
+    def gamma(self, int layer):
+        """gamma[layer] as a (n[l], 1) view of the parameter buffer."""
+        return self._column(self._parameters, layer, False)
+
+    def beta(self, int layer):
+        """beta[layer] as a (n[l], 1) view of the parameter buffer."""
+        return self._column(self._parameters, layer, True)
+
+    def running_mean(self, int layer):
+        """The running mean of layer's Z, a (n[l], 1) view of the state buffer."""
+        self._check_layer(layer, True)
+        start = self.arch.layers[layer].stats_off
+        return self._running[start:start + self.layer_dims[layer]].reshape(-1, 1)
+
+    def running_var(self, int layer):
+        """The running (unbiased) variance of layer's Z, a (n[l], 1) view."""
+        self._check_layer(layer, True)
+        start = self.arch.layers[layer].stats_off + self.layer_dims[layer]
+        return self._running[start:start + self.layer_dims[layer]].reshape(-1, 1)
+
+    def _check_layer(self, int layer, bint normalized):
+        if not 1 <= layer <= self.arch.n_layers:
+            raise ValueError(f"layer: expected 1..{self.arch.n_layers}, got {layer}")
+        if (self.arch.layers[layer].kind == BATCH_NORM) != normalized:
+            raise ValueError(f"layer: layer {layer} is "
+                             f"{'not ' if normalized else ''}batch normalized")
+
+    def _column(self, flat, int layer, bint second):
+        self._check_layer(layer, True)
+        start = self.arch.layers[layer].beta_off if second else self.arch.layers[layer].gamma_off
+        return flat[start:start + self.layer_dims[layer]].reshape(-1, 1)
 
     # -- checks: everything that reaches C is shaped and typed here --------
 
@@ -315,13 +407,18 @@ cdef class Engine:
         through SPARSE_DENSE with buffers for batches of ``batch`` rows (or as
         DENSE on batches gathered dense)."""
         cdef SparseInput sparse
+        if data.X.kind == KIND_CSR and self.arch.layers[1].kind == BATCH_NORM:
+            raise ValueError("X: sparse input with batch normalization on the first hidden "
+                             "layer is not supported; pass X dense, or batch_norm=False "
+                             "for that layer (a per-layer list)")
         if data.X.kind == KIND_CSR and not (<SparseRows *> data.X.sparse).dense:
             sparse = X
             sparse.reserve(batch, self.layer_dims[1])
             self.arch.layers[1].kind = SPARSE_DENSE
             self.buf.sparse = data.X.sparse
         else:
-            self.arch.layers[1].kind = DENSE
+            if self.arch.layers[1].kind == SPARSE_DENSE:
+                self.arch.layers[1].kind = DENSE
             self.buf.sparse = NULL
         return 0
 
@@ -366,6 +463,8 @@ cdef class Engine:
         if (ws is None or ws.batch != batch or ws.dropout != dropout
                 or (gather and ws.xb_off == ws.yb_off)):
             ws = Workspace(self.layer_dims, batch, dropout, gather, self.dtype)
+            if self.arch.state_size > 0:
+                ws.add_batch_norm(&self.arch)
             if training:
                 self.train_ws = ws
             else:
@@ -378,6 +477,17 @@ cdef class Engine:
         self.buf.grads = _data(self._gradients)
         self.buf.moment1 = _data(self._moments[0])
         self.buf.moment2 = _data(self._moments[1])
+        self._use_batch_norm(NORM_TRAIN)
+
+    cdef void _use_batch_norm(self, NormMode mode):
+        """Point the buffers at the running statistics; mode: which statistics
+        the batch-norm layers' forward uses in the coming call."""
+        self.buf.state_size = self.arch.state_size
+        self.buf.norm_mode = mode
+        self.buf.running = self.buf.running_snapshot = NULL
+        if self.arch.state_size > 0:
+            self.buf.running = _data(self._running)
+            self.buf.running_snapshot = _data(self._running_snapshot)
 
     cdef int _run(self, Call *call) except -1:
         """Run the call on this engine's network, without the GIL."""
@@ -554,6 +664,7 @@ cdef class Engine:
             self._use(self._workspace(data.m, False, False, _gathered(&data.X, False)))
             self._bind_input(&data, X, data.m)
             self.buf.weighted = data.weights != NULL
+            self._use_batch_norm(NORM_BATCH)
             call.job = GRADIENTS
             call.data = &data
             call.l2 = l2
@@ -587,6 +698,7 @@ cdef class Engine:
             self._use(self._workspace(min(chunk, data.m), False, False,
                                       _gathered(&data.X, False)))
             self._bind_input(&data, X, min(chunk, data.m))
+            self._use_batch_norm(NORM_RUNNING)
             call.job = PREDICT
             call.data = &data
             call.out = _data(out)
@@ -608,6 +720,7 @@ cdef class Engine:
             self._use(self._workspace(min(chunk, data.m), False, False,
                                       _gathered(&data.X, False)))
             self._bind_input(&data, X, min(chunk, data.m))
+            self._use_batch_norm(NORM_RUNNING)
             call.job = COST
             call.data = &data
             self._run(&call)

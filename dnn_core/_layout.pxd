@@ -22,6 +22,7 @@ cdef enum:
 cpdef enum LayerKind:
     DENSE = 0                      # Z = W A_prev + b; A = g(Z); A dropped out if keep < 1
     SPARSE_DENSE = 1               # layer 1 only, as DENSE, A_prev the batch of a CSR X
+    BATCH_NORM = 2                 # Z = W A_prev; Z~ = gamma Z_norm + beta; A = g(Z~) (hidden)
     LAYER_KIND_COUNT               # not a kind: how many there are
 
 
@@ -31,6 +32,11 @@ cdef struct LayerSpace:
     Py_ssize_t a_off               # A = g(Z) (the output layer: the loss's activation)
     Py_ssize_t mask_off            # dropout's mask (0 or 1 / keep), if keep < 1
     Py_ssize_t drop_off            # A * mask, if keep < 1
+    # BATCH_NORM only: offsets into the batch-norm workspace (Buffers.norm_ws)
+    Py_ssize_t zt_off              # Z_tilde (n, batch); Z holds Z_norm in training
+    Py_ssize_t invstd_off          # 1 / sqrt(var + eps) of the batch (n,)
+    Py_ssize_t dgamma_off          # dgamma, dbeta (n,) each of a step folded into
+    Py_ssize_t dbeta_off           # the GEMMs (G is NULL)
 
 
 cdef struct Layer:
@@ -41,7 +47,11 @@ cdef struct Layer:
     double keep                    # keep probability of A (1: no dropout)
     bint output                    # the last layer: its Z are the logits of the loss
     Py_ssize_t w_off               # W (n, n_prev) C-ordered in the parameter buffer
-    Py_ssize_t b_off               # b (n,) in the parameter buffer
+    Py_ssize_t b_off               # b (n,) in the parameter buffer (-1: BATCH_NORM)
+    Py_ssize_t gamma_off           # BATCH_NORM: gamma (n,), then beta (n,), in the
+    Py_ssize_t beta_off            # parameter buffer (-1: DENSE)
+    Py_ssize_t stats_off           # BATCH_NORM: running mean (n,), then running var
+                                   # (n,), in the state buffer (-1: DENSE)
     LayerSpace space
 
 
@@ -51,6 +61,9 @@ cdef struct Architecture:
     Loss loss                      # fixes the output activation
     double slope                   # leaky relu's
     Py_ssize_t size                # parameters in all
+    Py_ssize_t state_size          # running statistics in all (not parameters)
+    double norm_eps                # batch norm's eps and running-average momentum
+    double norm_momentum
 
 
 cdef struct Hyperparameters:
@@ -61,6 +74,13 @@ cdef struct Hyperparameters:
     Schedule schedule
     double rate0, schedule_a, schedule_b
     bint dropout                   # some layer has keep < 1
+
+
+# Which statistics a BATCH_NORM layer's forward uses (set per call by the engine).
+cdef enum NormMode:
+    NORM_TRAIN = 0                 # the batch's, and update the running ones (training)
+    NORM_BATCH = 1                 # the batch's, running ones untouched (compute_gradients)
+    NORM_RUNNING = 2               # the running ones (predict, cost): rows independent
 
 
 cdef struct Buffers:
@@ -82,10 +102,20 @@ cdef struct Buffers:
     bint weighted                  # whether ws + wb_off holds them
     double *work                   # 2 * batch doubles (softmax)
     void *sparse                   # a SPARSE_DENSE layer 1's batch: SparseRows, or NULL
+    # batch norm (BATCH_NORM layers): the running statistics, their undo, the
+    # layers' workspaces, and which statistics a forward pass uses
+    void *running                  # (state_size,) [mean1, var1, mean2, var2, ...]
+    void *running_snapshot         # (state_size,) taken and restored with snapshot
+    Py_ssize_t state_size
+    void *norm_ws                  # the LayerSpaces' zt_off ... dbeta_off point here
+    NormMode norm_mode
 
 
 cdef Py_ssize_t lay_out(Architecture *arch, tuple dims, activations, Loss loss,
                         double slope) except -1
+
+
+cdef Py_ssize_t lay_out_batch_norm(Architecture *arch, normalized) except -1
 
 
 cdef class Workspace:
@@ -96,4 +126,6 @@ cdef class Workspace:
     cdef LayerSpace layers[MAX_LAYERS + 1]
     cdef Py_ssize_t delta_off[2]
     cdef Py_ssize_t xb_off, yb_off, db_off, wb_off
+    cdef readonly object norm_buffer
+    cdef int add_batch_norm(self, const Architecture *arch) except -1
     cdef void use(self, Architecture *arch, Buffers *buffers) noexcept

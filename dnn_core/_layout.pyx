@@ -39,7 +39,41 @@ cdef Py_ssize_t lay_out(Architecture *arch, tuple dims, activations, Loss loss,
         offset += dims[l] * dims[l - 1]
         layer.b_off = offset
         offset += dims[l]
+        layer.gamma_off = layer.beta_off = layer.stats_off = -1
     arch.size = offset
+    arch.state_size = 0
+    arch.norm_eps = 1e-5
+    arch.norm_momentum = 0.1
+    return offset
+
+
+cdef Py_ssize_t lay_out_batch_norm(Architecture *arch, normalized) except -1:
+    """Make the hidden layers flagged in ``normalized`` (L - 1 bools, checked
+    by the caller) BATCH_NORM and lay the parameters out again: layer l's
+    ``W`` then, for a batch-norm layer, ``gamma`` (n,) and ``beta`` (n,)
+    instead of ``b``; the running mean and variance (n,) each in the separate
+    state buffer. Return the number of parameters (state_size: arch's)."""
+    cdef int l
+    cdef Py_ssize_t offset = 0, state = 0
+    cdef Layer *layer
+    for l in range(1, arch.n_layers + 1):
+        layer = &arch.layers[l]
+        layer.w_off = offset
+        offset += <Py_ssize_t> layer.n * layer.n_prev
+        if l < arch.n_layers and normalized[l - 1]:
+            layer.kind = BATCH_NORM
+            layer.b_off = -1
+            layer.gamma_off = offset
+            layer.beta_off = offset + layer.n
+            offset += 2 * layer.n
+            layer.stats_off = state
+            state += 2 * layer.n
+        else:
+            layer.b_off = offset
+            offset += layer.n
+            layer.gamma_off = layer.beta_off = layer.stats_off = -1
+    arch.size = offset
+    arch.state_size = state
     return offset
 
 
@@ -74,6 +108,27 @@ cdef class Workspace:
         total += batch
         self.buffer = np.zeros(total, dtype=dtype)
         self.work = np.zeros(2 * batch)
+        self.norm_buffer = None
+
+    cdef int add_batch_norm(self, const Architecture *arch) except -1:
+        """The batch-norm layers' workspaces: Z_tilde (n, batch), invstd, dgamma,
+        dbeta (n,) each, in a buffer of their own (none without such layers)."""
+        cdef Py_ssize_t total = 0, n
+        cdef int l
+        for l in range(1, arch.n_layers + 1):
+            self.layers[l].zt_off = self.layers[l].invstd_off = 0
+            self.layers[l].dgamma_off = self.layers[l].dbeta_off = 0
+            if arch.layers[l].kind == BATCH_NORM:
+                n = arch.layers[l].n
+                self.layers[l].zt_off = total
+                total += n * self.batch
+                self.layers[l].invstd_off = total
+                self.layers[l].dgamma_off = total + n
+                self.layers[l].dbeta_off = total + 2 * n
+                total += 3 * n
+        if total > 0:
+            self.norm_buffer = np.zeros(total, dtype=self.buffer.dtype)
+        return 0
 
     cdef void use(self, Architecture *arch, Buffers *buffers) noexcept:
         """Point arch's layers and buffers' workspaces at this workspace."""
@@ -91,3 +146,5 @@ cdef class Workspace:
         buffers.wb_off = self.wb_off
         buffers.weighted = False
         buffers.sparse = NULL
+        buffers.norm_ws = (cnp.PyArray_DATA(self.norm_buffer)
+                           if self.norm_buffer is not None else NULL)

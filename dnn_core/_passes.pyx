@@ -18,7 +18,10 @@ from dnn_core._activations cimport (IDENTITY, bias_activation_forward,
 from dnn_core._losses cimport cost_from_logits, output_delta
 from dnn_core._dense cimport dense_forward, dense_backward
 from dnn_core._layout cimport Layer, DENSE, SPARSE_DENSE
+from dnn_core._layout cimport BATCH_NORM, NORM_TRAIN, NORM_RUNNING
 from dnn_core._sparse_rows cimport SparseRows, sparse_batch_forward, sparse_batch_weight_grad
+from dnn_core._batchnorm cimport (batchnorm_train_forward, batchnorm_inference_forward,
+                                  batchnorm_backward)
 from dnn_core._random cimport random_uniform
 from dnn_core._rows cimport NO_SHUFFLE, read_ahead, gather_batch, chunk_rows
 from dnn_core._clock cimport poll_signals
@@ -131,6 +134,51 @@ cdef bint sparse_dense_layer_forward(const Layer *layer, double slope, const flo
     return bad
 
 
+cdef bint batch_norm_layer_forward(const Layer *layer, double slope, double eps,
+                                   double momentum, const floating *P,
+                                   const floating *A_prev, BLAS_Trans ta, blas_int lda,
+                                   blas_int m, floating *ws, Buffers *buf,
+                                   bint with_dropout, Random *rng) noexcept nogil:
+    """Z = W @ A_prev; Z~ = gamma * Z_norm + beta; A = g(Z~); A dropped out if
+    keep < 1. Z_norm (into Z) from the batch's statistics (buf.norm_mode
+    NORM_TRAIN: the running ones updated; NORM_BATCH: not), or Z~ from the
+    running ones (NORM_RUNNING; Z kept). Return True if some Z, batch
+    statistic or Z~ is not finite."""
+    cdef floating *Z = ws + layer.space.z_off
+    cdef floating *A = ws + layer.space.a_off
+    cdef floating *nws = <floating *> buf.norm_ws
+    cdef floating *Z_tilde = nws + layer.space.zt_off
+    cdef floating *running = (<floating *> buf.running) + layer.stats_off
+    cdef const floating *gamma = P + layer.gamma_off
+    cdef const floating *beta = P + layer.beta_off
+    cdef bint update = buf.norm_mode == NORM_TRAIN
+    # Z = W @ A_prev (no b)
+    cdef bint bad = dense_forward(IDENTITY, slope, layer.n, layer.n_prev, m, P + layer.w_off,
+                                  NoTrans, layer.n_prev, A_prev, ta, lda, NULL, Z, Z,
+                                  buf.work)
+    if buf.norm_mode == NORM_RUNNING:
+        # Z~ = gamma * (Z - running_mean) / np.sqrt(running_var + eps) + beta
+        batchnorm_inference_forward(layer.n, m, Z, gamma, beta, running, running + layer.n,
+                                    eps, Z_tilde)
+    else:
+        # Z_norm = (Z - mu) / np.sqrt(var + eps) (into Z); Z~ = gamma * Z_norm + beta;
+        # running = (1 - momentum) * running + momentum * (mu, unbiased var) if update
+        bad |= batchnorm_train_forward(layer.n, m, Z,
+                                       ws + buf.wb_off if buf.weighted else NULL,
+                                       gamma, beta, eps, momentum, Z, Z_tilde,
+                                       nws + layer.space.invstd_off, NULL, NULL,
+                                       running if update else NULL,
+                                       running + layer.n if update else NULL)
+    # A = g(Z~)
+    bad |= bias_activation_forward(layer.activation, slope, layer.n, m, Z_tilde, NULL, A,
+                                   buf.work)
+    if with_dropout and layer.keep < 1:
+        # mask = (rng.random(A.shape) < keep) / keep; A_dropped = A * mask
+        dropout_forward(rng, layer.keep, layer.n * m, A, ws + layer.space.mask_off,
+                        ws + layer.space.drop_off)
+    return bad
+
+
 cdef void sparse_dense_layer_backward(const Layer *layer, double slope, floating *P,
                                       floating *G, floating *dA, SparseRows *batch,
                                       blas_int m, floating *ws, const Buffers *buf,
@@ -169,9 +217,54 @@ cdef void sparse_dense_layer_backward(const Layer *layer, double slope, floating
                  G + layer.w_off, 1)
 
 
+cdef void batch_norm_layer_backward(const Layer *layer, double slope, floating *P,
+                                    floating *G, floating *dA, const floating *A_prev,
+                                    BLAS_Trans ta, blas_int lda, blas_int m, floating *ws,
+                                    const Buffers *buf, bint with_dropout, double inv_m,
+                                    double l2, double fused_rate,
+                                    floating *dA_prev) noexcept nogil:
+    """From dA (a hidden layer's; the batch's statistics in the forward): dA_prev
+    unless NULL, and dW, dgamma, dbeta into G; or, when G is NULL, the update
+    ``P -= fused_rate * grad`` (W's folded into the GEMM). dA is overwritten by dZ."""
+    cdef bint fused = G == NULL
+    cdef floating *nws = <floating *> buf.norm_ws
+    cdef floating *dgamma = nws + layer.space.dgamma_off if fused else G + layer.gamma_off
+    cdef floating *dbeta = nws + layer.space.dbeta_off if fused else G + layer.beta_off
+    if with_dropout and layer.keep < 1:
+        # dA = dA * D / keep
+        _multiply(layer.n * m, dA, ws + layer.space.mask_off)
+    # dZ~ = dA * g'(Z~)
+    activation_backward(layer.activation, slope, layer.n, m, dA, nws + layer.space.zt_off,
+                        ws + layer.space.a_off, dA, NULL, inv_m, buf.work)
+    # dbeta = dZ~.sum(1) / m; dgamma = (dZ~ * Z_norm).sum(1) / m
+    # dZ = gamma * invstd * (dZ~ - w * (dZ~.sum(1) + Z_norm * (dZ~ * Z_norm).sum(1)) / sum(w))
+    batchnorm_backward(layer.n, m, dA, ws + layer.space.z_off,
+                       ws + buf.wb_off if buf.weighted else NULL, P + layer.gamma_off,
+                       nws + layer.space.invstd_off, True, inv_m, dA, dgamma, dbeta)
+    if fused:
+        # gamma = gamma - lr * dgamma; beta = beta - lr * dbeta
+        axpy(layer.n, <floating> -fused_rate, dgamma, 1, P + layer.gamma_off, 1)
+        axpy(layer.n, <floating> -fused_rate, dbeta, 1, P + layer.beta_off, 1)
+        # dA_prev = W.T @ dZ (from W before its update)
+        # W = (1 - lr * l2 / m) * W - (lr / m) * dZ @ A_prev.T
+        dense_backward(layer.n, layer.n_prev, m, dA, A_prev, ta, lda, P + layer.w_off,
+                       NoTrans, layer.n_prev, -fused_rate * inv_m, P + layer.w_off,
+                       1 - fused_rate * l2 * inv_m, NULL, dA_prev)
+    else:
+        # dA_prev = W.T @ dZ; dW = dZ @ A_prev.T / m
+        dense_backward(layer.n, layer.n_prev, m, dA, A_prev, ta, lda, P + layer.w_off,
+                       NoTrans, layer.n_prev, inv_m, G + layer.w_off, 0, NULL, dA_prev)
+        if l2 > 0:
+            # dW += (l2 / m) * W
+            axpy(layer.n * layer.n_prev, <floating> (l2 * inv_m), P + layer.w_off, 1,
+                 G + layer.w_off, 1)
+
+
 cdef double layer_weights_square_sum(const Layer *layer, const floating *P) noexcept nogil:
-    """The layer's part of the l2 term: np.sum(W ** 2)."""
+    """The layer's part of the l2 term: np.sum(W ** 2) (not gamma, beta)."""
     if layer.kind == DENSE or layer.kind == SPARSE_DENSE:
+        return dot(layer.n * layer.n_prev, P + layer.w_off, 1, P + layer.w_off, 1)
+    if layer.kind == BATCH_NORM:
         return dot(layer.n * layer.n_prev, P + layer.w_off, 1, P + layer.w_off, 1)
     return NAN                      # (no other kind is ever laid out)
 
@@ -201,6 +294,10 @@ cdef int forward_pass(const Architecture *arch, Buffers *buf, const floating *P,
             bad |= sparse_dense_layer_forward(layer, arch.slope, P,
                                               <SparseRows *> buf.sparse, m, ws, buf.work,
                                               with_dropout, rng)
+        elif layer.kind == BATCH_NORM:
+            bad |= batch_norm_layer_forward(layer, arch.slope, arch.norm_eps,
+                                            arch.norm_momentum, P, A_prev, ta, lda, m, ws,
+                                            buf, with_dropout, rng)
         A_prev = layer_output(layer, ws, with_dropout)
         ta = NoTrans
         lda = m
@@ -272,6 +369,9 @@ cdef int backward_pass(const Architecture *arch, Buffers *buf, floating *P, floa
             sparse_dense_layer_backward(layer, arch.slope, P, G, dZ,
                                         <SparseRows *> buf.sparse, m, ws, buf,
                                         with_dropout, inv_m, l2, fused_rate)
+        elif layer.kind == BATCH_NORM:
+            batch_norm_layer_backward(layer, arch.slope, P, G, dZ, A_prev, ta, lda, m, ws,
+                                      buf, with_dropout, inv_m, l2, fused_rate, dA_prev)
         dZ = dA_prev
         current = 1 - current
         if G != NULL:

@@ -48,6 +48,9 @@ cdef void _save_snapshot(Py_ssize_t size, const Hyperparameters *hyper, Buffers 
     if hyper.optimizer != GD:
         memcpy(snap + size, buf.moment1, size * sizeof(floating))
         memcpy(snap + 2 * size, buf.moment2, size * sizeof(floating))
+    if buf.state_size > 0:
+        # batch norm's running statistics are part of the state undone
+        memcpy(buf.running_snapshot, buf.running, buf.state_size * sizeof(floating))
     progress.snapshot_step = progress.step
     progress.has_snapshot = True
 
@@ -65,6 +68,8 @@ cdef int _diverge(Py_ssize_t size, const Hyperparameters *hyper, Buffers *buf,
         if hyper.optimizer != GD:
             memcpy(buf.moment1, snap + size, size * sizeof(floating))
             memcpy(buf.moment2, snap + 2 * size, size * sizeof(floating))
+        if buf.state_size > 0:
+            memcpy(buf.running, buf.running_snapshot, buf.state_size * sizeof(floating))
         progress.step = progress.snapshot_step
         progress.epochs_done = progress.snapshot_epoch - first_epoch
     return DIVERGED

@@ -21,6 +21,7 @@ from dnn.functional import (
     update_parameters,
 )
 from dnn.network import DivergenceError, History, Network, load
+from dnn.batch_norm import batchnorm_backward, batchnorm_forward
 
 __version__ = "0.1.0"
 
@@ -28,5 +29,5 @@ __all__ = [
     "DivergenceError", "History", "Network", "load", "optimizers", "backward", "compute_cost", "course", "datasets", "forward", "functional", "plot",
     "gradient_check", "initialize_parameters", "linear_activation_backward",
     "linear_activation_forward", "linear_backward", "linear_forward", "predict",
-    "update_parameters",
+    "update_parameters", "batchnorm_forward", "batchnorm_backward",
 ]

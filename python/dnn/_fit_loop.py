@@ -91,9 +91,10 @@ def run_per_epoch(network, train_epoch, scores, epochs, history, validation=None
     Returns
     -------
     ndarray or None
-        The flat parameters of the best epoch (early stopping), to restore.
+        The flat parameters of the best epoch (early stopping), to restore
+        (batch norm's running statistics of that epoch are restored here).
     """
-    best_params = None
+    best_params = best_stats = None
     bar = None
     if verbose:
         from tqdm.auto import tqdm
@@ -119,6 +120,9 @@ def run_per_epoch(network, train_epoch, scores, epochs, history, validation=None
             if stopping is not None:
                 if stopping.update(logs.get("val_cost", logs["cost"])):
                     best_params = network.flat_parameters
+                    if any(network.batch_norm):
+                        # (with the running statistics of that epoch)
+                        best_stats = network.running_stats
                 elif stopping.stalled:
                     history.stopped_early = stop = True
             last = stop or network.stop_training or len(history) == epochs
@@ -129,4 +133,6 @@ def run_per_epoch(network, train_epoch, scores, epochs, history, validation=None
     finally:
         if bar is not None:
             bar.close()
+    if best_params is not None and best_stats is not None:
+        network.running_stats = best_stats
     return best_params

@@ -9,7 +9,11 @@ object); with the optimizer's state also ``rng_state`` (4 uint64 words: the
 shuffles' and dropout masks' generator), ``init_rng_state`` (JSON: the
 generator of initial weights) and, once an optimizer ran, ``optimizer``,
 ``optimizer_hyperparameters`` (beta1, beta2, epsilon), ``moments`` (2,
-n_parameters) and ``step_count``.
+n_parameters) and ``step_count``. A network with batch norm also has
+``batch_norm`` (bool, one per hidden layer) and ``running_stats`` (the flat
+running means and variances, the network's dtype; see
+``dnn_core._engine.Engine.running_statistics``); files without them (older
+ones) are networks without batch norm.
 """
 import json
 
@@ -61,6 +65,9 @@ def encode(state, metadata):
         dtype=np.array(np.dtype(state["dtype"]).name), slope=np.array(state["slope"]),
         epochs=np.array(state["epochs"], dtype=np.int64),
         parameters=state["parameters"], metadata=np.array(metadata_json(metadata)))
+    if "batch_norm" in state:
+        fields.update(batch_norm=np.array(state["batch_norm"], dtype=bool),
+                      running_stats=state["running_stats"])
     if "rng_state" in state:
         fields.update(rng_state=state["rng_state"],
                       init_rng_state=np.array(json.dumps(state["init_rng_state"])))
@@ -157,13 +164,16 @@ def decode(fields, name, build):
     slope = float(_field(fields, "slope", name, "f", 0))
     epochs = int(_field(fields, "epochs", name, "iu", 0))
     flat = _field(fields, "parameters", name, "f", 1)
+    batch_norm = _batch_norm_field(fields, name, dims)
     if (len(dims) < 2 or min(dims) < 1
-            or sum(dims[l] * dims[l - 1] + dims[l] for l in range(1, len(dims))) != flat.size):
+            or sum(dims[l] * dims[l - 1] + dims[l] for l in range(1, len(dims)))
+            + sum(dims[l] for l in range(1, len(dims) - 1) if batch_norm[l - 1]) != flat.size):
         raise ValueError(f"{name}: damaged model file: layer_dims {dims} do not match "
                          f"{flat.size} parameters")
     try:
         network = build(dims, activations, settings["output"], settings["init"],
-                        settings["dtype"], slope)
+                        settings["dtype"], slope, **({"batch_norm": batch_norm}
+                                                     if any(batch_norm) else {}))
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name}: damaged model file: {error}") from None
     dtype, size = network.dtype, network.n_parameters
@@ -175,6 +185,8 @@ def decode(fields, name, build):
     if epochs < 0:
         raise ValueError(f"{name}: damaged model file: epochs is {epochs}")
     state = dict(parameters=flat, epochs=epochs)
+    if any(batch_norm):
+        state["running_stats"] = _running_stats_field(fields, name, network)
     if "metadata" in fields:
         try:
             metadata = json.loads(str(_field(fields, "metadata", name, "U", 0)))
@@ -222,3 +234,30 @@ def decode(fields, name, build):
                              f"or a negative step count")
         state.update(optimizer=optimizer, moments=moments, step_count=step)
     return network, state
+
+
+def _batch_norm_field(fields, name, dims):
+    """The file's batch_norm flags (one per hidden layer; all False if absent)."""
+    n_hidden = max(len(dims) - 2, 0)
+    if "batch_norm" not in fields:
+        if "running_stats" in fields:
+            raise ValueError(f"{name}: damaged model file: running_stats without batch_norm")
+        return (False,) * n_hidden
+    flags = _field(fields, "batch_norm", name, "b", 1)
+    if flags.shape != (n_hidden,):
+        raise ValueError(f"{name}: damaged model file: batch_norm has {flags.shape[0]} "
+                         f"flags for {n_hidden} hidden layers")
+    return tuple(bool(flag) for flag in flags)
+
+
+def _running_stats_field(fields, name, network):
+    """The file's running statistics, checked against the network built."""
+    expected = sum(2 * network.layer_dims[l]
+                   for l in range(1, len(network.layer_dims) - 1) if network.batch_norm[l - 1])
+    stats = _field(fields, "running_stats", name, "f", 1)
+    if stats.dtype != network.dtype or stats.shape != (expected,):
+        raise ValueError(f"{name}: damaged model file: running_stats are {stats.dtype} "
+                         f"{stats.shape}, expected {network.dtype} {(expected,)}")
+    if dnn_core.has_nonfinite(stats):
+        raise ValueError(f"{name}: damaged model file: running_stats hold NaN or inf")
+    return stats

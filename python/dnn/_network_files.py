@@ -44,6 +44,9 @@ class NetworkFiles:
                          output=self.output, init=self.init, dtype=self.dtype,
                          slope=self.slope, epochs=self.epochs_,
                          parameters=engine.parameters.copy())
+            if any(self.batch_norm):
+                state.update(batch_norm=self.batch_norm,
+                             running_stats=engine.running_statistics.copy())
             if optimizer_state:
                 state.update(rng_state=engine.rng_state,
                              init_rng_state=self._rng.bit_generator.state)
@@ -57,6 +60,8 @@ class NetworkFiles:
         engine = self._engine
         engine.parameters[...] = state["parameters"]
         self.epochs_ = state["epochs"]
+        if "running_stats" in state:
+            engine.running_statistics[...] = state["running_stats"]
         if "metadata" in state:
             self.metadata = state["metadata"]
         if "rng_state" in state:

@@ -8,6 +8,11 @@ For ``layer_dims = [n0, n1, ..., nL]`` the graph is::
       -> Gemm(A[L-1], WL, bL, transB=1) -> ZL -> Sigmoid / Softmax(axis=1) -> probabilities
                                                  (linear output: ZL itself) -> predictions
 
+A batch-norm hidden layer is folded into its Gemm with the running
+statistics, as inference uses them: ``W{l} = scale * W{l}``, ``b{l} = shift``
+with ``scale = gamma / sqrt(running_var + eps)``, ``shift = beta -
+running_mean * scale`` (``dnn.batch_norm.batchnorm_fold``).
+
 Tensor names follow the course: initializers ``W{l}`` (n_l, n_{l-1}) and
 ``b{l}`` (n_l,), intermediate values ``Z{l}`` and ``A{l}``; an "identity"
 hidden layer has no activation node (its Gemm writes ``A{l}``). The
@@ -70,6 +75,27 @@ def _check_opset(opset, newest):
     return int(opset)
 
 
+def _fold_batch_norm(network, params):
+    """``params`` with each batch-norm layer folded into a dense one, as
+    inference computes it (the running statistics): ``W{l} = scale * W{l}``,
+    ``b{l} = shift`` (:func:`dnn.batch_norm.batchnorm_fold`)."""
+    if not any(getattr(network, "batch_norm", ())):
+        return params
+    from dnn.batch_norm import batchnorm_fold
+
+    stats = network.running_stats
+    params = dict(params)
+    for layer, normalized in enumerate(network.batch_norm, start=1):
+        if normalized:
+            scale, shift = batchnorm_fold(params.pop(f"gamma{layer}"),
+                                          params.pop(f"beta{layer}"),
+                                          stats[f"running_mean{layer}"],
+                                          stats[f"running_var{layer}"])
+            params[f"W{layer}"] = np.ascontiguousarray(scale * params[f"W{layer}"])
+            params[f"b{layer}"] = shift
+    return params
+
+
 def to_onnx(network, path=None, opset=None):
     """The network as an ONNX model computing its ``predict_proba``.
 
@@ -125,6 +151,7 @@ def to_onnx(network, path=None, opset=None):
     initializers, nodes = [], []
     uses_slope = False
     current = INPUT_NAME
+    params = _fold_batch_norm(network, params)
     for layer in range(1, n_layers + 1):
         W, b = f"W{layer}", f"b{layer}"
         initializers.append(numpy_helper.from_array(params[W], W))

@@ -59,6 +59,16 @@ def check_params(estimator):
                          f"{estimator.dtype!r}")
     if estimator.n_threads is not None:
         number(estimator.n_threads, "n_threads", 1, integer=True, also="None")
+    flags = estimator.batch_norm
+    if isinstance(flags, (bool, np.bool_)):
+        flags = [bool(flags)] * len(sizes)
+    elif not (isinstance(flags, (list, tuple)) and len(flags) == len(sizes)
+              and all(isinstance(flag, (bool, np.bool_)) for flag in flags)):
+        raise ValueError(f"batch_norm: expected a bool or a list of {len(sizes)} bools (one "
+                         f"per hidden layer), got {estimator.batch_norm!r}")
+    if any(flags) and estimator.solver == "lbfgs":
+        raise ValueError("batch_norm: not with solver='lbfgs' (its full-batch cost uses the "
+                         "batch's statistics: the running ones would never be learned)")
     return sizes
 
 

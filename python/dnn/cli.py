@@ -104,6 +104,9 @@ def _parser():
                        help="L2 regularisation, the course's lambda (default 0)")
     train.add_argument("--dropout", type=_number_type(float, 0, 1, high_open=True),
                        default=0.0, help="drop rate of hidden units, in [0, 1) (default 0)")
+    train.add_argument("--batch-norm", action="store_true",
+                       help="batch normalization of every hidden layer (predictions use "
+                            "the running statistics)")
     train.add_argument("--dtype", default="float64", choices=["float64", "float32"],
                        help="of the parameters and the arithmetic (default float64)")
     train.add_argument("--seed", type=_number_type(int, 0), default=0,
@@ -235,8 +238,10 @@ def _resumed(path, fresh):
     if not Path(path).is_file():
         raise CommandError(f"--resume: no such file: {path}")
     network = dnn.load(path)
-    described = (network.layer_dims, network.activations, network.output, network.dtype)
-    expected = (fresh.layer_dims, fresh.activations, fresh.output, fresh.dtype)
+    described = (network.layer_dims, network.activations, network.output, network.dtype,
+                 network.batch_norm)
+    expected = (fresh.layer_dims, fresh.activations, fresh.output, fresh.dtype,
+                fresh.batch_norm)
     if described != expected:
         raise CommandError(f"--resume: {path} holds a network {network!r}, this command "
                            f"trains {fresh!r}; give the same options as the first run")
@@ -278,7 +283,8 @@ def _train(args):
     if keep_prob is not None and not args.layers:
         raise CommandError("--dropout: the network has no hidden layer to drop units from")
     network = Network(dims, args.activation, output, init="xavier" if args.activation in (
-        "tanh", "sigmoid") else "he", dtype=args.dtype, seed=args.seed)
+        "tanh", "sigmoid") else "he", dtype=args.dtype, seed=args.seed,
+        batch_norm=args.batch_norm)
     if args.checkpoint:
         _check_out(args.checkpoint, "--checkpoint")
     if args.resume:
@@ -291,7 +297,8 @@ def _train(args):
           f"{args.optimizer} lr {args.lr:g}, {epochs} epochs of "
           + ("full batch" if batch == n_train else f"batches of {batch}")
           + (f", l2 {args.l2:g}" if args.l2 else "")
-          + (f", dropout {args.dropout:g}" if keep_prob else ""), flush=True)
+          + (f", dropout {args.dropout:g}" if keep_prob else "")
+          + (", batch norm" if args.batch_norm else ""), flush=True)
     if args.resume:
         print(f"resumed from {args.resume} after {network.epochs_} epochs")
     history = network.fit(X, y, epochs=max(0, epochs - network.epochs_), batch_size=batch,
@@ -410,6 +417,9 @@ def _info(args):
     print(f"layers: {dims} (input {dims[0]}; hidden: {hidden or 'none'}; "
           f"output {dims[-1]} {network.output}, loss {network.loss})")
     print(f"dtype: {network.dtype.name}")
+    if any(network.batch_norm):
+        print(f"batch norm: hidden layers "
+              f"{[l for l, flag in enumerate(network.batch_norm, start=1) if flag]}")
     print(f"parameters: {network.n_parameters}")
     print(f"epochs trained: {network.epochs_}")
     print(f"optimizer: {optimizer or 'not saved'}")

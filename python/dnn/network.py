@@ -17,6 +17,7 @@ from dnn_core._engine import Engine
 
 from dnn import _fit_loop as fit_loop
 from dnn import _model_file as model_file
+from dnn import _batch_norm_network as batch_norm_network
 from dnn import _streaming as streaming
 from dnn import _threads as threads
 from dnn import _validation as check
@@ -84,6 +85,14 @@ class Network(NetworkFiles):
         BLAS threads during fit; None chooses by problem size (one thread
         for layers too small to gain from more). Limits set with
         threadpoolctl are honoured either way.
+    batch_norm : bool or sequence of bool
+        Batch normalization of all hidden layers, or one flag per hidden
+        layer: ``Z~[l] = gamma[l] (Z[l] - mu) / sqrt(var + 1e-5) + beta[l]``
+        between ``Z[l] = W[l] A[l-1]`` (no ``b[l]``) and ``A[l] = g(Z~[l])``.
+        Training normalizes with each batch's statistics and updates the
+        running ones (momentum 0.1, unbiased variance: :attr:`running_stats`),
+        which predict, predict_proba and evaluate use; compute_gradients uses
+        the batch's and leaves the running ones.
 
     Attributes
     ----------
@@ -91,6 +100,10 @@ class Network(NetworkFiles):
         ``{"W1": (n1, n0), "b1": (n1, 1), ...}``: VIEWS of the engine's flat
         buffer (writing into them changes the network; copy them to keep a
         snapshot). Assigning a dict of that shape copies it in.
+        A batch-norm layer l has ``gamma{l}``, ``beta{l}`` (n_l, 1) and no
+        ``b{l}``.
+    batch_norm : tuple of bool
+        Per hidden layer, whether it is batch normalized.
     history_ : History
         Of the last fit() (also after it was interrupted or diverged).
     epochs_ : int
@@ -98,9 +111,11 @@ class Network(NetworkFiles):
     """
 
     def __init__(self, layer_dims, activation="relu", output="sigmoid", init="he",
-                 dtype="float64", seed=None, slope=0.01, n_threads=None):
+                 dtype="float64", seed=None, slope=0.01, n_threads=None, batch_norm=False):
         dims = check.layer_dims(layer_dims)
         n_hidden = len(dims) - 2
+        #: per hidden layer, whether it is batch normalized (a tuple of bools)
+        self.batch_norm = batch_norm_network.check_batch_norm(batch_norm, n_hidden)
         names = check.per_hidden_layer(activation, "activation", n_hidden,
                                        isinstance(activation, str), "name")
         for index, name in enumerate(names):
@@ -125,6 +140,8 @@ class Network(NetworkFiles):
         self._engine = Engine(dims, [registry.ACTIVATIONS[name].code for name in names],
                               registry.OUTPUTS[output].loss_code, self.slope, self.dtype,
                               int(self._rng.integers(2 ** 63)))
+        if any(self.batch_norm):
+            self._engine.enable_batch_norm(self.batch_norm)
         self._optimizer = None
         # _engine_lock is held around each call into the engine (so predict from
         # another thread waits for the current training call instead of failing);
@@ -145,6 +162,11 @@ class Network(NetworkFiles):
     def initialize(self):
         """Draw new weights (zero biases) and forget the optimizer's state."""
         params = initialize_parameters(self.layer_dims, self.init, self._rng, self.dtype)
+        if any(self.batch_norm):
+            # gamma = 1, beta = 0 for batch-norm layers; running mean 0, variance 1
+            params = batch_norm_network.initial_parameters(params, self.batch_norm)
+            with self._engine_lock:
+                batch_norm_network.reset_running_stats(self._engine, len(self.layer_dims) - 1)
         self._copy_in(params)
         self._reset_optimizer(None)
         self.epochs_ = 0
@@ -169,6 +191,8 @@ class Network(NetworkFiles):
 
     @property
     def parameters(self):
+        if any(self.batch_norm):
+            return batch_norm_network.parameters_view(self._engine, len(self.layer_dims) - 1)
         engine = self._engine
         params = {}
         for layer in range(1, len(self.layer_dims)):
@@ -193,6 +217,7 @@ class Network(NetworkFiles):
     def flat_parameters(self):
         """All parameters as one vector, shape ``(n_parameters,)``, in the
         network's dtype: ``W1`` (row by row), ``b1``, ``W2``, ``b2``, ...
+        (a batch-norm layer's ``gamma{l}``, ``beta{l}`` in place of its ``b{l}``).
 
         Reading gives a copy (taken under the engine's lock); assigning an
         array_like of that shape (finite values, any float dtype) copies it in.
@@ -299,11 +324,33 @@ class Network(NetworkFiles):
         self._copy_in(params)
 
     def _copy_in(self, params):
+        if any(self.batch_norm):
+            with self._engine_lock:
+                batch_norm_network.copy_in(self._engine, params, self.layer_dims)
+            return
         weights, biases = check.parameters_of(params, self.layer_dims)
         with self._engine_lock:
             for layer, (W, b) in enumerate(zip(weights, biases), start=1):
                 self._engine.weight(layer)[...] = W
                 self._engine.bias(layer)[:, 0] = b
+
+    @property
+    def running_stats(self):
+        """The batch-norm layers' running statistics, which predict,
+        predict_proba and evaluate use (training uses each batch's own, and
+        updates these; compute_gradients uses the batch's and leaves these).
+
+        Reading gives copies, ``{"running_mean{l}": (n_l, 1), "running_var{l}":
+        (n_l, 1), ...}`` for each batch-norm layer l (empty without batch
+        norm); assigning such a dict (finite, variances >= 0) copies it in.
+        """
+        with self._engine_lock:
+            return batch_norm_network.running_stats(self._engine, len(self.layer_dims) - 1)
+
+    @running_stats.setter
+    def running_stats(self, stats):
+        with self._engine_lock:
+            batch_norm_network.set_running_stats(self._engine, stats, self.layer_dims)
 
     @property
     def n_parameters(self):
@@ -642,8 +689,9 @@ def load(path):
     return _from_fields(model_file.read(path), file_name(path))
 
 
-def _build(layer_dims, activations, output, init, dtype, slope):
-    return Network(layer_dims, activations, output, init, dtype, slope=slope)
+def _build(layer_dims, activations, output, init, dtype, slope, batch_norm=False):
+    return Network(layer_dims, activations, output, init, dtype, slope=slope,
+                   batch_norm=batch_norm)
 
 
 def _from_fields(fields, name):

@@ -80,7 +80,8 @@ class _BaseDNN(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dropout=0.0, dtype=None, init="glorot_uniform", n_threads=None):
+                 dropout=0.0, dtype=None, init="glorot_uniform", n_threads=None,
+                 batch_norm=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -108,6 +109,7 @@ class _BaseDNN(BaseEstimator):
         self.dtype = dtype
         self.init = init
         self.n_threads = n_threads
+        self.batch_norm = batch_norm
 
     # -- fitted attributes read from the network ---------------------------
 
@@ -127,13 +129,15 @@ class _BaseDNN(BaseEstimator):
 
     @property
     def intercepts_(self):
-        """list of (fan_out,) arrays: views of the network's ``b[l]``.
+        """list of (fan_out,) arrays: views of the network's ``b[l]`` (of
+        ``beta[l]`` for a batch-norm layer, which has no ``b[l]``).
 
         Assigning a list of arrays of these shapes copies them into the network.
         """
         network = self._fitted_network()
         parameters = network.parameters
-        return [parameters[f"b{l}"][:, 0] for l in range(1, len(network.layer_dims))]
+        return [parameters[f"b{l}" if f"b{l}" in parameters else f"beta{l}"][:, 0]
+                for l in range(1, len(network.layer_dims))]
 
     @intercepts_.setter
     def intercepts_(self, intercepts):
@@ -144,7 +148,9 @@ class _BaseDNN(BaseEstimator):
         parameters, whose scikit-learn view ``sklearn_view`` gives."""
         network = self._fitted_network()
         parameters = network.parameters
-        views = [sklearn_view(parameters[f"{prefix}{l}"])
+        # (a batch-norm layer's beta stands where b would be, as in intercepts_)
+        views = [sklearn_view(parameters[f"{prefix}{l}" if f"{prefix}{l}" in parameters
+                                         else f"beta{l}"])
                  for l in range(1, len(network.layer_dims))]
         arrays = list(arrays)
         if len(arrays) != len(views):
@@ -207,7 +213,7 @@ class _BaseDNN(BaseEstimator):
                                     activation=ACTIVATIONS[self.activation], output=output,
                                     init=self.init, dtype=dtype,
                                     seed=self._network_seed(rng),
-                                    n_threads=self.n_threads)
+                                    n_threads=self.n_threads, batch_norm=self.batch_norm)
             if initial is not None:
                 self.coefs_, self.intercepts_ = initial
             self._initialize(output, n_out)
@@ -324,6 +330,7 @@ class _BaseDNN(BaseEstimator):
             batch_size = min(self.batch_size, n_samples)
         keep_prob = 1.0 - self.dropout if self.dropout else None
         self._best_parameters = None
+        self._best_running_stats = None
         stopping = self._stopping
         stopping.patience, stopping.min_delta = self.n_iter_no_change + 1, self.tol
         # (scikit-learn's: n_iter_ counts this call's epochs, so one for partial_fit)
@@ -390,6 +397,8 @@ class _BaseDNN(BaseEstimator):
             warnings.warn("Training interrupted by user.")
         if self.early_stopping and self._best_parameters is not None:
             network.flat_parameters = self._best_parameters
+            if self._best_running_stats:
+                network.running_stats = self._best_running_stats
 
     def _validation_cost(self, X, targets):
         """The network's cost on validated arrays, NaN where it overflows."""
@@ -421,6 +430,7 @@ class _BaseDNN(BaseEstimator):
                 print(f"Validation score: {validation_score:f}")
             if self._stopping.update(validation_score):
                 self._best_parameters = self.network_.flat_parameters
+                self._best_running_stats = self.network_.running_stats
             self.best_validation_score_ = self._stopping.best
         else:
             self._stopping.update(self.loss_curve_[-1])
@@ -546,6 +556,11 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         starts where ``MLPClassifier``'s starts.
     n_threads : int or None, default=None
         BLAS threads (None: chosen by layer size).
+    batch_norm : bool or list of bool, default=False
+        Batch normalization of the hidden layers (all, or one flag per
+        hidden layer), as :class:`dnn.Network`'s ``batch_norm``; not with
+        ``solver="lbfgs"``. A batch-norm layer's ``intercepts_`` entry is its
+        ``beta``.
 
     Attributes
     ----------
