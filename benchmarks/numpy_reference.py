@@ -36,8 +36,12 @@ def softmax(Z, slope=None):
     return E / np.sum(E, axis=0, keepdims=True)
 
 
+def softplus(Z, slope=None):
+    return np.maximum(Z, 0) + np.log1p(np.exp(-np.abs(Z)))
+
+
 ACTIVATIONS = {"sigmoid": sigmoid, "relu": relu, "tanh": tanh, "leaky_relu": leaky_relu,
-               "identity": identity, "softmax": softmax}
+               "identity": identity, "softmax": softmax, "softplus": softplus}
 
 
 def sigmoid_backward(dA, Z, slope=None):
@@ -68,9 +72,14 @@ def softmax_backward(dA, Z, slope=None):
     return S * (dA - np.sum(dA * S, axis=0, keepdims=True))
 
 
+def softplus_backward(dA, Z, slope=None):
+    E = np.exp(-np.abs(Z))
+    return dA * np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
+
+
 BACKWARDS = {"sigmoid": sigmoid_backward, "relu": relu_backward, "tanh": tanh_backward,
              "leaky_relu": leaky_relu_backward, "identity": identity_backward,
-             "softmax": softmax_backward}
+             "softmax": softmax_backward, "softplus": softplus_backward}
 
 
 # --- initialization (the course's legacy global random stream) ---------------

@@ -84,6 +84,7 @@ ACTIVATIONS = {row.name: row for row in (
     ActivationRow("tanh", int(_A.TANH), "tanh(z)", "A", sklearn="tanh", onnx="Tanh"),
     ActivationRow("leaky_relu", int(_A.LEAKY_RELU), "max(slope z, z)", "Z",
                   sklearn="leaky_relu", onnx="LeakyRelu"),
+    ActivationRow("softplus", int(_A.SOFTPLUS), "log(1 + exp(z))", "Z", onnx="Softplus"),
     ActivationRow("softmax", int(_A.SOFTMAX), "exp(z) / sum(exp(z), axis=0)", "A",
                   hidden=False, sklearn="softmax", onnx="Softmax"),
 )}

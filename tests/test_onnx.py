@@ -19,9 +19,11 @@ HIDDEN = list(registry.hidden_activations())
 OUTPUTS = list(registry.OUTPUTS)
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 #: op type of each hidden activation in the graph, by dtype
-HIDDEN_OP = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid",
-             "leaky_relu": {"float32": "LeakyRelu", "float64": "PRelu"}}
-OUTPUT_OP = {"sigmoid": "Sigmoid", "softmax": "Softmax"}
+HIDDEN_OP = {name: registry.ACTIVATIONS[name].onnx for name in HIDDEN}
+HIDDEN_OP["leaky_relu"] = {"float32": "LeakyRelu", "float64": "PRelu"}  # (attributes are float32)
+OUTPUT_OP = {name: registry.ACTIVATIONS[row.activation].onnx
+             for name, row in registry.OUTPUTS.items()
+             if registry.ACTIVATIONS[row.activation].onnx is not None}
 
 
 def trained_network(activation, output, dtype, dims=(4, 6, 5), epochs=5, seed=0):

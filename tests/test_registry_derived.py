@@ -26,7 +26,8 @@ def test_functional_tables():
 
 def test_network_tables():
     assert network.OUTPUTS == {name: row.loss for name, row in registry.OUTPUTS.items()}
-    assert set(network.HIDDEN) == {"relu", "leaky_relu", "tanh", "sigmoid", "identity"}
+    assert set(network.HIDDEN) == {"relu", "leaky_relu", "tanh", "sigmoid", "identity",
+                                   "softplus"}
     assert network.HIDDEN == registry.hidden_activations()
 
 
@@ -42,7 +43,8 @@ def test_onnx_tables():
     assert _onnx.OUTPUT_NAMES == {"sigmoid": "probabilities", "softmax": "probabilities",
                                   "linear": "predictions"}
     assert _onnx._HIDDEN_OPS == {"relu": "Relu", "leaky_relu": "LeakyRelu", "tanh": "Tanh",
-                                 "sigmoid": "Sigmoid", "identity": None}
+                                 "sigmoid": "Sigmoid", "identity": None,
+                                 "softplus": "Softplus"}
     assert _onnx._OUTPUT_OPS == {"sigmoid": "Sigmoid", "softmax": "Softmax", "linear": None}
 
 
