@@ -40,8 +40,12 @@ def softplus(Z, slope=None):
     return np.maximum(Z, 0) + np.log1p(np.exp(-np.abs(Z)))
 
 
+def exp(Z, slope=None):
+    return np.exp(Z)
+
+
 ACTIVATIONS = {"sigmoid": sigmoid, "relu": relu, "tanh": tanh, "leaky_relu": leaky_relu,
-               "identity": identity, "softmax": softmax, "softplus": softplus}
+               "identity": identity, "softmax": softmax, "softplus": softplus, "exp": exp}
 
 
 def sigmoid_backward(dA, Z, slope=None):
@@ -77,9 +81,18 @@ def softplus_backward(dA, Z, slope=None):
     return dA * np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
 
 
+def exp_backward(dA, Z, slope=None):
+    return dA * np.exp(Z)
+
+
 BACKWARDS = {"sigmoid": sigmoid_backward, "relu": relu_backward, "tanh": tanh_backward,
              "leaky_relu": leaky_relu_backward, "identity": identity_backward,
-             "softmax": softmax_backward, "softplus": softplus_backward}
+             "softmax": softmax_backward, "softplus": softplus_backward, "exp": exp_backward}
+
+
+def _xlogy(x, y):
+    """scipy.special.xlogy: x log y, 0 where x == 0."""
+    return np.where(x == 0, 0.0, x * np.log(np.where(x == 0, 1.0, y)))
 
 
 # --- initialization (the course's legacy global random stream) ---------------
@@ -137,6 +150,8 @@ def compute_cost(AL, Y, loss="binary_crossentropy"):
         cost = (-1 / m) * np.sum(np.multiply(Y, np.log(AL)) + np.multiply(1 - Y, np.log(1 - AL)))
     elif loss == "categorical_crossentropy":
         cost = (-1 / m) * np.sum(np.multiply(Y, np.log(AL)))
+    elif loss == "poisson":
+        cost = np.sum(_xlogy(Y, Y / AL) - Y + AL) / m
     else:
         cost = np.sum((AL - Y) ** 2) / (2 * m)
     return np.squeeze(cost)
@@ -150,6 +165,8 @@ def compute_cost_from_logits(Z, Y, loss="binary_crossentropy"):
         top = np.max(Z, axis=0, keepdims=True)
         lse = top + np.log(np.sum(np.exp(Z - top), axis=0, keepdims=True))
         return -np.sum(Y * (Z - lse)) / m
+    if loss == "poisson":
+        return np.sum(_xlogy(Y, Y) - Y * Z - Y + np.exp(Z)) / m
     return np.sum((Z - Y) ** 2) / (2 * m)
 
 
@@ -159,6 +176,8 @@ def loss_gradient(AL, Y, loss="binary_crossentropy"):
         return -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
     if loss == "categorical_crossentropy":
         return -np.divide(Y, AL)
+    if loss == "poisson":
+        return 1 - np.divide(Y, AL)
     return AL - Y
 
 
@@ -544,6 +563,8 @@ def per_example_loss(AL, Y, loss="binary_crossentropy"):
         return -np.sum(Y * np.log(AL) + (1 - Y) * np.log(1 - AL), axis=0)
     if loss == "categorical_crossentropy":
         return -np.sum(Y * np.log(AL), axis=0)
+    if loss == "poisson":
+        return np.sum(_xlogy(Y, Y / AL) - Y + AL, axis=0)
     return np.sum((AL - Y) ** 2, axis=0) / 2
 
 

@@ -8,6 +8,7 @@ cpdef enum Activation:
     LEAKY_RELU = 4
     SOFTMAX = 5
     SOFTPLUS = 6
+    EXP = 7                         # an output's only (the Poisson loss's log link)
     ACTIVATION_COUNT                # not an activation: how many there are
 
 cdef bint is_activation(int code) noexcept nogil

@@ -22,7 +22,7 @@ cdef inline floating _select(bint condition, floating if_true, floating if_false
 cdef bint is_activation(int code) noexcept nogil:
     """Whether code is a member of Activation (each named: no range of codes)."""
     return (code == IDENTITY or code == SIGMOID or code == RELU or code == TANH
-            or code == LEAKY_RELU or code == SOFTMAX or code == SOFTPLUS)
+            or code == LEAKY_RELU or code == SOFTMAX or code == SOFTPLUS or code == EXP)
 
 
 cdef int check_activation(int code, str name) except -1:
@@ -119,6 +119,10 @@ cdef bint bias_activation_forward(
             # A[i] = np.maximum(Z[i], 0) + np.log1p(np.exp(-np.abs(Z[i])))
             for j in range(m):
                 a[j] = _softplus(z[j])
+        elif activation == EXP:
+            # A[i] = np.exp(Z[i])
+            for j in range(m):
+                a[j] = <floating> exp(<double> z[j])
         elif activation == IDENTITY and a != z:
             # A[i] = Z[i]
             for j in range(m):
@@ -199,6 +203,10 @@ cdef void activation_backward(
             # dZ[i] = dA[i] / (1 + np.exp(-Z[i]))   (sigmoid(Z), from Z)
             for j in range(m):
                 dz[j] = da[j] * _sigmoid(z[j])
+        elif activation == EXP:
+            # dZ[i] = dA[i] * A[i]
+            for j in range(m):
+                dz[j] = da[j] * a[j]
         elif activation == IDENTITY and dz != da:
             # dZ[i] = dA[i]
             for j in range(m):

@@ -35,6 +35,8 @@ def trained_network(activation, output, dtype, dims=(4, 6, 5), epochs=5, seed=0)
         y = rng.integers(0, n_out, 48)
     elif output == "sigmoid":
         y = (rng.random((48, n_out)) < 0.5).astype(float)
+    elif registry.OUTPUTS[output].target == "count":
+        y = rng.poisson(1.0, (48, n_out)).astype(float)
     else:
         y = rng.standard_normal((48, n_out))
     net = dnn.Network([*dims, n_out], activation=activation, output=output, dtype=dtype,
