@@ -36,8 +36,16 @@ def softmax(Z, slope=None):
     return E / np.sum(E, axis=0, keepdims=True)
 
 
+def softplus(Z, slope=None):
+    return np.maximum(Z, 0) + np.log1p(np.exp(-np.abs(Z)))
+
+
+def exp(Z, slope=None):
+    return np.exp(Z)
+
+
 ACTIVATIONS = {"sigmoid": sigmoid, "relu": relu, "tanh": tanh, "leaky_relu": leaky_relu,
-               "identity": identity, "softmax": softmax}
+               "identity": identity, "softmax": softmax, "softplus": softplus, "exp": exp}
 
 
 def sigmoid_backward(dA, Z, slope=None):
@@ -68,9 +76,23 @@ def softmax_backward(dA, Z, slope=None):
     return S * (dA - np.sum(dA * S, axis=0, keepdims=True))
 
 
+def softplus_backward(dA, Z, slope=None):
+    E = np.exp(-np.abs(Z))
+    return dA * np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
+
+
+def exp_backward(dA, Z, slope=None):
+    return dA * np.exp(Z)
+
+
 BACKWARDS = {"sigmoid": sigmoid_backward, "relu": relu_backward, "tanh": tanh_backward,
              "leaky_relu": leaky_relu_backward, "identity": identity_backward,
-             "softmax": softmax_backward}
+             "softmax": softmax_backward, "softplus": softplus_backward, "exp": exp_backward}
+
+
+def _xlogy(x, y):
+    """scipy.special.xlogy: x log y, 0 where x == 0."""
+    return np.where(x == 0, 0.0, x * np.log(np.where(x == 0, 1.0, y)))
 
 
 # --- initialization (the course's legacy global random stream) ---------------
@@ -128,6 +150,8 @@ def compute_cost(AL, Y, loss="binary_crossentropy"):
         cost = (-1 / m) * np.sum(np.multiply(Y, np.log(AL)) + np.multiply(1 - Y, np.log(1 - AL)))
     elif loss == "categorical_crossentropy":
         cost = (-1 / m) * np.sum(np.multiply(Y, np.log(AL)))
+    elif loss == "poisson":
+        cost = np.sum(_xlogy(Y, Y / AL) - Y + AL) / m
     else:
         cost = np.sum((AL - Y) ** 2) / (2 * m)
     return np.squeeze(cost)
@@ -141,6 +165,8 @@ def compute_cost_from_logits(Z, Y, loss="binary_crossentropy"):
         top = np.max(Z, axis=0, keepdims=True)
         lse = top + np.log(np.sum(np.exp(Z - top), axis=0, keepdims=True))
         return -np.sum(Y * (Z - lse)) / m
+    if loss == "poisson":
+        return np.sum(_xlogy(Y, Y) - Y * Z - Y + np.exp(Z)) / m
     return np.sum((Z - Y) ** 2) / (2 * m)
 
 
@@ -150,6 +176,8 @@ def loss_gradient(AL, Y, loss="binary_crossentropy"):
         return -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
     if loss == "categorical_crossentropy":
         return -np.divide(Y, AL)
+    if loss == "poisson":
+        return 1 - np.divide(Y, AL)
     return AL - Y
 
 
@@ -535,6 +563,8 @@ def per_example_loss(AL, Y, loss="binary_crossentropy"):
         return -np.sum(Y * np.log(AL) + (1 - Y) * np.log(1 - AL), axis=0)
     if loss == "categorical_crossentropy":
         return -np.sum(Y * np.log(AL), axis=0)
+    if loss == "poisson":
+        return np.sum(_xlogy(Y, Y / AL) - Y + AL, axis=0)
     return np.sum((AL - Y) ** 2, axis=0) / 2
 
 

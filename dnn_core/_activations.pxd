@@ -7,6 +7,8 @@ cpdef enum Activation:
     TANH = 3
     LEAKY_RELU = 4
     SOFTMAX = 5
+    SOFTPLUS = 6
+    EXP = 7                         # an output's only (the Poisson loss's log link)
     ACTIVATION_COUNT                # not an activation: how many there are
 
 cdef bint is_activation(int code) noexcept nogil

@@ -6,6 +6,8 @@ caller-provided buffer of ``2 m`` doubles, used only by softmax.
 """
 import numpy as np
 
+from libc.math cimport exp, log1p, fabs
+
 from dnn_core._blas cimport check_shape
 from dnn_core._vecmath cimport (sigmoid_f, sigmoid_d, tanh_f, tanh_d, column_exp_f,
                                 column_exp_d)
@@ -20,7 +22,7 @@ cdef inline floating _select(bint condition, floating if_true, floating if_false
 cdef bint is_activation(int code) noexcept nogil:
     """Whether code is a member of Activation (each named: no range of codes)."""
     return (code == IDENTITY or code == SIGMOID or code == RELU or code == TANH
-            or code == LEAKY_RELU or code == SOFTMAX)
+            or code == LEAKY_RELU or code == SOFTMAX or code == SOFTPLUS or code == EXP)
 
 
 cdef int check_activation(int code, str name) except -1:
@@ -33,6 +35,17 @@ cdef int check_activation(int code, str name) except -1:
 
 
 _ACTIVATIONS = [a for a in Activation if a != ACTIVATION_COUNT]
+
+
+cdef inline floating _softplus(floating z) noexcept nogil:
+    """log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), finite for any finite z."""
+    return _select(z > 0, z, 0) + <floating> log1p(exp(-fabs(<double> z)))
+
+
+cdef inline floating _sigmoid(floating z) noexcept nogil:
+    """1 / (1 + exp(-z)) through exp(-|z|), so no exp overflows."""
+    cdef double e = exp(-fabs(<double> z))
+    return <floating> (1 / (1 + e) if z >= 0 else e / (1 + e))
 
 
 cdef floating nonfinite_probe(Py_ssize_t m, const floating *x) noexcept nogil:
@@ -102,6 +115,14 @@ cdef bint bias_activation_forward(
             # A[i] = np.where(Z[i] > 0, Z[i], slope * Z[i])
             for j in range(m):
                 a[j] = _select(z[j] > 0, z[j], leak * z[j])
+        elif activation == SOFTPLUS:
+            # A[i] = np.maximum(Z[i], 0) + np.log1p(np.exp(-np.abs(Z[i])))
+            for j in range(m):
+                a[j] = _softplus(z[j])
+        elif activation == EXP:
+            # A[i] = np.exp(Z[i])
+            for j in range(m):
+                a[j] = <floating> exp(<double> z[j])
         elif activation == IDENTITY and a != z:
             # A[i] = Z[i]
             for j in range(m):
@@ -178,6 +199,14 @@ cdef void activation_backward(
             # dZ[i] = A[i] * (dA[i] - work)
             for j in range(m):
                 dz[j] = a[j] * (da[j] - <floating> work[j])
+        elif activation == SOFTPLUS:
+            # dZ[i] = dA[i] / (1 + np.exp(-Z[i]))   (sigmoid(Z), from Z)
+            for j in range(m):
+                dz[j] = da[j] * _sigmoid(z[j])
+        elif activation == EXP:
+            # dZ[i] = dA[i] * A[i]
+            for j in range(m):
+                dz[j] = da[j] * a[j]
         elif activation == IDENTITY and dz != da:
             # dZ[i] = dA[i]
             for j in range(m):
@@ -238,8 +267,8 @@ def backward(const floating[:, ::1] dA, const floating[:, ::1] Z,
              int activation, double slope=0.01, double scale=1.0):
     """dZ = dA * g'(Z); db = scale * dZ.sum(1) unless db is None. In place.
 
-    dA, Z, A, dZ: (n, m) C-contiguous (Z is read by relu and leaky_relu, A by
-    the others); db: (n,) or None.
+    dA, Z, A, dZ: (n, m) C-contiguous (Z is read by relu, leaky_relu and
+    softplus, A by the others); db: (n,) or None.
     """
     cdef Py_ssize_t n = dA.shape[0], m = dA.shape[1]
     check_shape("Z", Z.shape[0], Z.shape[1], n, m)

@@ -23,7 +23,8 @@ import numpy as np
 from dnn_core._blas cimport floating, BLAS_INT_MAX
 from dnn_core._activations cimport Activation, SOFTMAX, check_activation
 from dnn_core._losses cimport (Loss, BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY,
-                               MEAN_SQUARED_ERROR, check_loss, output_activation)
+                               MEAN_SQUARED_ERROR, POISSON, check_loss,
+                               output_activation)
 from dnn_core._optim cimport Optimizer, Schedule, GD, check_optimizer, check_schedule
 from dnn_core._random cimport Random, random_seed
 from dnn_core._layout cimport (MAX_LAYERS, Architecture, Hyperparameters, Buffers,
@@ -435,7 +436,8 @@ cdef class Engine:
             check_array(labels, "labels", np.int64, 1)
             if labels.shape[0] != data.m:
                 raise ValueError(f"labels: expected shape ({data.m},), got {labels.shape}")
-        elif self.arch.loss == BINARY_CROSSENTROPY or self.arch.loss == MEAN_SQUARED_ERROR:
+        elif (self.arch.loss == BINARY_CROSSENTROPY or self.arch.loss == MEAN_SQUARED_ERROR
+              or self.arch.loss == POISSON):
             if labels is not None or T is None:
                 raise ValueError("T: this output takes a target matrix T, not labels")
             check_array(T, "T", self.dtype, 2)

@@ -5,6 +5,7 @@ cpdef enum Loss:
     BINARY_CROSSENTROPY = 0
     CATEGORICAL_CROSSENTROPY = 1
     MEAN_SQUARED_ERROR = 2
+    POISSON = 3
     LOSS_COUNT                      # not a loss: how many there are
 
 cdef bint is_loss(int code) noexcept nogil

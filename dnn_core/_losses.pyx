@@ -2,23 +2,24 @@
 
 Each loss pairs with one output activation: binary cross-entropy with sigmoid,
 categorical cross-entropy with softmax (over units), mean squared error with
-the identity. For all three ``dZ = A - Y`` at the output layer. Costs are
+the identity, the half Poisson deviance with exp (the log link). For all four
+``dZ = A - Y`` at the output layer. Costs are
 averaged over the m examples (columns) and summed over output units; mean
 squared error carries the customary 1/2: ``sum((A - Y) ** 2) / (2 m)``.
 Sums are taken in double whatever the dtype.
 """
-from libc.math cimport log, NAN
+from libc.math cimport exp, log, NAN
 
 import numpy as np
 
-from dnn_core._activations cimport row_sums, IDENTITY, SIGMOID, SOFTMAX
+from dnn_core._activations cimport row_sums, IDENTITY, SIGMOID, SOFTMAX, EXP
 from dnn_core._vecmath cimport bce_terms_f, bce_terms_d, column_exp_f, column_exp_d
 
 
 cdef bint is_loss(int code) noexcept nogil:
     """Whether code is a member of Loss (each named: no range of codes)."""
     return (code == BINARY_CROSSENTROPY or code == CATEGORICAL_CROSSENTROPY
-            or code == MEAN_SQUARED_ERROR)
+            or code == MEAN_SQUARED_ERROR or code == POISSON)
 
 
 cdef int check_loss(int code, str name) except -1:
@@ -40,7 +41,14 @@ cdef Activation output_activation(Loss loss) noexcept nogil:
         return SOFTMAX
     if loss == MEAN_SQUARED_ERROR:
         return IDENTITY
+    if loss == POISSON:
+        return EXP
     return IDENTITY                 # (no other code reaches a kernel)
+
+
+cdef inline double _xlogx(double y) noexcept nogil:
+    """scipy.special.xlogy(y, y): 0 at y = 0."""
+    return y * log(y) if y > 0 else 0
 
 
 cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floating *Z,
@@ -53,7 +61,7 @@ cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floati
     counts ``weights[j]`` times: the cost is ``sum_j w_j loss_j / m``.
     """
     cdef Py_ssize_t i, j, size = n * m
-    cdef double z, row_total, total = 0
+    cdef double z, y, e, row_total, total = 0
     cdef floating *a
     cdef double *colmax = work
     cdef double *colsum = work + m
@@ -82,6 +90,16 @@ cdef double cost_from_logits(Loss loss, Py_ssize_t n, Py_ssize_t m, const floati
                 if A != NULL:
                     A[i * m + j] = Z[i * m + j]
         return total / (2 * m)
+    if loss == POISSON:
+        # cost = np.sum(w * (xlogy(Y, Y) - Y * Z - Y + np.exp(Z))) / m;  A = np.exp(Z)
+        for i in range(n):
+            for j in range(m):
+                z, y = Z[i * m + j], Y[i * m + j]
+                e = exp(z)
+                total += (_xlogx(y) - y * z - y + e) * (weights[j] if weights != NULL else 1)
+                if A != NULL:
+                    A[i * m + j] = <floating> e
+        return total / m
     if loss != CATEGORICAL_CROSSENTROPY:
         return NAN                  # (no other code reaches a kernel)
     # colmax = Z.max(axis=0); colsum = np.exp(Z - colmax).sum(axis=0); A = np.exp(Z - colmax)
@@ -137,6 +155,12 @@ cdef double cost_from_probs(Loss loss, Py_ssize_t n, Py_ssize_t m, const floatin
             a = <double> A[i] - Y[i]
             total += a * a
         return total / (2 * m)
+    if loss == POISSON:
+        # cost = np.sum(xlogy(Y, Y / A) - Y + A) / m
+        for i in range(size):
+            a, y = A[i], Y[i]
+            total += (y * log(y / a) if y != 0 else 0) - y + a
+        return total / m
     return NAN                      # (no other code reaches a kernel)
 
 
@@ -156,6 +180,10 @@ cdef void loss_gradient(Loss loss, Py_ssize_t n, Py_ssize_t m, const floating *A
         # dA = A - Y
         for i in range(size):
             dA[i] = A[i] - Y[i]
+    elif loss == POISSON:
+        # dA = 1 - Y / A
+        for i in range(size):
+            dA[i] = 1 - Y[i] / A[i]
 
 
 cdef void output_delta(Py_ssize_t n, Py_ssize_t m, const floating *A, const floating *Y,

@@ -71,6 +71,15 @@ class InitializerRow:
     scale: object = field(repr=False)  #: scale(fan_in, fan_out) -> float
 
 
+#: each target kind: (what its values are, lowest, highest), or None: any finite value;
+#: ``dnn``'s data checks refuse values out of these bounds, naming the argument
+TARGETS = {
+    "binary": ("binary labels", 0.0, 1.0),
+    "categorical": ("class probabilities", 0.0, 1.0),
+    "continuous": None,
+    "count": ("counts", 0.0, math.inf),
+}
+
 _A = _activations.Activation
 _L = _losses.Loss
 _O = _optim.Optimizer
@@ -84,8 +93,10 @@ ACTIVATIONS = {row.name: row for row in (
     ActivationRow("tanh", int(_A.TANH), "tanh(z)", "A", sklearn="tanh", onnx="Tanh"),
     ActivationRow("leaky_relu", int(_A.LEAKY_RELU), "max(slope z, z)", "Z",
                   sklearn="leaky_relu", onnx="LeakyRelu"),
+    ActivationRow("softplus", int(_A.SOFTPLUS), "log(1 + exp(z))", "Z", onnx="Softplus"),
     ActivationRow("softmax", int(_A.SOFTMAX), "exp(z) / sum(exp(z), axis=0)", "A",
                   hidden=False, sklearn="softmax", onnx="Softmax"),
+    ActivationRow("exp", int(_A.EXP), "exp(z)", "A", hidden=False, sklearn="exp", onnx="Exp"),
 )}
 
 OUTPUTS = {row.name: row for row in (
@@ -99,6 +110,9 @@ OUTPUTS = {row.name: row for row in (
               "sum((a - y)^2) / (2 m)", "continuous", aliases=("mean_squared_error",),
               sklearn_out="identity", sklearn_loss="squared_error",
               onnx_output="predictions"),
+    OutputRow("poisson", "exp", "poisson", int(_L.POISSON),
+              "sum(xlogy(y, y / a) - y + a) / m", "count",
+              sklearn_out="exp", sklearn_loss="poisson", onnx_output="predictions"),
 )}
 
 OPTIMIZERS = {row.name: row for row in (
@@ -140,6 +154,12 @@ INITIALIZERS = {row.name: row for row in (
 def hidden_activations():
     """Names of the activations a hidden layer may have."""
     return tuple(name for name, row in ACTIVATIONS.items() if row.hidden)
+
+
+def regression_outputs():
+    """Names of the outputs trained on real values (not class labels): continuous
+    targets and counts."""
+    return tuple(name for name, row in OUTPUTS.items() if row.target in ("continuous", "count"))
 
 
 def losses():

@@ -1068,6 +1068,9 @@ def _net_setup(draw):
     elif output == "sigmoid":
         y = _binary(draw, (m, dims[-1]), np.float64)
         labels = LABELS_BINARY
+    elif registry.OUTPUTS[output].target == "count":
+        y = np.abs(_matrix(draw, (m, dims[-1]), np.float64))   # counts: >= 0
+        labels = LABELS_TARGETS
     else:
         y = _matrix(draw, (m, dims[-1]), np.float64)
         labels = LABELS_TARGETS
@@ -1168,7 +1171,7 @@ class _ValidationData:
 
 def _fit_kinds(labels, data):
     return dict(
-        X=ARRAY, y=labels, epochs=integer(0, huge=False), batch_size=integer(1),
+        X=ARRAY, y=labels, epochs=integer(0, huge=False), batch_size=integer(1, none_ok=True),
         optimizer=_Optimizer(), learning_rate=real(0.0, None, False, none_ok=True),
         l2=real(low=0.0),
         keep_prob=_KeepProb(), validation_data=_ValidationData(labels, data),

@@ -8,7 +8,9 @@ from dnn_core import registry
 
 from helpers import REFERENCE as R
 
-HIDDEN = list(registry.ACTIVATIONS)
+# every activation, also the output-only ones, except exp: stacked 4-5 deep (exp(exp(...)))
+# it overflows; its gradient is checked as the Poisson output's (test_softplus_poisson)
+HIDDEN = [name for name in registry.ACTIVATIONS if name != "exp"]
 OUTPUT_LOSS = [("sigmoid", "binary_crossentropy"), ("softmax", "categorical_crossentropy"),
                ("identity", "mse"), ("tanh", "mse"), ("sigmoid", "mse"),
                ("sigmoid", "categorical_crossentropy")]

@@ -25,7 +25,9 @@ from helpers import REFERENCE as R
 
 HIDDEN = [None, *registry.hidden_activations()]
 #: output activation -> the loss it is matched with
-OUTPUTS = {row.activation: row.loss for row in registry.OUTPUTS.values()}
+#: (not the Poisson output: exp of saturated (1e4) logits is inf, there is no finite cost
+#: to compare; its stability is test_softplus_poisson's)
+OUTPUTS = {row.activation: row.loss for row in registry.OUTPUTS.values() if row.target != "count"}
 #: (dtype, scale of X, logits of the output layer pushed to +-1e4?, rtol). Tolerances
 #: are relative to the largest entry of what is compared (all of a gradient's
 #: entries: sums that cancel are judged on the scale of their terms). float32

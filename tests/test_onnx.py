@@ -19,9 +19,11 @@ HIDDEN = list(registry.hidden_activations())
 OUTPUTS = list(registry.OUTPUTS)
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 #: op type of each hidden activation in the graph, by dtype
-HIDDEN_OP = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid",
-             "leaky_relu": {"float32": "LeakyRelu", "float64": "PRelu"}}
-OUTPUT_OP = {"sigmoid": "Sigmoid", "softmax": "Softmax"}
+HIDDEN_OP = {name: registry.ACTIVATIONS[name].onnx for name in HIDDEN}
+HIDDEN_OP["leaky_relu"] = {"float32": "LeakyRelu", "float64": "PRelu"}  # (attributes are float32)
+OUTPUT_OP = {name: registry.ACTIVATIONS[row.activation].onnx
+             for name, row in registry.OUTPUTS.items()
+             if registry.ACTIVATIONS[row.activation].onnx is not None}
 
 
 def trained_network(activation, output, dtype, dims=(4, 6, 5), epochs=5, seed=0):
@@ -33,6 +35,8 @@ def trained_network(activation, output, dtype, dims=(4, 6, 5), epochs=5, seed=0)
         y = rng.integers(0, n_out, 48)
     elif output == "sigmoid":
         y = (rng.random((48, n_out)) < 0.5).astype(float)
+    elif registry.OUTPUTS[output].target == "count":
+        y = rng.poisson(1.0, (48, n_out)).astype(float)
     else:
         y = rng.standard_normal((48, n_out))
     net = dnn.Network([*dims, n_out], activation=activation, output=output, dtype=dtype,

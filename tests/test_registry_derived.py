@@ -26,7 +26,8 @@ def test_functional_tables():
 
 def test_network_tables():
     assert network.OUTPUTS == {name: row.loss for name, row in registry.OUTPUTS.items()}
-    assert set(network.HIDDEN) == {"relu", "leaky_relu", "tanh", "sigmoid", "identity"}
+    assert set(network.HIDDEN) == {"relu", "leaky_relu", "tanh", "sigmoid", "identity",
+                                   "softplus"}
     assert network.HIDDEN == registry.hidden_activations()
 
 
@@ -35,15 +36,18 @@ def test_sklearn_tables():
     assert sklearn.ACTIVATIONS == {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh",
                                    "relu": "relu", "leaky_relu": "leaky_relu"}
     assert sklearn.OUT_ACTIVATIONS == {"sigmoid": "logistic", "softmax": "softmax",
-                                       "linear": "identity"}
+                                       "linear": "identity", "poisson": "exp"}
+    assert sklearn.REGRESSION_LOSSES == {"squared_error": "linear", "poisson": "poisson"}
 
 
 def test_onnx_tables():
     assert _onnx.OUTPUT_NAMES == {"sigmoid": "probabilities", "softmax": "probabilities",
-                                  "linear": "predictions"}
+                                  "linear": "predictions", "poisson": "predictions"}
     assert _onnx._HIDDEN_OPS == {"relu": "Relu", "leaky_relu": "LeakyRelu", "tanh": "Tanh",
-                                 "sigmoid": "Sigmoid", "identity": None}
-    assert _onnx._OUTPUT_OPS == {"sigmoid": "Sigmoid", "softmax": "Softmax", "linear": None}
+                                 "sigmoid": "Sigmoid", "identity": None,
+                                 "softplus": "Softplus"}
+    assert _onnx._OUTPUT_OPS == {"sigmoid": "Sigmoid", "softmax": "Softmax", "linear": None,
+                                 "poisson": "Exp"}
 
 
 def test_cli_choices():

@@ -10,7 +10,7 @@ from dnn_core import registry
 
 from dnn.functional import INITS
 
-__all__ = ["ACTIVATIONS", "OUT_ACTIVATIONS", "OUTPUT_FOR_TARGET", "check_params", "named",
+__all__ = ["ACTIVATIONS", "OUT_ACTIVATIONS", "OUTPUT_FOR_TARGET", "REGRESSION_LOSSES", "check_params", "named",
            "choice", "number"]
 
 #: scikit-learn's activation names -> the engine's
@@ -20,6 +20,9 @@ ACTIVATIONS = {row.sklearn: name for name, row in registry.ACTIVATIONS.items()
 OUT_ACTIVATIONS = {name: row.sklearn_out for name, row in registry.OUTPUTS.items()}
 #: the engine's output for each kind of target (registry's target kinds)
 OUTPUT_FOR_TARGET = {row.target: name for name, row in registry.OUTPUTS.items()}
+#: scikit-learn's MLPRegressor ``loss`` -> the engine's output (rows of real-valued targets)
+REGRESSION_LOSSES = {row.sklearn_loss: name for name, row in registry.OUTPUTS.items()
+                     if row.target in ("continuous", "count")}
 
 
 def check_params(estimator):

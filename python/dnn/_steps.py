@@ -103,8 +103,10 @@ def targets(Y, AL, loss, name="Y"):
             raise ValueError(f"{name}: expected class labels in 0..{n - 1}, "
                              f"got values in [{Y_array.min()}, {Y_array.max()}]")
         Y_array = np.eye(n, dtype=AL.dtype)[:, Y_array]
+    bounds = registry.TARGETS[target]
     return check.labels(Y_array, name, AL.dtype, AL.shape,
-                        None if target == "continuous" else loss.replace("_", " "))
+                        None if bounds is None else loss.replace("_", " "),
+                        (0.0, 1.0) if bounds is None else bounds[1:])
 
 
 def cache_parts(cache, index=None):
@@ -246,7 +248,13 @@ def _squared_error(Z, Y, m):
     return float(np.sum((Z - Y) ** 2) / (2 * m))
 
 
+def _poisson(Z, Y, m):
+    # xlogy(Y, Y) - Y Z - Y + exp(Z), summed; xlogy(0, 0) = 0
+    xlogx = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1)), 0)
+    return float(np.sum(xlogx - Y * Z - Y + np.exp(Z)) / m)
+
+
 #: loss name -> its mean cost over the m examples from the logits, at NumPy's precision
 PRECISE_LOGITS_COSTS = {"binary_crossentropy": _binary_crossentropy,
                         "categorical_crossentropy": _categorical_crossentropy,
-                        "mse": _squared_error}
+                        "mse": _squared_error, "poisson": _poisson}

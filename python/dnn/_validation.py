@@ -87,18 +87,31 @@ def check_finite(array, name, into=None):
             raise ValueError(f"{name}: expected finite values, found NaN or inf")
 
 
-def finite_values(array, name, unit_interval_for=None):
+def finite_values(array, name, unit_interval_for=None, bounds=(0.0, 1.0)):
     """Refuse NaN and inf, and, when ``unit_interval_for`` names why, values
-    outside [0, 1]; one pass over a float32/float64 array."""
+    outside ``bounds`` (low, high; high may be inf); one pass over a
+    float32/float64 array."""
     nonfinite, low, high = dnn_core.value_summary(array.ravel(order="K"))
     if nonfinite:
         raise ValueError(f"{name}: expected finite values, found NaN or inf")
-    if unit_interval_for is not None and (low < 0 or high > 1):
-        raise ValueError(f"{name}: expected values in [0, 1] for {unit_interval_for}, "
+    if unit_interval_for is not None and (low < bounds[0] or high > bounds[1]):
+        wanted = (f"values >= {bounds[0]:g}" if bounds[1] == np.inf
+                  else f"values in [{bounds[0]:g}, {bounds[1]:g}]")
+        raise ValueError(f"{name}: expected {wanted} for {unit_interval_for}, "
                          f"got values in [{low:g}, {high:g}]")
 
 
-def labels(value, name, dtype, shape, unit_interval_for=None):
+def target_bounds(kind, output_name):
+    """(why, bounds) for :func:`finite_values` of a registry target kind: why
+    is None when any finite value goes."""
+    row = registry.TARGETS[kind]
+    if row is None:
+        return None, (0.0, 1.0)
+    what, low, high = row
+    return f"{what} of a {output_name} output", (low, high)
+
+
+def labels(value, name, dtype, shape, unit_interval_for=None, bounds=(0.0, 1.0)):
     """``value`` (bool, integer or float labels) as a C-ordered array of ``dtype``,
     finite, and within [0, 1] when ``unit_interval_for`` says why.
 
@@ -113,7 +126,7 @@ def labels(value, name, dtype, shape, unit_interval_for=None):
         else:
             raise ValueError(f"{name}: expected shape {shape}, got {array.shape}")
     array = np.ascontiguousarray(array, dtype=dtype)
-    finite_values(array, name, unit_interval_for)
+    finite_values(array, name, unit_interval_for, bounds)
     return array
 
 
@@ -345,8 +358,7 @@ def targets(y, m, output, n_out, dtype, name="y"):
         raise ValueError(f"{name}: expected shape ({m}, {n_out})"
                          + (f" or ({m},)" if n_out == 1 else "") + f", got {array.shape}")
     target = np.ascontiguousarray(array, dtype=dtype)
-    finite_values(target, name, f"binary labels of a {output.name} output"
-                  if output.target == "binary" else None)
+    finite_values(target, name, *target_bounds(output.target, output.name))
     return target, None
 
 

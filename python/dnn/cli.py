@@ -24,8 +24,10 @@ from dnn._files import atomic_write, writable_path
 from dnn._io import CommandError, Data, read_data  # noqa: F401
 
 FLOWER = "flower (built in)"
-#: target kind ("binary", "categorical", "continuous") -> the output trained on it
+#: target kind ("binary", "categorical", "continuous", "count") -> the output trained on it
 OUTPUT_FOR_TARGET = {row.target: name for name, row in registry.OUTPUTS.items()}
+#: the outputs trained on real values (regression: continuous targets, counts)
+REGRESSION = registry.regression_outputs()
 #: the metadata key (Network.save's metadata) of the class labels
 CLASSES_FIELD = "classes"
 
@@ -181,10 +183,10 @@ def _encode(y, y_test, output, source, known_classes=None):
     their order (cat/non-cat, MNIST), else into their sorted unique values."""
     regression, binary, multiclass = (OUTPUT_FOR_TARGET[kind] for kind in
                                       ("continuous", "binary", "categorical"))
-    if output == regression:
+    if output in REGRESSION:
         for values, name in ((y, source), (y_test, "the test set")):
             if values is not None and values.dtype.kind not in "biuf":
-                raise CommandError(f"{name}: --output {regression} needs numeric targets, got "
+                raise CommandError(f"{name}: --output {output} needs numeric targets, got "
                                    f"labels like {str(values.flat[0])!r}")
         y = y.astype(np.float64)
         return y, y_test, None, 1 if y.ndim == 1 else y.shape[1], output
@@ -307,7 +309,7 @@ def _train(args):
                           checkpoint=args.checkpoint)
     seconds = sum(history.seconds)
     train_scores = network.evaluate(X, y)
-    key = "mse" if output == OUTPUT_FOR_TARGET["continuous"] else "accuracy"
+    key = "mse" if output in REGRESSION else "accuracy"
     line = f"train {key}: {_score(train_scores[key], key)} (cost {(history.cost or [train_scores['cost']])[-1]:.4f})"
     if X_test is not None:
         line += f"   test {key}: {_score(network.evaluate(X_test, y_test)[key], key)}"
@@ -338,7 +340,7 @@ def _plot(args, network, history, X, y, name):
     from dnn import plot
 
     path = args.plot or str(Path(args.out or "dnn-model.npz").with_suffix(".png"))
-    two_d = X.shape[1] == 2 and network.output != OUTPUT_FOR_TARGET["continuous"]
+    two_d = X.shape[1] == 2 and network.output not in REGRESSION
     figure = Figure(figsize=(11 if two_d else 6, 4.5), layout="constrained")
     axes = figure.subplots(1, 2 if two_d else 1, squeeze=False)[0]
     plot.cost_curve(history, ax=axes[0])
@@ -367,7 +369,7 @@ def _load_model(path):
     if classes is None and CLASSES_FIELD in network.metadata:
         classes = np.asarray(network.metadata[CLASSES_FIELD])
     if classes is not None and (classes.ndim != 1 or len(classes) != max(
-            2, network.layer_dims[-1]) or network.output == OUTPUT_FOR_TARGET["continuous"]):
+            2, network.layer_dims[-1]) or network.output in REGRESSION):
         raise ValueError(f"{path}: damaged model file: {len(classes)} classes for a "
                          f"{network.output} output of {network.layer_dims[-1]} units")
     optimizer = None if network.optimizer is None else network.optimizer.name
@@ -388,7 +390,7 @@ def _predict(args):
     predictions = network.predict(X)
     if classes is not None:
         predictions = classes[predictions]
-    if data.y is not None and network.output != OUTPUT_FOR_TARGET["continuous"]:
+    if data.y is not None and network.output not in REGRESSION:
         truth, shown = data.y.astype(str), predictions.astype(str)
         if truth.shape == shown.shape:
             accuracy = np.mean(truth == shown)

@@ -177,9 +177,12 @@ def compute_cost(AL, Y, loss="binary_crossentropy", from_logits=False):
     """
     loss = steps.loss_name(loss)
     AL = check.float_array(AL, "AL", ndim=2)
-    continuous = registry.output_for_loss(loss).target == "continuous"
-    check.finite_values(AL, "AL", None if from_logits or continuous
-                        else "probabilities (or pass from_logits=True)")
+    # AL predicts the mean of the target: it lies within the target kind's bounds
+    bounds = registry.TARGETS[registry.output_for_loss(loss).target]
+    check.finite_values(AL, "AL", None if from_logits or bounds is None
+                        else ("probabilities" if bounds[1:] == (0.0, 1.0) else bounds[0])
+                        + " (or pass from_logits=True)",
+                        (0.0, 1.0) if bounds is None else bounds[1:])
     Y = steps.targets(Y, AL, loss)
     AL = np.ascontiguousarray(AL)
     code = steps.LOSS_CODES[loss]

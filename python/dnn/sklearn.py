@@ -53,7 +53,8 @@ from dnn import optimizers as optim
 from dnn._early_stopping import EarlyStopping
 # (ACTIVATIONS and OUT_ACTIVATIONS: importable from here as before)
 from dnn._sklearn_params import (ACTIVATIONS, OUT_ACTIVATIONS, OUTPUT_FOR_TARGET,  # noqa: F401
-                                 check_params, named)
+                                 REGRESSION_LOSSES, check_params, choice, named)
+from dnn_core import registry
 from dnn.network import DivergenceError, Network
 
 __all__ = ["DNNClassifier", "DNNRegressor"]
@@ -688,7 +689,9 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
 
 class DNNRegressor(RegressorMixin, _BaseDNN):
     """Multi-layer perceptron regressor, scikit-learn's ``MLPRegressor`` on the
-    compiled engine: a linear output layer trained on the squared error.
+    compiled engine: a linear output layer trained on the squared error, or
+    (``loss="poisson"``) an exp output layer (the log link, ``out_activation_ ==
+    "exp"``) trained on the half Poisson deviance of non-negative targets.
 
     Parameters
     ----------
@@ -709,9 +712,34 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
             y = column_or_1d(y, warn=True)
         return X, y
 
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, loss="squared_error",
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dropout=0.0, dtype=None, init="glorot_uniform", n_threads=None):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            dropout=dropout, dtype=dtype, init=init, n_threads=n_threads)
+        self.loss = loss
+
     def _targets(self, y):
-        return (np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1),
-                OUTPUT_FOR_TARGET["continuous"])
+        choice(self.loss, "loss", REGRESSION_LOSSES)
+        output = REGRESSION_LOSSES[self.loss]
+        targets = np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
+        bounds = registry.TARGETS[registry.OUTPUTS[output].target]
+        if bounds is not None and (targets.min() < bounds[1] or targets.max() > bounds[2]):
+            raise ValueError(f"y: expected {bounds[0]} (values in [{bounds[1]:g}, "
+                             f"{bounds[2]:g}]) for loss={self.loss!r}, got values in "
+                             f"[{targets.min():g}, {targets.max():g}]")
+        return targets, output
 
     @available_if(_stochastic)
     def partial_fit(self, X, y, sample_weight=None):
