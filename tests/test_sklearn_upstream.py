@@ -41,7 +41,6 @@ KNOWN_FAILURES = {
     "test_adaptive_learning_rate": PRIVATE + "_optimizer.learning_rate",
     "test_n_iter_no_change": PRIVATE + "_no_improvement_count",
     "test_n_iter_no_change_inf": PRIVATE + "_no_improvement_count",
-    "test_mlp_vs_poisson_glm_equivalent": "DNNRegressor(loss=...) is not there yet",
 }
 
 
