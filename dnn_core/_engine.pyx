@@ -36,6 +36,8 @@ from dnn_core._rows cimport (Rows, Data, Order, NO_SHUFFLE, SHUFFLE_ROWS, SHUFFL
 from dnn_core._sparse_rows cimport SparseInput, SparseRows
 from dnn_core._passes cimport predict_rows, data_cost, data_gradients
 from dnn_core._train cimport Progress, DONE, run_epochs
+from dnn_core._shards cimport Shards, ShardSet
+from dnn_core._pool cimport check_tasks
 from dnn_core._clock cimport now
 
 from dnn_core._floor import gemm_floor
@@ -76,6 +78,7 @@ cdef struct Call:
     double *costs                  # TRAIN: per epoch
     double *seconds                # TRAIN: per epoch
     Progress *progress             # TRAIN
+    Shards *shards                 # TRAIN: the row shards of each step, or NULL
     double l2                      # GRADIENTS
     Activation output              # PREDICT: the output activation
     char *out                      # PREDICT: (m, n_out)
@@ -91,7 +94,7 @@ cdef int _run_typed(Call *c, floating *P) except -1 nogil:
     if c.job == TRAIN:
         c.status = run_epochs(c.arch, c.hyper, c.buf, P, &d.X, T, d.labels, W, d.m,
                               c.batch, c.shuffle, c.order, c.first_epoch, c.epochs, c.rng,
-                              c.costs, c.seconds, c.progress)
+                              c.costs, c.seconds, c.progress, c.shards)
     elif c.job == GRADIENTS:
         c.result = data_gradients(c.arch, c.buf, P, <floating *> c.buf.grads, &d.X, T,
                                   d.labels, W, d.m, c.l2)
@@ -158,6 +161,7 @@ cdef class Engine:
     cdef long kept_step, kept_epoch
     cdef double kept_cost
     cdef Workspace train_ws, infer_ws
+    cdef ShardSet shard_set
     cdef object perm
     cdef Py_ssize_t perm_rows
     # batch norm: the running statistics (the state buffer) and their undo
@@ -491,6 +495,25 @@ cdef class Engine:
             self.buf.running = _data(self._running)
             self.buf.running_snapshot = _data(self._running_snapshot)
 
+    cdef int _choose_shards(self, Call *call, Py_ssize_t batch, int n_threads,
+                            bint dropout) except -1:
+        """call.shards: the row shards of training steps on batches of ``batch`` rows with
+        ``n_threads`` (made once and reused), or NULL where one thread trains:
+        n_threads 1, fewer than two rows a shard, dropout (its masks are drawn
+        for the whole batch), batch norm (its statistics are the whole batch's)
+        or sparse input. Call after _use."""
+        call.shards = NULL
+        n_threads = min(n_threads, batch // 2)
+        if (n_threads < 2 or dropout or self.arch.state_size > 0
+                or self.arch.layers[1].kind != DENSE):
+            return 0
+        if (self.shard_set is None or self.shard_set.batch != batch
+                or self.shard_set.shards.n != n_threads):
+            self.shard_set = ShardSet(self.layer_dims, batch, n_threads, n_threads,
+                                      self.dtype, self.arch.size)
+        call.shards = self.shard_set.bind(&self.arch, &self.buf)
+        return 0
+
     cdef int _run(self, Call *call) except -1:
         """Run the call on this engine's network, without the GIL."""
         call.arch = &self.arch
@@ -516,7 +539,7 @@ cdef class Engine:
               double epsilon=1e-8, int schedule=0, double learning_rate=0.01,
               double schedule_a=0, double schedule_b=1, double l2=0, keep=None,
               costs=None, seconds=None, Py_ssize_t shuffle_block=0,
-              Py_ssize_t shuffle_window=64, bint new_fit=True):
+              Py_ssize_t shuffle_window=64, bint new_fit=True, int n_threads=1):
         """Train for ``epochs`` epochs; return True, or False if the cost diverged.
 
         X: (m, n0) float32, float64 or uint8, each row's values contiguous, any
@@ -544,6 +567,10 @@ cdef class Engine:
         that state is from an earlier call). new_fit: False carries the undo
         snapshot (the lowest-cost state so far) over from the previous call,
         as the calls of one fit epoch by epoch do.
+        n_threads: row shards of each step run on the engine's pool (1: this
+        thread only); used only without dropout, batch norm and sparse input,
+        and with at least two rows per shard. The parameters reached depend on
+        n_threads (the order of the gradient's sums), never on timing.
         """
         cdef Py_ssize_t m, batch, l, L = self.arch.n_layers
         cdef Progress progress
@@ -558,6 +585,7 @@ cdef class Engine:
         check_optimizer(optimizer, "optimizer")
         if shuffle != NO_SHUFFLE and shuffle != SHUFFLE_ROWS and shuffle != SHUFFLE_BLOCKS:
             raise ValueError(f"shuffle: expected 0 (none), 1 (rows) or 2 (blocks), got {shuffle}")
+        check_tasks(n_threads, "n_threads")
         if shuffle_block < 0 or shuffle_window < 1:
             raise ValueError(f"shuffle_block, shuffle_window: expected >= 0 and >= 1, "
                              f"got {shuffle_block}, {shuffle_window}")
@@ -590,6 +618,7 @@ cdef class Engine:
             ws = self._workspace(batch, True, dropout, _gathered(&data.X, shuffled))
             self._use(ws)
             self._bind_input(&data, X, batch)
+            self._choose_shards(&call, batch, n_threads, dropout)
             if shuffled and (self.perm is None or self.perm.shape[0] != n_order):
                 # (the block shuffle keeps its order of blocks after the m rows)
                 self.perm = np.empty(n_order, dtype=np.intp)

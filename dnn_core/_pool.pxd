@@ -6,3 +6,6 @@ cdef extern from "_pool.h" nogil:
     int DNN_POOL_MAX_WORKERS
     int run_tasks "dnn_pool_run"(dnn_task task, void *context, int n_tasks)
     int pool_size "dnn_pool_size"()
+
+
+cdef int check_tasks(int n_tasks, str name) except -1

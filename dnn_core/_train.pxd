@@ -5,6 +5,7 @@ from dnn_core._blas cimport floating
 from dnn_core._layout cimport Architecture, Hyperparameters, Buffers
 from dnn_core._random cimport Random
 from dnn_core._rows cimport Rows, Order
+from dnn_core._shards cimport Shards
 
 # Return codes of the epoch loop.
 cdef enum:
@@ -30,4 +31,5 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
                     floating *P, const Rows *X, const floating *T, const int64_t *labels,
                     const floating *W, Py_ssize_t m, Py_ssize_t batch, int shuffle,
                     Order *order, long first_epoch, long n_epochs, Random *rng,
-                    double *costs, double *seconds, Progress *progress) except -1 nogil
+                    double *costs, double *seconds, Progress *progress,
+                    Shards *shards) except -1 nogil

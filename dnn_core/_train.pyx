@@ -14,6 +14,7 @@ from dnn_core._optim cimport GD, scheduled_rate, optimizer_step
 from dnn_core._rows cimport NO_SHUFFLE, read_ahead, shuffle_order, gather_batch
 from dnn_core._passes cimport forward_pass, batch_cost, backward_pass
 from dnn_core._clock cimport now, poll_signals
+from dnn_core._shards cimport Shards, Batch, sharded_gradients, sharded_update
 
 # A new lowest-cost state is copied aside (the undo for divergence) when at
 # least this many times the last copy's duration has passed since it, so the
@@ -82,7 +83,8 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
                     floating *P, const Rows *X, const floating *T, const int64_t *labels,
                     const floating *W, Py_ssize_t m, Py_ssize_t batch, int shuffle,
                     Order *order, long first_epoch, long n_epochs, Random *rng,
-                    double *costs, double *seconds, Progress *progress) except -1 nogil:
+                    double *costs, double *seconds, Progress *progress,
+                    Shards *shards) except -1 nogil:
     """Train for n_epochs; return DONE or DIVERGED. W: sample weights (m,) or NULL
     (a batch whose weights are all zero is skipped).
 
@@ -97,6 +99,9 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
     Raises (through the GIL) what a pending signal handler raises, such as
     KeyboardInterrupt, between two steps: the parameters are then those at
     the end of the last completed step.
+
+    shards: NULL (each step in this thread), or the row shards that the
+    engine's pool runs each step on (no dropout, batch norm or sparse layer 1).
     """
     cdef floating *ws = <floating *> buf.ws
     cdef floating *G = <floating *> buf.grads
@@ -109,13 +114,19 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
     cdef floating *Yb = ws + buf.yb_off
     cdef floating *Wb = ws + buf.wb_off
     cdef bint full_batch = batch >= m
+    cdef Batch source
     cdef int l
     cdef double forward_work = 0
     for l in range(1, arch.n_layers + 1):
         forward_work += <double> arch.layers[l].n * arch.layers[l].n_prev * min(batch, m)
     # Plain gd is folded into the GEMMs, except in steps so long that Ctrl-C
     # should be looked for within them (a fused update cannot be stopped halfway).
-    cdef bint fused = hyper.optimizer == GD and forward_work < UNFUSED_WORK
+    cdef bint fused = (hyper.optimizer == GD and forward_work < UNFUSED_WORK
+                       and shards == NULL)
+    source.X = X
+    source.T = T
+    source.labels = labels
+    source.W = W
     began = now()
     for e in range(n_epochs):
         rate = scheduled_rate(hyper.schedule, hyper.rate0, hyper.schedule_a,
@@ -132,33 +143,46 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
             mb = min(batch, m - start)
             if not full_batch:
                 hinted = read_ahead(order, X, n0, shuffle, m, start, hinted)
-            if (full_batch or shuffle == NO_SHUFFLE) and X.in_place:
-                # a block of consecutive rows is read in place
-                Xb = (<const floating *> X.data) + start * X.stride
-                ldx = <blas_int> X.stride
-                if not (full_batch and e > 0):
-                    weight = gather_batch(X, T, labels, W, n0, n_out, NULL, start, mb, NULL,
-                                          Yb, Wb)
-            elif full_batch or shuffle == NO_SHUFFLE:
-                # consecutive rows, converted to the engine's dtype (once if full batch)
-                if not (full_batch and e > 0):
-                    weight = gather_batch(X, T, labels, W, n0, n_out, NULL, start, mb,
+            if shards != NULL:
+                # gather, forward, cost and backward shard by shard on the pool
+                source.rows = (NULL if full_batch or shuffle == NO_SHUFFLE
+                               else order.perm + start)
+                source.start = start
+                source.mb = mb
+                source.in_place = (full_batch or shuffle == NO_SHUFFLE) and X.in_place
+                source.gather = not (full_batch and e > 0)
+                cost = sharded_gradients(shards, arch, buf, P, &source, hyper.l2, &weight)
+                if weight <= 0:
+                    start += mb
+                    continue
+            else:
+                if (full_batch or shuffle == NO_SHUFFLE) and X.in_place:
+                    # a block of consecutive rows is read in place
+                    Xb = (<const floating *> X.data) + start * X.stride
+                    ldx = <blas_int> X.stride
+                    if not (full_batch and e > 0):
+                        weight = gather_batch(X, T, labels, W, n0, n_out, NULL, start, mb, NULL,
+                                              Yb, Wb)
+                elif full_batch or shuffle == NO_SHUFFLE:
+                    # consecutive rows, converted to the engine's dtype (once if full batch)
+                    if not (full_batch and e > 0):
+                        weight = gather_batch(X, T, labels, W, n0, n_out, NULL, start, mb,
+                                              ws + buf.xb_off, Yb, Wb)
+                    Xb = ws + buf.xb_off
+                else:
+                    weight = gather_batch(X, T, labels, W, n0, n_out, order.perm + start, 0, mb,
                                           ws + buf.xb_off, Yb, Wb)
-                Xb = ws + buf.xb_off
-            else:
-                weight = gather_batch(X, T, labels, W, n0, n_out, order.perm + start, 0, mb,
-                                      ws + buf.xb_off, Yb, Wb)
-                Xb = ws + buf.xb_off
-            if weight <= 0:
-                start += mb
-                continue
-            # X rows (mb, n0) C-ordered are the course's A0 (n0, mb) in Fortran order
-            # (a step folded into the GEMMs is short: looked for Ctrl-C after it only)
-            if forward_pass(arch, buf, P, Xb, Trans, ldx, mb, hyper.dropout, rng,
-                            NULL if fused else &progress.last_check):
-                cost = NAN
-            else:
-                cost = batch_cost(arch, buf, P, Yb, mb, weight, hyper.l2)
+                    Xb = ws + buf.xb_off
+                if weight <= 0:
+                    start += mb
+                    continue
+                # X rows (mb, n0) C-ordered are the course's A0 (n0, mb) in Fortran order
+                # (a step folded into the GEMMs is short: looked for Ctrl-C after it only)
+                if forward_pass(arch, buf, P, Xb, Trans, ldx, mb, hyper.dropout, rng,
+                                NULL if fused else &progress.last_check):
+                    cost = NAN
+                else:
+                    cost = batch_cost(arch, buf, P, Yb, mb, weight, hyper.l2)
             if not isfinite(cost):
                 return _diverge(size, hyper, buf, P, progress, e, first_epoch)
             t = now()
@@ -181,7 +205,11 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
                 t = now()
                 progress.snapshot_seconds = t - progress.last_snapshot
             progress.previous_cost = cost
-            if fused:
+            if shards != NULL:
+                progress.step += 1
+                sharded_update(shards, hyper, size, rate, progress.step, weight, P, G,
+                               <floating *> buf.moment1, <floating *> buf.moment2)
+            elif fused:
                 progress.step += 1
                 backward_pass(arch, buf, P, NULL, Xb, Trans, ldx, Yb, mb, weight,
                               hyper.dropout, hyper.l2, rate, NULL)

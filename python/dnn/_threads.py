@@ -4,12 +4,47 @@ import contextlib
 import os
 import threading
 
-__all__ = ["THREADED_GEMM_WORK", "thread_count", "limit"]
+__all__ = ["THREADED_GEMM_WORK", "SHARD_WORK", "thread_count", "shard_count",
+           "usable_cpus", "limit"]
 
 #: multiply-adds per GEMM from which a fit uses more than one BLAS thread: a
 #: GEMM then lasts ~10 ms or more, so a thread waiting a scheduler slice on a busy
 #: machine costs little (below it, 2-thread OpenBLAS was seen 10-50x slower)
 THREADED_GEMM_WORK = 1e8
+
+
+#: forward multiply-adds of one shard's rows from which a training step is cut
+#: into row shards on the engine's pool: a shard then computes for ~0.1 ms or
+#: more, against ~0.1 ms for the pool's two jobs of a step (wake-ups on a
+#: condition variable, measured ~65 us a job on this 2-core machine)
+SHARD_WORK = 2e6
+
+
+def usable_cpus():
+    """The CPUs this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def shard_count(layer_dims, batch, n_threads=None, shardable=True):
+    """Row shards of each training step (threads of the engine's pool) for a fit
+    of ``layer_dims`` on batches of ``batch`` rows.
+
+    ``n_threads`` when given (at most one shard per two rows); else the usable
+    CPUs, no more than a BLAS limit set with threadpoolctl (or
+    OPENBLAS_NUM_THREADS), and fewer where a shard's forward pass would fall
+    below :data:`SHARD_WORK` multiply-adds. 1 when not ``shardable`` (dropout,
+    batch norm, sparse input: their steps run in one thread).
+    """
+    if not shardable:
+        return 1
+    if n_threads is not None:
+        return max(1, min(n_threads, batch // 2))
+    per_row = sum(layer_dims[l] * layer_dims[l - 1] for l in range(1, len(layer_dims)))
+    cap = min(usable_cpus(), _blas_threads.current_limit())
+    return max(1, min(cap, batch // 2, int(per_row * batch // SHARD_WORK)))
 
 
 def thread_count(layer_dims, batch, n_threads=None):
@@ -36,17 +71,27 @@ class BlasThreads:
         self._blas = None            # the BLAS libraries that _limiter limits
         self._controller = None
 
+    def _select(self):
+        from threadpoolctl import ThreadpoolController
+
+        if self._controller is None:
+            self._controller = ThreadpoolController()
+        return self._controller.select(user_api="blas")
+
+    def current_limit(self):
+        """The fewest threads any BLAS library may use now (a threadpoolctl or
+        OPENBLAS_NUM_THREADS limit; within a fit, the fit's)."""
+        with self._lock:
+            return min((lib.num_threads for lib in self._select().lib_controllers),
+                       default=usable_cpus())
+
     @contextlib.contextmanager
     def limit(self, n_threads):
         """Within: at most ``n_threads`` BLAS threads (never above a limit the
         user has set with threadpoolctl)."""
-        from threadpoolctl import ThreadpoolController
-
         with self._lock:
             if self._users == 0:
-                if self._controller is None:
-                    self._controller = ThreadpoolController()
-                blas = self._controller.select(user_api="blas")
+                blas = self._select()
                 current = min((lib.num_threads for lib in blas.lib_controllers),
                               default=n_threads)
                 with _blas_control(blas):

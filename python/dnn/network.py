@@ -82,9 +82,14 @@ class Network(NetworkFiles):
     slope : float
         Negative-side slope of "leaky_relu".
     n_threads : int or None
-        BLAS threads during fit; None chooses by problem size (one thread
-        for layers too small to gain from more). Limits set with
-        threadpoolctl are honoured either way.
+        Threads of a fit. Each training step is cut into this many row
+        shards, run on the engine's own threads with single-threaded BLAS,
+        their gradients summed in a fixed order (the parameters reached depend
+        on the number of shards, never on timing, and equal one thread's to
+        rounding); without shards (dropout, batch norm, sparse input) it is
+        BLAS's thread count. None: the CPUs this process may use, fewer for
+        steps too small to gain (see :func:`dnn._threads.shard_count`).
+        Limits set with threadpoolctl are honoured.
     batch_norm : bool or sequence of bool
         Batch normalization of all hidden layers, or one flag per hidden
         layer: ``Z~[l] = gamma[l] (Z[l] - mu) / sqrt(var + 1e-5) + beta[l]``
@@ -287,7 +292,7 @@ class Network(NetworkFiles):
         return float(cost), gradient
 
     @contextlib.contextmanager
-    def training(self, batch_size=None, *, sparse_input=False):
+    def training(self, batch_size=None, *, sparse_input=False, shards=1):
         """Hold the network for a training loop of the caller's own (such as
         scikit-learn's lbfgs solver over :meth:`loss_and_gradient`).
 
@@ -303,6 +308,10 @@ class Network(NetworkFiles):
         sparse_input : bool
             The data are scipy.sparse: the first layer's work is not BLAS's
             and does not count towards the choice of threads.
+        shards : int >= 1
+            The row shards each step runs on, on the engine's own threads
+            (see :func:`dnn._threads.shard_count`); above 1, BLAS keeps one
+            thread (each shard's calls are single-threaded).
         """
         batch = 1 if batch_size is None else check.positive_int(batch_size, "batch_size")
         with self._fit_guard:
@@ -312,7 +321,7 @@ class Network(NetworkFiles):
                                    "network per thread")
             self._fitting = True
         try:
-            with threads.limit(threads.thread_count(
+            with threads.limit(1 if shards > 1 else threads.thread_count(
                     (0, *self.layer_dims[1:]) if sparse_input else self.layer_dims, batch,
                     self.n_threads)):
                 yield self
@@ -502,7 +511,12 @@ class Network(NetworkFiles):
         patience = check.positive_int(patience, "patience")
         min_delta = check.real(min_delta, "min_delta", low=0.0)
         callbacks = check.callbacks(callbacks)
-        with self.training(settings["batch_size"], sparse_input=is_sparse(X)):
+        settings["n_threads"] = threads.shard_count(
+            self.layer_dims, settings["batch_size"], self.n_threads,
+            shardable=not (any(k < 1 for k in settings["keep"] or ()) or any(self.batch_norm)
+                           or is_sparse(X)))
+        with self.training(settings["batch_size"], sparse_input=is_sparse(X),
+                           shards=settings["n_threads"]):
             if reinitialize:
                 self.initialize()
             if settings["optimizer_object"] != self._optimizer:
