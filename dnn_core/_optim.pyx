@@ -5,7 +5,7 @@
 The rules are the course's (Improving Deep Neural Networks, week 2):
 momentum keeps an exponentially weighted average of the gradients.
 """
-from libc.math cimport floor, pow, sqrt, NAN
+from libc.math cimport floor, pow, sqrt, sqrtf, NAN
 
 from dnn_core._update cimport sgd_update
 
@@ -61,18 +61,28 @@ cdef double scheduled_rate(Schedule schedule, double rate0, double a, double b,
     return NAN                      # (no other code reaches a kernel)
 
 
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    """sqrt in the type of x (sqrtf for float: no round trip through double)."""
+    if floating is float:
+        return sqrtf(x)
+    return sqrt(x)
+
+
 cdef void optimizer_step(Optimizer optimizer, Py_ssize_t size, double rate, double beta1,
                          double beta2, double epsilon, long step, floating *P,
                          const floating *G, floating *V, floating *S) noexcept nogil:
-    """One update of P from G; ``step`` counts updates from 1 (Adam's t)."""
+    """One update of P from G; ``step`` counts updates from 1 (Adam's t).
+
+    Each rule is one pass over the buffers with its scalars hoisted, written
+    so that the compiler vectorizes it (no division by a scalar, no libm call
+    but the square root, which becomes an instruction)."""
     cdef Py_ssize_t i
-    cdef floating v, s
+    cdef floating g, v, s
     cdef floating lr = <floating> rate, b1 = <floating> beta1, b2 = <floating> beta2
     cdef floating eps = <floating> epsilon
     cdef floating one_b1 = 1 - b1, one_b2 = 1 - b2
-    # bias corrections, in double like NumPy's `beta ** t`
-    cdef floating c1 = <floating> (1 - pow(beta1, step))
-    cdef floating c2 = <floating> (1 - pow(beta2, step))
+    cdef floating step_size, adam_eps
+    cdef double c1, c2
     if optimizer == GD:
         # P = P - lr * G
         sgd_update(size, rate, P, G)
@@ -85,24 +95,36 @@ cdef void optimizer_step(Optimizer optimizer, Py_ssize_t size, double rate, doub
     elif optimizer == NESTEROV:
         # V = beta * V + (1 - beta) * G; P = P - lr * (beta * V + (1 - beta) * G)
         for i in range(size):
-            v = b1 * V[i] + one_b1 * G[i]
+            g = G[i]
+            v = b1 * V[i] + one_b1 * g
             V[i] = v
-            P[i] = P[i] - lr * (b1 * v + one_b1 * G[i])
+            P[i] = P[i] - lr * (b1 * v + one_b1 * g)
     elif optimizer == RMSPROP:
         # S = beta * S + (1 - beta) * G ** 2; P = P - lr * G / (np.sqrt(S) + eps)
         for i in range(size):
-            s = b2 * S[i] + one_b2 * (G[i] * G[i])
+            g = G[i]
+            s = b2 * S[i] + one_b2 * (g * g)
             S[i] = s
-            P[i] = P[i] - lr * G[i] / (sqrt(s) + eps)
+            P[i] = P[i] - lr * g / (_sqrt(s) + eps)
     elif optimizer == ADAM:
         # V = beta1 * V + (1 - beta1) * G; S = beta2 * S + (1 - beta2) * G ** 2
         # P = P - lr * (V / (1 - beta1 ** t)) / (np.sqrt(S / (1 - beta2 ** t)) + eps)
+        # written as P - step_size * V / (np.sqrt(S) + adam_eps) with
+        # step_size = lr * sqrt(c2) / c1 and adam_eps = eps * sqrt(c2), the
+        # bias corrections c1 = 1 - beta1 ** t, c2 = 1 - beta2 ** t in double
+        # like NumPy's (equal to rounding: one division and one square root
+        # an entry instead of three divisions)
+        c1 = 1 - pow(beta1, step)
+        c2 = 1 - pow(beta2, step)
+        step_size = <floating> (rate * sqrt(c2) / c1)
+        adam_eps = <floating> (epsilon * sqrt(c2))
         for i in range(size):
-            v = b1 * V[i] + one_b1 * G[i]
-            s = b2 * S[i] + one_b2 * (G[i] * G[i])
+            g = G[i]
+            v = b1 * V[i] + one_b1 * g
+            s = b2 * S[i] + one_b2 * (g * g)
             V[i] = v
             S[i] = s
-            P[i] = P[i] - lr * (v / c1) / (sqrt(s / c2) + eps)
+            P[i] = P[i] - step_size * v / (_sqrt(s) + adam_eps)
 
 
 # ---------------------------------------------------------------------------

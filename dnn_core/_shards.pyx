@@ -1,7 +1,7 @@
 """Data-parallel training steps on the engine's pool.
 
 A batch of ``mb`` rows is cut into ``n`` row shards (shard k: rows
-``[mb k / n, mb (k + 1) / n)``). Each shard gathers its rows, then runs the
+``[mb k / n, mb (k + 1) / n)``; a batch of fewer than n rows, one row a shard). Each shard gathers its rows, then runs the
 forward pass, its cost and the backward pass into its own gradient as sums
 over its rows (weight 1), with single-threaded BLAS calls into its own
 workspaces; shard 0 alone adds the L2 terms. Then the gradients are summed in
@@ -88,8 +88,8 @@ cdef void _shard_gradients(Job *job, Shard *s, floating *P) noexcept nogil:
                                 0 if b.rows != NULL else b.start + s.lo, s.rows,
                                 NULL if b.in_place else <floating *> Xb, Yb,
                                 ws + s.buf.wb_off)
-    if s.weight <= 0:
-        return
+    if s.weight <= 0 and s != &job.shards.shard[0]:
+        return                      # (shard 0 computes: its gradient holds the L2 terms)
     # Sums over the shard's rows (weight 1); the update divides by the batch's
     # weight. forward_pass and backward_pass raise only through a Ctrl-C poll:
     # none here.
@@ -126,9 +126,13 @@ cdef double sharded_gradients(Shards *shards, const Architecture *arch, const Bu
     cdef Job job
     cdef int k
     cdef double cost = 0, total = 0
+    # rows spread over the first min(n, mb) shards, so that shard 0 (which adds
+    # the L2 terms) always has some
+    cdef int active = <int> min(<Py_ssize_t> shards.n, batch.mb)
     for k in range(shards.n):
-        shards.shard[k].lo = batch.mb * k // shards.n
-        shards.shard[k].rows = batch.mb * (k + 1) // shards.n - shards.shard[k].lo
+        shards.shard[k].lo = batch.mb * min(k, active) // active
+        shards.shard[k].rows = (batch.mb * min(k + 1, active) // active
+                                - shards.shard[k].lo)
         shards.shard[k].buf.weighted = buf.weighted
     job.shards = shards
     job.next = 0
