@@ -2,7 +2,7 @@
 
 Data come in scikit-learn's layout, ``X`` of shape ``(n_samples, n_features)``
 (the course's ``X.T``); the whole training loop runs in
-:class:`dnn_core._engine.Engine`, without the GIL.
+:class:`dnn_core.Engine`, without the GIL.
 """
 import contextlib
 import os
@@ -13,7 +13,7 @@ import numpy as np
 
 import dnn_core
 from dnn_core import registry
-from dnn_core._engine import Engine
+from dnn_core import Engine
 
 from dnn import _fit_loop as fit_loop
 from dnn import _model_file as model_file

@@ -1,9 +1,10 @@
 """Optimizers and learning-rate schedules for :meth:`dnn.Network.fit`.
 
 Each object only carries hyperparameters; the update rules run in the
-compiled engine (``dnn_core._optim``). The rules are the course's
-(Improving Deep Neural Networks, week 2), with ``g`` the gradient of one
-mini-batch and ``t`` the number of updates so far, from 1:
+compiled engine (one step alone: ``dnn_core.optimizer_step``; a schedule's
+rate: ``dnn_core.scheduled_rate``). The rules are the course's (Improving
+Deep Neural Networks, week 2), with ``g`` the gradient of one mini-batch and
+``t`` the number of updates so far, from 1:
 
 =========  ==================================================================
 gd         ``p -= lr * g``
@@ -22,7 +23,8 @@ A schedule gives the learning rate of each epoch (counted from 0 over the
 network's life, so a warm-started ``fit`` continues the decay); pass one as
 ``fit(learning_rate=...)``. A plain number is a constant rate.
 """
-from dnn_core import _optim, registry
+import dnn_core
+from dnn_core import registry
 
 from dnn import _validation as check
 
@@ -197,7 +199,7 @@ class Schedule:
 
     def __call__(self, epoch):
         a, b = self.arguments()
-        return _optim.rate(self.code, self.learning_rate, a, b, int(epoch))
+        return dnn_core.scheduled_rate(self.code, self.learning_rate, a, b, int(epoch))
 
     def __repr__(self):
         fields = ", ".join(f"{key}={value!r}" for key, value in vars(self).items())
