@@ -17,8 +17,10 @@ from dnn import _fit_loop as fit_loop
 from dnn import _fit_settings as fit_settings
 from dnn import _model_file as model_file
 from dnn import _batch_norm_network as batch_norm_network
+from dnn import _doc as doc
 from dnn import _threads as threads
 from dnn import _validation as check
+from dnn import optimizers
 from dnn._history import DivergenceError, History, divergence_message
 from dnn._files import file_name
 from dnn._network_evaluation import NetworkEvaluation
@@ -65,13 +67,16 @@ class Network(NetworkEvaluation, NetworkFiles):
     layer_dims : sequence of int
         ``[n_features, n_1, ..., n_out]``.
     activation : str or sequence of str
-        Hidden activation: "relu", "leaky_relu", "tanh", "sigmoid" or
-        "identity"; one for all hidden layers or one per hidden layer.
-    output : {"sigmoid", "softmax", "linear"}
-        Output activation; it fixes the loss: binary cross-entropy (labels
-        0/1, one column per output), categorical cross-entropy (integer
-        classes ``0..n_out-1``), mean squared error ``sum((A - Y)**2) / 2m``.
-    init : {"he", "xavier", "course", "glorot_uniform"}
+        Hidden activation (the hidden rows of ``dnn_core.registry.ACTIVATIONS``),
+        one for all hidden layers or one per hidden layer, each one of
+        {HIDDEN}.
+    output : {OUTPUTS}
+        Output activation; it fixes the loss (``dnn_core.registry.OUTPUTS``):
+
+        {OUTPUT_LOSSES}
+
+        (the values ``y`` takes for each: :meth:`fit`).
+    init : {INITS}
         Weight initialization (see :func:`dnn.initialize_parameters`).
     dtype : {"float64", "float32"}
         Of the parameters and the arithmetic; inputs are converted to it.
@@ -347,12 +352,11 @@ class Network(NetworkEvaluation, NetworkFiles):
         batch_size : int or None
             None: full batch (one step per epoch, no shuffle). Otherwise
             mini-batches of a seeded permutation, the last one smaller.
-        optimizer : str or dnn.optimizers.Optimizer
-            "gd", "momentum", "nesterov", "rmsprop", "adam". Its state carries
-            over to the next fit() while the optimizer stays the same.
+        optimizer : {OPTIMIZERS} or dnn.optimizers.Optimizer
+            Its state carries over to the next fit() while the optimizer stays
+            the same.
         learning_rate : float, dnn.optimizers.Schedule or None
-            None: the optimizer's default (0.01 for gd and momentum, 0.001
-            for rmsprop and adam).
+            None: the optimizer's default ({DEFAULT_RATES}).
         l2 : float >= 0
             The course's L2 penalty ``l2 / (2 m) * sum ||W||^2`` (m: batch size).
         keep_prob : float, sequence of float or None
@@ -513,6 +517,11 @@ class Network(NetworkEvaluation, NetworkFiles):
     def __repr__(self):
         return (f"Network({self.layer_dims}, activation={self.activations!r}, "
                 f"output={self.output!r}, dtype={self.dtype.name!r})")
+
+
+Network.__doc__ = doc.fill(Network.__doc__)
+Network.fit.__doc__ = doc.fill(Network.fit.__doc__,
+                               DEFAULT_RATES=doc.default_rates(optimizers.OPTIMIZERS))
 
 
 # ---------------------------------------------------------------------------

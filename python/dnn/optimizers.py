@@ -26,6 +26,7 @@ network's life, so a warm-started ``fit`` continues the decay); pass one as
 import dnn_core
 from dnn_core import registry
 
+from dnn import _doc as doc
 from dnn import _validation as check
 
 __all__ = ["Optimizer", "GD", "Momentum", "Nesterov", "RMSProp", "Adam", "get",
@@ -163,8 +164,7 @@ OPTIMIZERS = {name: {cls.name: cls for cls in (GD, Momentum, Nesterov, RMSProp, 
 
 
 def get(optimizer):
-    """An Optimizer from a name ("gd", "momentum", "nesterov", "rmsprop", "adam")
-    or the object itself."""
+    """An Optimizer from a name, one of {OPTIMIZERS}, or the object itself."""
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
@@ -172,6 +172,9 @@ def get(optimizer):
     raise (TypeError if not isinstance(optimizer, str) else ValueError)(
         f"optimizer: expected one of {sorted(OPTIMIZERS)} or a dnn.optimizers.Optimizer, "
         f"got {optimizer!r}")
+
+
+get.__doc__ = doc.fill(get.__doc__)
 
 
 def from_hyperparameters(name, beta1, beta2, epsilon):
