@@ -3,8 +3,29 @@
 Low level and unforgiving of meaning (they check only that shapes fit, so
 nothing is read or written out of bounds): use the ``dnn`` package for a
 validated API. Arrays are in the course's layout, ``(units, examples)``.
+
+The public names (everything in ``__all__``) are what ``dnn`` uses; the
+``dnn_core._x`` modules behind them are private and may be reorganised.
+
+- ``Engine(layer_dims, activation_codes, loss_code, slope, dtype, seed)``: the
+  compiled network (flat parameter and gradient buffers, optimizer state,
+  the training loop without the GIL) under :class:`dnn.Network`.
+- ``optimizer_step(code, P, G, V, S, rate, beta1=0.9, beta2=0.999,
+  epsilon=1e-8, t=1)``: one update of the 1-D C-contiguous parameter vector
+  ``P`` in place by the optimizer of that code (``registry.OPTIMIZERS``), with
+  gradient ``G`` and state ``V``, ``S`` (updated in place), all of P's length
+  and dtype; ``t >= 1`` is the step count (Adam's bias correction).
+- ``scheduled_rate(code, rate0, a, b, epoch)``: the learning rate at ``epoch``
+  of the schedule of that code (``registry.SCHEDULES``; ``a, b``: its
+  arguments).
+- ``batch_norm_train_forward``, ``batch_norm_inference_forward``,
+  ``batch_norm_backward``, ``batch_norm_fold``: one batch-normalization
+  layer's kernels over ``(units, examples)`` C-contiguous arrays (see each
+  one's docstring).
 """
-from dnn_core import _activations, _blas, _checks, _dense, _losses, _update, registry
+from dnn_core import (_activations, _batchnorm, _blas, _checks, _dense, _losses, _optim,
+                      _update, registry)
+from dnn_core._engine import Engine
 
 #: activation name -> the code the kernels take (from dnn_core.registry)
 ACTIVATIONS = {name: row.code for name, row in registry.ACTIVATIONS.items()}
@@ -24,9 +45,17 @@ sgd_update = _update.sgd
 value_summary = _checks.summary
 has_nonfinite = _checks.has_nonfinite
 rows_beyond = _checks.rows_beyond
+optimizer_step = _optim.step
+scheduled_rate = _optim.rate
+batch_norm_train_forward = _batchnorm.train_forward
+batch_norm_inference_forward = _batchnorm.inference_forward
+batch_norm_backward = _batchnorm.backward
+batch_norm_fold = _batchnorm.fold
 
 __all__ = [
     "ACTIVATIONS", "LOSSES", "dense_forward", "dense_backward", "activation_forward",
     "activation_backward", "logits_cost", "probs_cost", "probs_gradient", "output_delta",
-    "sgd_update", "value_summary", "has_nonfinite", "rows_beyond",
+    "sgd_update", "value_summary", "has_nonfinite", "rows_beyond", "Engine", "optimizer_step",
+    "scheduled_rate", "batch_norm_train_forward", "batch_norm_inference_forward",
+    "batch_norm_backward", "batch_norm_fold",
 ]

@@ -11,6 +11,8 @@ exactly one row. Adding a kind of thing = its kernel + one row + its tests
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from dnn_core import _activations, _losses, _optim
 
 
@@ -38,6 +40,9 @@ class OutputRow:
     loss_code: int           #: the kernels' Loss code
     formula: str             #: the cost, one line
     target: str              #: "binary", "categorical", "continuous" or "count"
+    #: cost(Z, Y, m) -> float: the mean cost of m examples from the logits Z (n_out, m),
+    #: in NumPy's exp and log1p (within 1 ulp; ``dnn.gradient_check``'s cost)
+    logits_cost: object = field(repr=False)
     aliases: tuple = ()      #: other names of the loss (functional ``loss=``)
     sklearn_out: str = None  #: scikit-learn's ``out_activation_``
     sklearn_loss: str = None  #: scikit-learn's ``loss``
@@ -80,6 +85,26 @@ TARGETS = {
     "count": ("counts", 0.0, math.inf),
 }
 
+def _binary_crossentropy_from_logits(Z, Y, m):
+    return float(np.sum(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))) / m)
+
+
+def _categorical_crossentropy_from_logits(Z, Y, m):
+    top = Z.max(axis=0)
+    log_probs = Z - (top + np.log(np.sum(np.exp(Z - top), axis=0)))
+    return float(-np.sum(Y * log_probs) / m)
+
+
+def _squared_error_from_logits(Z, Y, m):
+    return float(np.sum((Z - Y) ** 2) / (2 * m))
+
+
+def _poisson_from_logits(Z, Y, m):
+    # xlogy(Y, Y) - Y Z - Y + exp(Z), summed; xlogy(0, 0) = 0
+    xlogx = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1)), 0)
+    return float(np.sum(xlogx - Y * Z - Y + np.exp(Z)) / m)
+
+
 _A = _activations.Activation
 _L = _losses.Loss
 _O = _optim.Optimizer
@@ -102,16 +127,19 @@ ACTIVATIONS = {row.name: row for row in (
 OUTPUTS = {row.name: row for row in (
     OutputRow("sigmoid", "sigmoid", "binary_crossentropy", int(_L.BINARY_CROSSENTROPY),
               "-mean(y log a + (1 - y) log(1 - a))", "binary",
+              logits_cost=_binary_crossentropy_from_logits,
               sklearn_out="logistic", sklearn_loss="log_loss"),
     OutputRow("softmax", "softmax", "categorical_crossentropy",
               int(_L.CATEGORICAL_CROSSENTROPY), "-sum(y log a) / m", "categorical",
+              logits_cost=_categorical_crossentropy_from_logits,
               sklearn_out="softmax", sklearn_loss="log_loss"),
     OutputRow("linear", "identity", "mse", int(_L.MEAN_SQUARED_ERROR),
-              "sum((a - y)^2) / (2 m)", "continuous", aliases=("mean_squared_error",),
+              "sum((a - y)^2) / (2 m)", "continuous",
+              logits_cost=_squared_error_from_logits, aliases=("mean_squared_error",),
               sklearn_out="identity", sklearn_loss="squared_error",
               onnx_output="predictions"),
     OutputRow("poisson", "exp", "poisson", int(_L.POISSON),
-              "sum(xlogy(y, y / a) - y + a) / m", "count",
+              "sum(xlogy(y, y / a) - y + a) / m", "count", logits_cost=_poisson_from_logits,
               sklearn_out="exp", sklearn_loss="poisson", onnx_output="predictions"),
 )}
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -33,6 +34,18 @@ def assert_close(actual, desired, dtype=np.float64, rtol=None, scale=None):
     if scale is None:
         scale = np.max(np.abs(desired)) if desired.size else 0.0
     np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * scale)
+
+
+@pytest.fixture
+def no_densify(monkeypatch):
+    """Densifying any scipy.sparse matrix or array raises."""
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("X was densified")
+    for cls in (sp.csr_matrix, sp.csr_array, sp.csc_matrix, sp.csc_array, sp.coo_matrix,
+                sp.coo_array):
+        monkeypatch.setattr(cls, "toarray", refuse)
+        monkeypatch.setattr(cls, "todense", refuse)
+        monkeypatch.setattr(cls, "__array__", refuse, raising=False)
 
 
 def catvnoncat():

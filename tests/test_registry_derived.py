@@ -3,11 +3,14 @@ functional API's, Network's, dnn.sklearn's, the ONNX export's, the CLI's choices
 the optimizers' classes and defaults, and the error messages listing choices."""
 import inspect
 
+import numpy as np
 import pytest
 
 import dnn
 from dnn import _onnx, _steps, cli, functional, network, optimizers
 from dnn_core import registry
+
+from helpers import REFERENCE
 
 
 def test_functional_tables():
@@ -17,11 +20,29 @@ def test_functional_tables():
     assert set(_steps.LOSS_NAMES) == set(registry.losses())
     for name, row in registry.OUTPUTS.items():
         assert _steps.LOSS_CODES[row.loss] == row.loss_code
-        assert set(_steps.PRECISE_LOGITS_COSTS) == {r.loss for r in registry.OUTPUTS.values()}
+        assert _steps.PRECISE_LOGITS_COSTS[row.loss] is row.logits_cost
+    assert set(_steps.PRECISE_LOGITS_COSTS) == {r.loss for r in registry.OUTPUTS.values()}
     # (the tables as they were written by hand before, the same today)
     assert functional.DEFAULT_LOSS["sigmoid"] == "binary_crossentropy"
     assert functional.DEFAULT_LOSS["softmax"] == "categorical_crossentropy"
     assert _steps.FALLBACK_LOSS == "mse"
+
+
+@pytest.mark.parametrize("name", list(registry.OUTPUTS))
+def test_each_output_row_has_the_reference_cost_from_logits(name):
+    row = registry.OUTPUTS[name]
+    rng = np.random.default_rng(3)
+    Z = rng.standard_normal((3, 11)) * 4
+    if row.target == "categorical":
+        Y = np.eye(3)[:, rng.integers(0, 3, 11)]
+    elif row.target == "binary":
+        Y = (rng.random((3, 11)) < 0.5).astype(np.float64)
+    elif row.target == "count":
+        Y = rng.poisson(2.0, (3, 11)).astype(np.float64)
+    else:
+        Y = rng.standard_normal((3, 11))
+    expected = REFERENCE.compute_cost_from_logits(Z, Y, row.loss)
+    assert row.logits_cost(Z, Y, 11) == pytest.approx(expected, rel=1e-12, abs=0)
 
 
 def test_network_tables():

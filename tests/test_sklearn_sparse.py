@@ -8,17 +8,7 @@ import scipy.sparse as sp
 
 from dnn.sklearn import DNNClassifier, DNNRegressor
 
-
-@pytest.fixture
-def no_densify(monkeypatch):
-    """Densifying any scipy.sparse matrix or array raises."""
-    def refuse(self, *args, **kwargs):
-        raise AssertionError("X was densified")
-    for cls in (sp.csr_matrix, sp.csr_array, sp.csc_matrix, sp.csc_array, sp.coo_matrix,
-                sp.coo_array):
-        monkeypatch.setattr(cls, "toarray", refuse)
-        monkeypatch.setattr(cls, "todense", refuse)
-        monkeypatch.setattr(cls, "__array__", refuse, raising=False)
+from helpers import no_densify  # noqa: F401 (a fixture)
 
 
 def _data(m=150, n=40, seed=0):

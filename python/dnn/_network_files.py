@@ -1,6 +1,7 @@
 """The Network side of the file format: :meth:`dnn.Network.save`, pickling and
 ONNX export, as a mixin of :class:`dnn.Network` (the file itself, reading and
-every check: :mod:`dnn._model_file`; loading: :func:`dnn.load`)."""
+every check: :mod:`dnn._model_file`; :func:`dnn.load` reads a file and
+rebuilds the network with ``Network._from_fields``)."""
 from dnn import _model_file as model_file
 from dnn._files import file_name
 
@@ -72,6 +73,19 @@ class NetworkFiles:
             engine.moments[...] = state["moments"]
             engine.step_count = state["step_count"]
             self._optimizer = state["optimizer"]
+
+    @classmethod
+    def _from_fields(cls, fields, name):
+        """A network of class ``cls`` rebuilt from the arrays of the file format
+        (every field checked by :func:`dnn._model_file.decode`; ``name``, of
+        the file, in its messages)."""
+        def build(layer_dims, activations, output, init, dtype, slope, batch_norm=False):
+            return cls(layer_dims, activations, output, init, dtype, slope=slope,
+                       batch_norm=batch_norm)
+
+        network, state = model_file.decode(fields, name, build)
+        network._restore(state)
+        return network
 
     def __getstate__(self):
         # pickled as the fields of the file format (the engine is a C object)

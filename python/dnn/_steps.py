@@ -29,6 +29,8 @@ LOSS_CODES = {row.loss: row.loss_code for row in registry.OUTPUTS.values()}
 #: codes of the activations whose derivative reads Z (not A)
 READS_Z = frozenset(row.code for row in registry.ACTIVATIONS.values() if row.reads == "Z")
 IDENTITY = registry.ACTIVATIONS["identity"].code
+#: loss name -> its mean cost over the m examples from the logits, at NumPy's precision
+PRECISE_LOGITS_COSTS = {row.loss: row.logits_cost for row in registry.OUTPUTS.values()}
 
 
 def parameter_bytes(dims, dtype):
@@ -232,29 +234,3 @@ def precise_logits_cost(Z, Y, loss):
     differences magnify the rounding noise of the cost by 1 / epsilon, and the
     kernels' vectorised polynomials carry a little more of it."""
     return PRECISE_LOGITS_COSTS[loss](Z, Y, Z.shape[1])
-
-
-def _binary_crossentropy(Z, Y, m):
-    return float(np.sum(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))) / m)
-
-
-def _categorical_crossentropy(Z, Y, m):
-    top = Z.max(axis=0)
-    log_probs = Z - (top + np.log(np.sum(np.exp(Z - top), axis=0)))
-    return float(-np.sum(Y * log_probs) / m)
-
-
-def _squared_error(Z, Y, m):
-    return float(np.sum((Z - Y) ** 2) / (2 * m))
-
-
-def _poisson(Z, Y, m):
-    # xlogy(Y, Y) - Y Z - Y + exp(Z), summed; xlogy(0, 0) = 0
-    xlogx = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1)), 0)
-    return float(np.sum(xlogx - Y * Z - Y + np.exp(Z)) / m)
-
-
-#: loss name -> its mean cost over the m examples from the logits, at NumPy's precision
-PRECISE_LOGITS_COSTS = {"binary_crossentropy": _binary_crossentropy,
-                        "categorical_crossentropy": _categorical_crossentropy,
-                        "mse": _squared_error, "poisson": _poisson}

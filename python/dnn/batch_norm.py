@@ -43,7 +43,6 @@ from collections import namedtuple
 import numpy as np
 
 import dnn_core
-from dnn_core import _batchnorm
 
 from dnn import _validation as check
 
@@ -168,9 +167,10 @@ def batchnorm_forward(Z, gamma, beta, epsilon=EPSILON, running_mean=None, runnin
     Z_tilde = np.empty_like(Z)
     Z_norm = np.empty_like(Z)
     if not training:
-        _batchnorm.inference_forward(Z, gamma_flat, beta_flat, rm, rv, Z_tilde, epsilon)
+        dnn_core.batch_norm_inference_forward(Z, gamma_flat, beta_flat, rm, rv, Z_tilde,
+                                              epsilon)
         ones, zeros = np.ones_like(gamma_flat), np.zeros_like(beta_flat)
-        _batchnorm.inference_forward(Z, ones, zeros, rm, rv, Z_norm, epsilon)
+        dnn_core.batch_norm_inference_forward(Z, ones, zeros, rm, rv, Z_norm, epsilon)
         invstd = (1 / np.sqrt(rv.astype(np.float64) + epsilon)).astype(Z.dtype)
         mu, var = rm.copy().reshape(n, 1), rv.copy().reshape(n, 1)
         weights = None
@@ -179,9 +179,9 @@ def batchnorm_forward(Z, gamma, beta, epsilon=EPSILON, running_mean=None, runnin
         invstd = np.empty(n, dtype=Z.dtype)
         mu, var = np.empty((n, 1), dtype=Z.dtype), np.empty((n, 1), dtype=Z.dtype)
         running = (rm, rv) if running_mean is not None else (None, None)
-        if _batchnorm.train_forward(Z, gamma_flat, beta_flat, Z_norm, Z_tilde, invstd,
-                                    mu.reshape(-1), var.reshape(-1), *running, weights,
-                                    epsilon, momentum):
+        if dnn_core.batch_norm_train_forward(Z, gamma_flat, beta_flat, Z_norm, Z_tilde,
+                                             invstd, mu.reshape(-1), var.reshape(-1),
+                                             *running, weights, epsilon, momentum):
             raise ValueError(f"Z: the variance overflowed to inf although Z is finite; "
                              f"scale Z down (or compute in float64)")
     if dnn_core.has_nonfinite(Z_tilde.reshape(-1)):
@@ -249,8 +249,8 @@ def batchnorm_backward(dZ_tilde, cache, reduction="mean"):
     shape = np.shape(cache.gamma)
     dZ = np.empty_like(dZ_tilde)
     dgamma, dbeta = np.empty(shape, dtype=dZ.dtype), np.empty(shape, dtype=dZ.dtype)
-    _batchnorm.backward(dZ_tilde, Z_norm, gamma, invstd, dZ, dgamma.reshape(-1),
-                        dbeta.reshape(-1), weights, bool(cache.training), scale)
+    dnn_core.batch_norm_backward(dZ_tilde, Z_norm, gamma, invstd, dZ, dgamma.reshape(-1),
+                                 dbeta.reshape(-1), weights, bool(cache.training), scale)
     for array in (dZ, dgamma, dbeta):
         if dnn_core.has_nonfinite(array.reshape(-1)):
             raise ValueError("dZ_tilde: the gradients overflowed to inf although the inputs "
@@ -288,6 +288,6 @@ def batchnorm_fold(gamma, beta, running_mean, running_var, epsilon=EPSILON):
         raise ValueError(f"running_var: expected values >= 0, got {rv.min():g}")
     epsilon = check.real(epsilon, "epsilon", low=0, low_inclusive=False)
     scale, shift = np.empty(gamma_array.shape, dtype), np.empty(gamma_array.shape, dtype)
-    _batchnorm.fold(gamma_flat, beta_flat, rm, rv, scale.reshape(-1), shift.reshape(-1),
-                    epsilon)
+    dnn_core.batch_norm_fold(gamma_flat, beta_flat, rm, rv, scale.reshape(-1),
+                             shift.reshape(-1), epsilon)
     return scale, shift

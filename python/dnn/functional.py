@@ -16,6 +16,7 @@ import numpy as np
 import dnn_core
 from dnn_core import registry
 
+from dnn import _doc as doc
 from dnn import _steps as steps
 from dnn import _validation as check
 # (re-exported: their old home)
@@ -35,10 +36,11 @@ def initialize_parameters(layer_dims, init="he", seed=None, dtype=np.float64):
     ----------
     layer_dims : sequence of int
         ``[n_x, n_1, ..., n_L]``, every size >= 1.
-    init : {"he", "xavier", "course", "glorot_uniform"}
-        ``W[l]`` drawn as ``randn * sqrt(2 / n[l-1])`` (he), ``randn *
-        sqrt(1 / n[l-1])`` (xavier), ``randn * 0.01`` (course) or uniform on
-        ``+-sqrt(6 / (n[l-1] + n[l]))`` (glorot_uniform).
+    init : {INITS}
+        ``W[l]`` drawn as (``dnn_core.registry.INITIALIZERS``; ``fan_in`` is
+        ``n[l-1]``, ``fan_out`` is ``n[l]``; biases zero):
+
+        {INIT_FORMULAS}
     seed : int, numpy.random.Generator or None
         Seed of ``numpy.random.default_rng``.
     dtype : float32 or float64
@@ -67,6 +69,9 @@ def initialize_parameters(layer_dims, init="he", seed=None, dtype=np.float64):
         parameters[f"W{layer}"] = W.astype(dtype)
         parameters[f"b{layer}"] = np.zeros((fan_out, 1), dtype=dtype)
     return parameters
+
+
+initialize_parameters.__doc__ = doc.fill(initialize_parameters.__doc__)
 
 
 # ---------------------------------------------------------------------------

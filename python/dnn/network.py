@@ -2,7 +2,7 @@
 
 Data come in scikit-learn's layout, ``X`` of shape ``(n_samples, n_features)``
 (the course's ``X.T``); the whole training loop runs in
-:class:`dnn_core._engine.Engine`, without the GIL.
+:class:`dnn_core.Engine`, without the GIL.
 """
 import contextlib
 import os
@@ -11,21 +11,21 @@ import weakref
 
 import numpy as np
 
-import dnn_core
-from dnn_core import registry
-from dnn_core._engine import Engine
+from dnn_core import Engine, registry
 
 from dnn import _fit_loop as fit_loop
+from dnn import _fit_settings as fit_settings
 from dnn import _model_file as model_file
 from dnn import _batch_norm_network as batch_norm_network
-from dnn import _streaming as streaming
+from dnn import _doc as doc
 from dnn import _threads as threads
 from dnn import _validation as check
-from dnn._early_stopping import EarlyStopping
+from dnn import optimizers
 from dnn._history import DivergenceError, History, divergence_message
-from dnn._files import file_name, writable_path
+from dnn._files import file_name
+from dnn._network_evaluation import NetworkEvaluation
 from dnn._network_files import NetworkFiles
-from dnn._sparse_input import is_sparse, workspace_dims
+from dnn._sparse_input import is_sparse
 # (re-exported: their old home)
 from dnn._history import TARGET_SCALE_WARNING  # noqa: F401
 from dnn._model_file import FORMAT, FORMAT_VERSION  # noqa: F401
@@ -59,7 +59,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class Network(NetworkFiles):
+class Network(NetworkEvaluation, NetworkFiles):
     """A fully connected network: ``Z[l] = W[l] A[l-1] + b[l]``, ``A[l] = g(Z[l])``.
 
     Parameters
@@ -67,13 +67,16 @@ class Network(NetworkFiles):
     layer_dims : sequence of int
         ``[n_features, n_1, ..., n_out]``.
     activation : str or sequence of str
-        Hidden activation: "relu", "leaky_relu", "tanh", "sigmoid" or
-        "identity"; one for all hidden layers or one per hidden layer.
-    output : {"sigmoid", "softmax", "linear"}
-        Output activation; it fixes the loss: binary cross-entropy (labels
-        0/1, one column per output), categorical cross-entropy (integer
-        classes ``0..n_out-1``), mean squared error ``sum((A - Y)**2) / 2m``.
-    init : {"he", "xavier", "course", "glorot_uniform"}
+        Hidden activation (the hidden rows of ``dnn_core.registry.ACTIVATIONS``),
+        one for all hidden layers or one per hidden layer, each one of
+        {HIDDEN}.
+    output : {OUTPUTS}
+        Output activation; it fixes the loss (``dnn_core.registry.OUTPUTS``):
+
+        {OUTPUT_LOSSES}
+
+        (the values ``y`` takes for each: :meth:`fit`).
+    init : {INITS}
         Weight initialization (see :func:`dnn.initialize_parameters`).
     dtype : {"float64", "float32"}
         Of the parameters and the arithmetic; inputs are converted to it.
@@ -246,51 +249,6 @@ class Network(NetworkFiles):
                              f"got {array.shape}")
         return np.ascontiguousarray(array, dtype=self.dtype)
 
-    def loss_and_gradient(self, flat_parameters, X, y, l2=0.0, sample_weight=None):
-        """The full-batch cost and its gradient at the parameter vector
-        ``flat_parameters``, as a minimizer such as
-        ``scipy.optimize.minimize(..., jac=True)`` wants them.
-
-        The network's own parameters are left as they were. As
-        :meth:`compute_gradients`, without dropout, weighted as in :meth:`fit`
-        when ``sample_weight`` is given; unlike it, a cost that overflowed is
-        returned (inf or NaN) rather than raised, so that a line search can
-        back off.
-
-        Parameters
-        ----------
-        flat_parameters : array_like, shape (n_parameters,)
-            Laid out as :attr:`flat_parameters`; converted to the network's
-            dtype.
-        X : array_like, shape (n_samples, n_features)
-        y : array_like
-            As :meth:`fit` takes it.
-        l2 : float >= 0
-        sample_weight : array_like, shape (n_samples,), or None
-
-        Returns
-        -------
-        cost : float
-            With the l2 term.
-        gradient : ndarray, shape (n_parameters,), float64
-            Laid out as :attr:`flat_parameters`.
-        """
-        flat = self._flat_vector(flat_parameters, "flat_parameters")
-        X, T, labels = self._dataset(X, y)
-        weights = check.sample_weight(sample_weight, X.shape[0], self.dtype)
-        l2 = check.real(l2, "l2", low=0.0)
-        check.workspace(workspace_dims(self.layer_dims, X), X.shape[0], self.dtype, "X")
-        engine = self._engine
-        with self._engine_lock:
-            kept = engine.parameters.copy()
-            try:
-                engine.parameters[...] = flat
-                cost = engine.compute_gradients(X, T, labels, l2, sample_weight=weights)
-                gradient = engine.gradients.astype(np.float64)
-            finally:
-                engine.parameters[...] = kept
-        return float(cost), gradient
-
     @contextlib.contextmanager
     def training(self, batch_size=None, *, sparse_input=False, shards=1):
         """Hold the network for a training loop of the caller's own (such as
@@ -369,11 +327,8 @@ class Network(NetworkFiles):
 
     def _dataset(self, X, y, name_x="X", name_y="y"):
         """(X, T, labels) checked as the engine takes them (see
-        :func:`dnn._validation.features` and :func:`dnn._validation.targets`)."""
-        X = check.features(X, self.layer_dims[0], self.dtype, name_x)
-        T, labels = check.targets(y, X.shape[0], registry.OUTPUTS[self.output],
-                                  self.layer_dims[-1], self.dtype, name_y)
-        return X, T, labels
+        :func:`dnn._fit_settings.checked_data`)."""
+        return fit_settings.checked_data(self, X, y, name_x, name_y)
 
     # -- training ------------------------------------------------------------
 
@@ -406,12 +361,11 @@ class Network(NetworkFiles):
         batch_size : int or None
             None: full batch (one step per epoch, no shuffle). Otherwise
             mini-batches of a seeded permutation, the last one smaller.
-        optimizer : str or dnn.optimizers.Optimizer
-            "gd", "momentum", "nesterov", "rmsprop", "adam". Its state carries
-            over to the next fit() while the optimizer stays the same.
+        optimizer : {OPTIMIZERS} or dnn.optimizers.Optimizer
+            Its state carries over to the next fit() while the optimizer stays
+            the same.
         learning_rate : float, dnn.optimizers.Schedule or None
-            None: the optimizer's default (0.01 for gd and momentum, 0.001
-            for rmsprop and adam).
+            None: the optimizer's default ({DEFAULT_RATES}).
         l2 : float >= 0
             The course's L2 penalty ``l2 / (2 m) * sum ||W||^2`` (m: batch size).
         keep_prob : float, sequence of float or None
@@ -480,41 +434,13 @@ class Network(NetworkFiles):
         KeyboardInterrupt
             On Ctrl-C; the parameters are those at the end of a completed step.
         """
-        epochs = check.integer(epochs, "epochs")
-        check.allocation(16 * epochs, "epochs", f"the record of {epochs} epochs' costs and times")
-        shuffle = streaming.shuffle_code(shuffle, X)
-        X, T, labels = self._dataset(X, y)
-        m = X.shape[0]
-        weights = check.sample_weight(sample_weight, m, self.dtype)
-        validation = None
-        split = check.real(validation_split, "validation_split", low=0.0, high=1.0)
-        if validation_data is not None:
-            if split:
-                raise ValueError("validation_split: give it or validation_data, not both")
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data: expected a pair (X_val, y_val)")
-            validation = self._dataset(*validation_data, name_x="validation_data[0]",
-                                       name_y="validation_data[1]")
-        elif split:
-            (X, T, labels, weights), validation = fit_loop.split_validation(
-                X, T, labels, weights, split)
-            m = X.shape[0]
-        settings = fit_loop.engine_settings(workspace_dims(self.layer_dims, X), self.dtype, m,
-                                            batch_size,
-                                            optimizer, learning_rate, l2, keep_prob, shuffle)
-        settings.update(streaming.shuffle_settings(X))
-        if registry.OUTPUTS[self.output].target == "continuous":
-            settings["target_scale"] = fit_loop.target_scale(T)
-        if checkpoint is not None:
-            checkpoint = (writable_path(checkpoint, "checkpoint"),
-                          check.positive_int(checkpoint_every, "checkpoint_every"))
-        patience = check.positive_int(patience, "patience")
-        min_delta = check.real(min_delta, "min_delta", low=0.0)
-        callbacks = check.callbacks(callbacks)
-        settings["n_threads"] = threads.shard_count(
-            self.layer_dims, settings["batch_size"], self.n_threads,
-            shardable=not (any(k < 1 for k in settings["keep"] or ()) or any(self.batch_norm)
-                           or is_sparse(X)))
+        # every argument checked, the engine's settings assembled: in fit_plan alone
+        plan = fit_settings.fit_plan(
+            self, X, y, epochs, batch_size, optimizer, learning_rate, l2, keep_prob, shuffle,
+            validation_data, validation_split, early_stopping, patience, min_delta, callbacks,
+            sample_weight, checkpoint, checkpoint_every)
+        X, T, labels, weights = plan.data
+        settings, validation, callbacks = plan.settings, plan.validation, plan.callbacks
         with self.training(settings["batch_size"], sparse_input=is_sparse(X),
                            shards=settings["n_threads"]):
             if reinitialize:
@@ -524,16 +450,15 @@ class Network(NetworkFiles):
             history = self.history_ = History()
             self.stop_training = False
             per_epoch = (validation is not None or callbacks or verbose or early_stopping
-                         or checkpoint is not None)
+                         or plan.checkpoint is not None)
             if not per_epoch:
-                self._train(X, T, labels, weights, epochs, settings, history)
+                self._train(X, T, labels, weights, plan.epochs, settings, history)
             else:
                 best = fit_loop.run_per_epoch(
                     self, lambda: self._train(X, T, labels, weights, 1, settings, history,
                                               new_fit=not len(history)),
-                    self._scores, epochs, history, validation,
-                    EarlyStopping(patience, min_delta) if early_stopping else None,
-                    callbacks, verbose, checkpoint)
+                    self._scores, plan.epochs, history, validation, plan.early_stopping,
+                    callbacks, verbose, plan.checkpoint)
                 # (not after Ctrl-C or divergence: those leave the last step's parameters)
                 if best is not None:
                     with self._engine_lock:
@@ -589,84 +514,12 @@ class Network(NetworkFiles):
                 before + engine.diverged_epoch + 1, before + done, settings["learning_rate"],
                 settings.get("target_scale", 0.0)))
 
-    # -- inference -----------------------------------------------------------
-
-    def predict_proba(self, X):
-        """The output activations, shape (n_samples, n_out): probabilities for
-        sigmoid (per output) and softmax (per class), values for linear.
-
-        X, shape (n_samples, n_features), is taken as :meth:`fit` takes it (a
-        memmap streams, converted chunk by chunk); the outputs are in the
-        network's dtype."""
-        X = check.features(X, self.layer_dims[0], self.dtype)
-        out = np.empty((X.shape[0], self.layer_dims[-1]), dtype=self.dtype)
-        with self._engine_lock:
-            self._engine.predict(X, out)
-        _check_overflow(out, "the output activations")
-        return out
-
-    def predict(self, X):
-        """Classes (softmax: argmax; sigmoid: probability >= 0.5) or values
-        (linear); shape (n_samples,) for one output unit or softmax, else
-        (n_samples, n_out)."""
-        A = self.predict_proba(X)
-        target = registry.OUTPUTS[self.output].target
-        if target == "categorical":
-            return np.argmax(A, axis=1)
-        if target == "binary":
-            A = (A >= 0.5).astype(np.int64)
-        return A[:, 0] if A.shape[1] == 1 else A
-
-    def evaluate(self, X, y):
-        """{"cost": mean cost (no l2 term), "accuracy" (classifiers) or "mse"
-        (linear: mean of (prediction - y)**2 over samples and outputs)}."""
-        scores = self._scores(*self._dataset(X, y))
-        _check_overflow(np.array([scores["cost"]]), "the cost")
-        return scores
-
-    def _scores(self, X, T, labels):
-        with self._engine_lock:
-            cost = self._engine.cost(X, T, labels)
-            A = self._engine.predict(X, np.empty((X.shape[0], self.layer_dims[-1]),
-                                                 dtype=self.dtype))
-        scores = {"cost": float(cost)}
-        target = registry.OUTPUTS[self.output].target
-        if target == "categorical":
-            scores["accuracy"] = float(np.mean(np.argmax(A, axis=1) == labels))
-        elif target == "binary":
-            scores["accuracy"] = float(np.mean((A >= 0.5) == (T >= 0.5)))
-        else:
-            scores["mse"] = float(np.mean((A.astype(np.float64) - T) ** 2))
-        return scores
-
-    def compute_gradients(self, X, y, l2=0.0, sample_weight=None):
-        """The full-batch gradient at the current parameters (no dropout),
-        weighted as in :meth:`fit` when ``sample_weight`` is given.
-
-        Returns
-        -------
-        cost : float
-            With the l2 term.
-        grads : dict
-            ``{"dW1": (n1, n0), "db1": (n1, 1), ...}``, copies.
-        """
-        X, T, labels = self._dataset(X, y)
-        weights = check.sample_weight(sample_weight, X.shape[0], self.dtype)
-        l2 = check.real(l2, "l2", low=0.0)
-        check.workspace(workspace_dims(self.layer_dims, X), X.shape[0], self.dtype, "X")
-        with self._engine_lock:
-            cost = self._engine.compute_gradients(X, T, labels, l2, sample_weight=weights)
-            grads = {key: value.copy() for key, value in self._engine.gradient_views().items()}
-        if weights is None or weights.any():  # (all-zero weights: a NaN cost, by design)
-            _check_overflow(np.array([cost]), "the cost")
-            for value in grads.values():
-                _check_overflow(value, "the gradients")
-        return cost, grads
-
-    # -- files (save, _fields, _restore, __getstate__ and to_onnx: NetworkFiles) --
+    # -- inference and gradients (predict_proba, predict, evaluate, _scores,
+    #    compute_gradients, loss_and_gradient): NetworkEvaluation
+    # -- files (save, _fields, _restore, _from_fields, __getstate__, to_onnx): NetworkFiles
 
     def __setstate__(self, state):
-        network = _from_fields(state["fields"], "pickled Network")
+        network = Network._from_fields(state["fields"], "pickled Network")
         network.seed, network.n_threads = state["seed"], state["n_threads"]
         self.__dict__.update(network.__dict__)
         _NETWORKS.add(self)
@@ -676,10 +529,9 @@ class Network(NetworkFiles):
                 f"output={self.output!r}, dtype={self.dtype.name!r})")
 
 
-def _check_overflow(array, what):
-    if dnn_core.has_nonfinite(array.reshape(-1)):
-        raise ValueError(f"X: {what} overflowed to inf or NaN although X and the parameters "
-                         "are finite; scale X down")
+Network.__doc__ = doc.fill(Network.__doc__)
+Network.fit.__doc__ = doc.fill(Network.fit.__doc__,
+                               DEFAULT_RATES=doc.default_rates(optimizers.OPTIMIZERS))
 
 
 # ---------------------------------------------------------------------------
@@ -700,15 +552,4 @@ def load(path):
     Network
         With the file's ``metadata``, and its optimizer state when saved.
     """
-    return _from_fields(model_file.read(path), file_name(path))
-
-
-def _build(layer_dims, activations, output, init, dtype, slope, batch_norm=False):
-    return Network(layer_dims, activations, output, init, dtype, slope=slope,
-                   batch_norm=batch_norm)
-
-
-def _from_fields(fields, name):
-    network, state = model_file.decode(fields, name, _build)
-    network._restore(state)
-    return network
+    return Network._from_fields(model_file.read(path), file_name(path))

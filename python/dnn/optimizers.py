@@ -1,9 +1,10 @@
 """Optimizers and learning-rate schedules for :meth:`dnn.Network.fit`.
 
 Each object only carries hyperparameters; the update rules run in the
-compiled engine (``dnn_core._optim``). The rules are the course's
-(Improving Deep Neural Networks, week 2), with ``g`` the gradient of one
-mini-batch and ``t`` the number of updates so far, from 1:
+compiled engine (one step alone: ``dnn_core.optimizer_step``; a schedule's
+rate: ``dnn_core.scheduled_rate``). The rules are the course's (Improving
+Deep Neural Networks, week 2), with ``g`` the gradient of one mini-batch and
+``t`` the number of updates so far, from 1:
 
 =========  ==================================================================
 gd         ``p -= lr * g``
@@ -22,8 +23,10 @@ A schedule gives the learning rate of each epoch (counted from 0 over the
 network's life, so a warm-started ``fit`` continues the decay); pass one as
 ``fit(learning_rate=...)``. A plain number is a constant rate.
 """
-from dnn_core import _optim, registry
+import dnn_core
+from dnn_core import registry
 
+from dnn import _doc as doc
 from dnn import _validation as check
 
 __all__ = ["Optimizer", "GD", "Momentum", "Nesterov", "RMSProp", "Adam", "get",
@@ -161,8 +164,7 @@ OPTIMIZERS = {name: {cls.name: cls for cls in (GD, Momentum, Nesterov, RMSProp, 
 
 
 def get(optimizer):
-    """An Optimizer from a name ("gd", "momentum", "nesterov", "rmsprop", "adam")
-    or the object itself."""
+    """An Optimizer from a name, one of {OPTIMIZERS}, or the object itself."""
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
@@ -170,6 +172,9 @@ def get(optimizer):
     raise (TypeError if not isinstance(optimizer, str) else ValueError)(
         f"optimizer: expected one of {sorted(OPTIMIZERS)} or a dnn.optimizers.Optimizer, "
         f"got {optimizer!r}")
+
+
+get.__doc__ = doc.fill(get.__doc__)
 
 
 def from_hyperparameters(name, beta1, beta2, epsilon):
@@ -197,7 +202,7 @@ class Schedule:
 
     def __call__(self, epoch):
         a, b = self.arguments()
-        return _optim.rate(self.code, self.learning_rate, a, b, int(epoch))
+        return dnn_core.scheduled_rate(self.code, self.learning_rate, a, b, int(epoch))
 
     def __repr__(self):
         fields = ", ".join(f"{key}={value!r}" for key, value in vars(self).items())

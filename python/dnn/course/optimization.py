@@ -8,8 +8,8 @@
 ``backward_propagation``, ``compute_cost``, ``predict``, ``predict_dec``), under the
 notebook's signatures, dict keys and printed lines.
 
-The updates run on the compiled optimizer kernels (``dnn_core._optim``: the same
-rules the estimator's engine uses, in the course's order of operations, so the
+The updates run on the compiled optimizer kernel (``dnn_core.optimizer_step``: the
+same rules the estimator's engine uses, in the course's order of operations, so the
 numbers are the course's); the 3-layer network's passes on the dense kernels.
 Mini-batches are shuffled by ``np.random.permutation`` after ``np.random.seed(seed)``
 as the notebook does. As in the notebook, the update functions put new arrays
@@ -18,7 +18,8 @@ arrays passed in are left unchanged.
 """
 import numpy as np
 
-from dnn_core import _optim, registry
+import dnn_core
+from dnn_core import registry
 
 from dnn import _validation as check
 from dnn.course import _common as c
@@ -81,7 +82,8 @@ def _step(code, parameters, grads, v, s, L, rate, beta1=0.9, beta2=0.999, epsilo
             S = np.array(s[key], order="C", copy=True) if s is not None else None
             flat_v = V.reshape(-1) if V is not None else np.empty_like(G)
             flat_s = S.reshape(-1) if S is not None else flat_v
-            _optim.step(code, P.reshape(-1), G, flat_v, flat_s, rate, beta1, beta2, epsilon, t)
+            dnn_core.optimizer_step(code, P.reshape(-1), G, flat_v, flat_s, rate, beta1, beta2,
+                                    epsilon, t)
             parameters[f"{kind}{l}"] = P
             if v is not None:
                 v[key] = V
@@ -347,8 +349,10 @@ def model(X, Y, layers_dims, optimizer, learning_rate=0.0007, mini_batch_size=64
             if optimizer == "adam":
                 t = t + 1
             for index, key in enumerate(("dW1", "db1", "dW2", "db2", "dW3", "db3")):
-                _optim.step(code, flat[index], np.ascontiguousarray(grads[key]).reshape(-1),
-                            v[index], s[index], learning_rate, beta1, beta2, epsilon, max(t, 1))
+                dnn_core.optimizer_step(code, flat[index],
+                                        np.ascontiguousarray(grads[key]).reshape(-1),
+                                        v[index], s[index], learning_rate, beta1, beta2,
+                                        epsilon, max(t, 1))
         cost_avg = cost_total / m
         if decay:
             learning_rate = c.learning_rate(decay(learning_rate0, i, decay_rate),
