@@ -143,7 +143,7 @@ def test_more_threads_than_rows_are_capped():
     assert_close(many.flat_parameters, one.flat_parameters)
 
 
-def test_fork_while_a_sharded_fit_runs_never_hangs():
+def test_fork_while_a_sharded_fit_runs_never_hangs(tmp_path):
     code = textwrap.dedent("""
         import os, threading
         import numpy as np
@@ -165,7 +165,7 @@ def test_fork_while_a_sharded_fit_runs_never_hangs():
         print(net.history_.cost[-1] < net.history_.cost[0])
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, cwd=tmp_path)     # not the source tree: it would shadow
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"
 

@@ -2,6 +2,7 @@
 the pool, no spinning between jobs, and fork in the middle of jobs never hangs."""
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 
@@ -12,9 +13,11 @@ from dnn_core import _pool
 
 
 def _run(code, timeout=60):
-    """Run ``code`` in a fresh interpreter; a hang fails the test."""
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout)
+    """Run ``code`` in a fresh interpreter, outside the source tree (whose
+    ``dnn_core/`` would shadow the installed package); a hang fails the test."""
+    with tempfile.TemporaryDirectory() as folder:
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                              text=True, timeout=timeout, cwd=folder)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
