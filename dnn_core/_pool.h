@@ -9,6 +9,9 @@
  * fork: the prepare handler waits for the job running (if any) to finish and
  * holds the pool, so a child never inherits a pool in mid-job; in the child
  * the workers do not exist, and the pool starts again empty.
+ *
+ * Included by _pool.pyx only (its statics are the one pool of the process);
+ * other modules call _pool's run_tasks.
  */
 #ifndef DNN_POOL_H
 #define DNN_POOL_H
@@ -89,6 +92,12 @@ static void dnn_pool_register(void)
 {
     pthread_atfork(dnn_pool_prepare, dnn_pool_parent, dnn_pool_child);
 }
+
+/* Register the fork handlers; once, at import, before any job can run (glibc
+ * skips, for a fork under way, a handler registered during its prepare
+ * phase: registering at the first job let a child inherit a pool in mid-job,
+ * its mutex held by a thread that does not exist there). */
+static void dnn_pool_init(void) { pthread_once(&dnn_pool_once, dnn_pool_register); }
 
 /* Start workers until n_tasks - 1 exist (or threads cannot start). Call with
  * busy and mutex held. Returns the number of workers available. */

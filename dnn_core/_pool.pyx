@@ -10,12 +10,29 @@ every task itself.
 from libc.stdint cimport uint64_t
 from posix.time cimport nanosleep, timespec
 
+cdef extern from "_pool.h" nogil:
+    ctypedef void (*dnn_task)(void *context, int task) noexcept nogil
+    int DNN_POOL_MAX_WORKERS
+    int dnn_pool_run(dnn_task task, void *context, int n_tasks)
+    int pool_size "dnn_pool_size"()
+    void dnn_pool_init()
+
 cdef extern from "<pthread.h>" nogil:
     ctypedef unsigned long pthread_t
     pthread_t pthread_self()
 
 #: the most tasks one job may have (workers + the caller)
 MAX_TASKS = DNN_POOL_MAX_WORKERS
+
+# The fork handlers, registered now: a handler that glibc sees registered while
+# a fork runs its prepare handlers is skipped for that fork (the child would
+# inherit a pool in mid-job). Python's os.fork and an import both hold the GIL.
+dnn_pool_init()
+
+
+cdef int run_tasks(pool_task task, void *context, int n_tasks) noexcept nogil:
+    """task(context, i) for i in range(n_tasks) on the pool; the threads used."""
+    return dnn_pool_run(<dnn_task> task, context, n_tasks)
 
 
 cdef int check_tasks(int n_tasks, str name) except -1:

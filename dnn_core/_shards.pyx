@@ -21,7 +21,7 @@ from dnn_core._blas cimport Trans
 from dnn_core._layout cimport Workspace
 from dnn_core._optim cimport GD, optimizer_step
 from dnn_core._passes cimport forward_pass, batch_cost, backward_pass
-from dnn_core._pool cimport run_tasks, dnn_task
+from dnn_core._pool cimport run_tasks, pool_task
 from dnn_core._rows cimport gather_batch
 
 cdef extern from *:
