@@ -47,6 +47,55 @@ cdef inline void _multiply(Py_ssize_t size, floating *x, const floating *y) noex
         x[i] = x[i] * y[i]
 
 
+cdef inline void _dropout_forward(const Layer *layer, blas_int m, const floating *A,
+                                  floating *ws, bint with_dropout, Random *rng) noexcept nogil:
+    """A's dropout, if the layer has one (keep < 1) and this pass drops out."""
+    if with_dropout and layer.keep < 1:
+        # mask = (rng.random(A.shape) < keep) / keep; A_dropped = A * mask
+        dropout_forward(rng, layer.keep, layer.n * m, A, ws + layer.space.mask_off,
+                        ws + layer.space.drop_off)
+
+
+cdef inline void _dense_delta(const Layer *layer, double slope, floating *dA, blas_int m,
+                              floating *ws, const Buffers *buf, bint with_dropout,
+                              double inv_m, floating *db) noexcept nogil:
+    """A hidden layer's dZ from dA (in place) and db = dZ.sum(1) / m."""
+    if with_dropout and layer.keep < 1:
+        # dA = dA * D / keep
+        _multiply(layer.n * m, dA, ws + layer.space.mask_off)
+    # dZ = dA * g'(Z); db = dZ.sum(1) / m
+    activation_backward(layer.activation, slope, layer.n, m, dA, ws + layer.space.z_off,
+                        ws + layer.space.a_off, dA, db, inv_m, buf.work)
+
+
+cdef inline void _l2_gradient(const Layer *layer, const floating *P, floating *G,
+                              double l2, double inv_m) noexcept nogil:
+    """dW += (l2 / m) * W, if l2 > 0."""
+    if l2 > 0:
+        # dW += (l2 / m) * W
+        axpy(layer.n * layer.n_prev, <floating> (l2 * inv_m), P + layer.w_off, 1,
+             G + layer.w_off, 1)
+
+
+cdef inline void _weight_backward(const Layer *layer, floating *P, floating *G,
+                                  floating *dZ, const floating *A_prev, BLAS_Trans ta,
+                                  blas_int lda, blas_int m, double inv_m, double l2,
+                                  double fused_rate, floating *dA_prev) noexcept nogil:
+    """dA_prev = W.T @ dZ unless NULL; then dW = dZ @ A_prev.T / m (+ l2 / m * W)
+    into G, or (G NULL) W's update folded into the GEMM."""
+    if G == NULL:
+        # dA_prev = W.T @ dZ (from W before its update)
+        # W = (1 - lr * l2 / m) * W - (lr / m) * dZ @ A_prev.T
+        dense_backward(layer.n, layer.n_prev, m, dZ, A_prev, ta, lda, P + layer.w_off,
+                       NoTrans, layer.n_prev, -fused_rate * inv_m, P + layer.w_off,
+                       1 - fused_rate * l2 * inv_m, NULL, dA_prev)
+    else:
+        # dA_prev = W.T @ dZ; dW = dZ @ A_prev.T / m
+        dense_backward(layer.n, layer.n_prev, m, dZ, A_prev, ta, lda, P + layer.w_off,
+                       NoTrans, layer.n_prev, inv_m, G + layer.w_off, 0, NULL, dA_prev)
+        _l2_gradient(layer, P, G, l2, inv_m)
+
+
 cdef inline const floating *layer_output(const Layer *layer, const floating *ws,
                                          bint with_dropout) noexcept nogil:
     """What the layer above reads: A, or A * mask under dropout."""
@@ -66,10 +115,7 @@ cdef bint dense_layer_forward(const Layer *layer, double slope, const floating *
     cdef bint bad = dense_forward(layer.activation, slope, layer.n, layer.n_prev, m,
                                   P + layer.w_off, NoTrans, layer.n_prev, A_prev, ta, lda,
                                   P + layer.b_off, Z, A, work)
-    if with_dropout and layer.keep < 1:
-        # mask = (rng.random(A.shape) < keep) / keep; A_dropped = A * mask
-        dropout_forward(rng, layer.keep, layer.n * m, A, ws + layer.space.mask_off,
-                        ws + layer.space.drop_off)
+    _dropout_forward(layer, m, A, ws, with_dropout, rng)
     return bad
 
 
@@ -85,29 +131,11 @@ cdef void dense_layer_backward(const Layer *layer, double slope, floating *P, fl
     cdef bint fused = G == NULL
     cdef floating *db = ws + buf.db_off if fused else G + layer.b_off
     if not layer.output:
-        if with_dropout and layer.keep < 1:
-            # dA = dA * D / keep
-            _multiply(layer.n * m, dA, ws + layer.space.mask_off)
-        # dZ = dA * g'(Z); db = dZ.sum(1) / m
-        activation_backward(layer.activation, slope, layer.n, m, dA,
-                            ws + layer.space.z_off, ws + layer.space.a_off, dA, db,
-                            inv_m, buf.work)
+        _dense_delta(layer, slope, dA, m, ws, buf, with_dropout, inv_m, db)
+    _weight_backward(layer, P, G, dA, A_prev, ta, lda, m, inv_m, l2, fused_rate, dA_prev)
     if fused:
-        # dA_prev = W.T @ dZ (from W before its update)
-        # W = (1 - lr * l2 / m) * W - (lr / m) * dZ @ A_prev.T
-        dense_backward(layer.n, layer.n_prev, m, dA, A_prev, ta, lda, P + layer.w_off,
-                       NoTrans, layer.n_prev, -fused_rate * inv_m, P + layer.w_off,
-                       1 - fused_rate * l2 * inv_m, NULL, dA_prev)
         # b = b - lr * db
         axpy(layer.n, <floating> -fused_rate, db, 1, P + layer.b_off, 1)
-    else:
-        # dA_prev = W.T @ dZ; dW = dZ @ A_prev.T / m
-        dense_backward(layer.n, layer.n_prev, m, dA, A_prev, ta, lda, P + layer.w_off,
-                       NoTrans, layer.n_prev, inv_m, G + layer.w_off, 0, NULL, dA_prev)
-        if l2 > 0:
-            # dW += (l2 / m) * W
-            axpy(layer.n * layer.n_prev, <floating> (l2 * inv_m), P + layer.w_off, 1,
-                 G + layer.w_off, 1)
 
 
 # SPARSE_DENSE: layer 1 reading the batch of a CSR X, gathered into compressed
@@ -127,10 +155,7 @@ cdef bint sparse_dense_layer_forward(const Layer *layer, double slope, const flo
     # Z += b; A = g(Z)
     bad = bias_activation_forward(layer.activation, slope, layer.n, m, Z, P + layer.b_off,
                                   A, work)
-    if with_dropout and layer.keep < 1:
-        # mask = (rng.random(A.shape) < keep) / keep; A_dropped = A * mask
-        dropout_forward(rng, layer.keep, layer.n * m, A, ws + layer.space.mask_off,
-                        ws + layer.space.drop_off)
+    _dropout_forward(layer, m, A, ws, with_dropout, rng)
     return bad
 
 
@@ -172,10 +197,7 @@ cdef bint batch_norm_layer_forward(const Layer *layer, double slope, double eps,
     # A = g(Z~)
     bad |= bias_activation_forward(layer.activation, slope, layer.n, m, Z_tilde, NULL, A,
                                    buf.work)
-    if with_dropout and layer.keep < 1:
-        # mask = (rng.random(A.shape) < keep) / keep; A_dropped = A * mask
-        dropout_forward(rng, layer.keep, layer.n * m, A, ws + layer.space.mask_off,
-                        ws + layer.space.drop_off)
+    _dropout_forward(layer, m, A, ws, with_dropout, rng)
     return bad
 
 
@@ -191,13 +213,7 @@ cdef void sparse_dense_layer_backward(const Layer *layer, double slope, floating
     cdef bint fused = G == NULL
     cdef floating *db = ws + buf.db_off if fused else G + layer.b_off
     if not layer.output:
-        if with_dropout and layer.keep < 1:
-            # dA = dA * D / keep
-            _multiply(layer.n * m, dA, ws + layer.space.mask_off)
-        # dZ = dA * g'(Z); db = dZ.sum(1) / m
-        activation_backward(layer.activation, slope, layer.n, m, dA,
-                            ws + layer.space.z_off, ws + layer.space.a_off, dA, db,
-                            inv_m, buf.work)
+        _dense_delta(layer, slope, dA, m, ws, buf, with_dropout, inv_m, db)
     if fused:
         if l2 > 0:
             # W *= 1 - lr * l2 / m
@@ -211,10 +227,7 @@ cdef void sparse_dense_layer_backward(const Layer *layer, double slope, floating
     else:
         # dW = dZ @ Xb / m
         sparse_batch_weight_grad(batch, layer.n, dA, inv_m, False, G + layer.w_off)
-        if l2 > 0:
-            # dW += (l2 / m) * W
-            axpy(layer.n * layer.n_prev, <floating> (l2 * inv_m), P + layer.w_off, 1,
-                 G + layer.w_off, 1)
+        _l2_gradient(layer, P, G, l2, inv_m)
 
 
 cdef void batch_norm_layer_backward(const Layer *layer, double slope, floating *P,
@@ -245,26 +258,13 @@ cdef void batch_norm_layer_backward(const Layer *layer, double slope, floating *
         # gamma = gamma - lr * dgamma; beta = beta - lr * dbeta
         axpy(layer.n, <floating> -fused_rate, dgamma, 1, P + layer.gamma_off, 1)
         axpy(layer.n, <floating> -fused_rate, dbeta, 1, P + layer.beta_off, 1)
-        # dA_prev = W.T @ dZ (from W before its update)
-        # W = (1 - lr * l2 / m) * W - (lr / m) * dZ @ A_prev.T
-        dense_backward(layer.n, layer.n_prev, m, dA, A_prev, ta, lda, P + layer.w_off,
-                       NoTrans, layer.n_prev, -fused_rate * inv_m, P + layer.w_off,
-                       1 - fused_rate * l2 * inv_m, NULL, dA_prev)
-    else:
-        # dA_prev = W.T @ dZ; dW = dZ @ A_prev.T / m
-        dense_backward(layer.n, layer.n_prev, m, dA, A_prev, ta, lda, P + layer.w_off,
-                       NoTrans, layer.n_prev, inv_m, G + layer.w_off, 0, NULL, dA_prev)
-        if l2 > 0:
-            # dW += (l2 / m) * W
-            axpy(layer.n * layer.n_prev, <floating> (l2 * inv_m), P + layer.w_off, 1,
-                 G + layer.w_off, 1)
+    # dA_prev = W.T @ dZ; W updated or dW = dZ @ A_prev.T / m (+ l2 / m * W)
+    _weight_backward(layer, P, G, dA, A_prev, ta, lda, m, inv_m, l2, fused_rate, dA_prev)
 
 
 cdef double layer_weights_square_sum(const Layer *layer, const floating *P) noexcept nogil:
     """The layer's part of the l2 term: np.sum(W ** 2) (not gamma, beta)."""
-    if layer.kind == DENSE or layer.kind == SPARSE_DENSE:
-        return dot(layer.n * layer.n_prev, P + layer.w_off, 1, P + layer.w_off, 1)
-    if layer.kind == BATCH_NORM:
+    if layer.kind == DENSE or layer.kind == SPARSE_DENSE or layer.kind == BATCH_NORM:
         return dot(layer.n * layer.n_prev, P + layer.w_off, 1, P + layer.w_off, 1)
     return NAN                      # (no other kind is ever laid out)
 
