@@ -1,4 +1,4 @@
-"""Time the sparse first-layer kernels (dnn_core._sparse) beside scipy.sparse
+"""Time the sparse first-layer kernels (dnn_core.sparse_kernels) beside scipy.sparse
 and the dense GEMM on the densified batch, on one mini-batch of a shuffled
 order.
 
@@ -25,7 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from dnn_core import _dense, _sparse
+import dnn_core
+from dnn_core import sparse_kernels as _sparse
 
 CONFIGS = [  # name, n_rows, n_x, n1, mb, density
     ("text  n_x=50000 n1=100 mb=200 0.1%", 4000, 50_000, 100, 200, 0.001),
@@ -82,7 +83,7 @@ def run(name, n_rows, n_x, n1, mb, density, dtype, repeats, rng):
 
     def dense_forward():
         _sparse.gather_dense(X.indptr, X.indices, X.data, rows, B.dense)
-        _dense.forward(W, B.dense.T, b, Z, Z, 0)
+        dnn_core.dense_forward(W, B.dense.T, b, Z, Z, 0)
 
     B.gather()
     _sparse.gather_dense(X.indptr, X.indices, X.data, rows, B.dense)
@@ -97,7 +98,7 @@ def run(name, n_rows, n_x, n1, mb, density, dtype, repeats, rng):
         "grad dnn by rows": lambda: _sparse.weight_grad(*B.columns(), dZ, dW, 1 / mb, 0, work, R),
         "grad dnn by cols": lambda: _sparse.weight_grad(*B.columns(), dZ, dW, 1 / mb, 0, work, C),
         "grad scipy": lambda: (Xb.T @ dZ.T).T,
-        "grad dense": lambda: _dense.backward(dZ, B.dense.T, W, dW),
+        "grad dense": lambda: dnn_core.dense_backward(dZ, B.dense.T, W, dW),
     }
     times = {k: [] for k in columns}
     for _ in range(repeats):

@@ -6,7 +6,7 @@ A step is forward, cost, backward (without dA0, which training never needs)
 and the gradient-descent update, full batch, relu hidden layers, sigmoid or
 softmax output. The floor is the time of the step's GEMMs alone, run in C
 through dnn_core's own BLAS shim on preallocated buffers
-(``dnn_core._engine.gemm_floor``). Every timing is the median over repeats,
+(``dnn_core.gemm_floor``). Every timing is the median over repeats,
 with BLAS pinned to one thread (threadpoolctl; torch.set_num_threads(1)), all
 in one run, so only the ratios mean anything.
 
@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import dnn
 from dnn import functional as F
-from dnn_core._engine import gemm_floor
+from dnn_core import gemm_floor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy_reference as R  # noqa: E402

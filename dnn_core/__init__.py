@@ -18,14 +18,19 @@ The public names (everything in ``__all__``) are what ``dnn`` uses; the
 - ``scheduled_rate(code, rate0, a, b, epoch)``: the learning rate at ``epoch``
   of the schedule of that code (``registry.SCHEDULES``; ``a, b``: its
   arguments).
+- ``gemm_floor(layer_dims, batch, dtype, ...)``: the time of a step's GEMMs alone
+  (the floor that benchmarks/bench_step.py reports ratios to).
+- ``sparse_kernels``: the sparse first layer's kernels (CSR batch gather,
+  forward, weight gradient) with every argument checked.
 - ``batch_norm_train_forward``, ``batch_norm_inference_forward``,
   ``batch_norm_backward``, ``batch_norm_fold``: one batch-normalization
   layer's kernels over ``(units, examples)`` C-contiguous arrays (see each
   one's docstring).
 """
 from dnn_core import (_activations, _batchnorm, _blas, _checks, _dense, _losses, _optim,
-                      _update, registry)
+                      _update, registry, sparse_kernels)
 from dnn_core._engine import Engine
+from dnn_core._floor import gemm_floor
 
 #: activation name -> the code the kernels take (from dnn_core.registry)
 ACTIVATIONS = {name: row.code for name, row in registry.ACTIVATIONS.items()}
@@ -57,5 +62,5 @@ __all__ = [
     "activation_backward", "logits_cost", "probs_cost", "probs_gradient", "output_delta",
     "sgd_update", "value_summary", "has_nonfinite", "rows_beyond", "Engine", "optimizer_step",
     "scheduled_rate", "batch_norm_train_forward", "batch_norm_inference_forward",
-    "batch_norm_backward", "batch_norm_fold",
+    "batch_norm_backward", "batch_norm_fold", "gemm_floor", "sparse_kernels",
 ]

@@ -4,9 +4,9 @@ An ``Engine`` owns ONE flat parameter buffer ``[W1, b1, W2, b2, ...]`` (each
 ``W[l]`` C-ordered ``(n[l], n[l-1])``, _layout), one gradient buffer of the
 same layout, the optimizer's two moment buffers, a snapshot of all three (to
 undo a diverging run) and workspaces for one batch size, allocated once. It
-checks everything that reaches C, then runs one of four jobs without the GIL:
-the epoch loop (_train), the gradient of a whole set, predictions and the
-cost (_passes), over rows read as _rows describes.
+has everything that reaches C checked (_intake), then runs one of four jobs
+(_call) without the GIL: the epoch loop (_train), the gradient of a whole
+set, predictions and the cost (_passes), over rows read as _rows describes.
 
 Data come in scikit-learn's layout, ``X`` of shape ``(m, n0)``, each row's
 values contiguous, any row stride. Activations and gradients are in the
@@ -14,106 +14,30 @@ course's ``(units, examples)`` layout. Targets come as a float matrix
 ``(m, n_out)`` (sigmoid and linear outputs) or as integer class labels
 ``(m,)`` (softmax, one-hot encoded while the batch is gathered).
 """
-from libc.stdint cimport uint64_t, int64_t
+from libc.stdint cimport uint64_t
 from libc.math cimport isfinite, INFINITY
 
 cimport numpy as cnp
 import numpy as np
 
-from dnn_core._blas cimport floating, BLAS_INT_MAX
-from dnn_core._activations cimport Activation, SOFTMAX, check_activation
-from dnn_core._losses cimport (Loss, BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY,
-                               MEAN_SQUARED_ERROR, POISSON, check_loss,
-                               output_activation)
-from dnn_core._optim cimport Optimizer, Schedule, GD, check_optimizer, check_schedule
+from dnn_core._blas cimport BLAS_INT_MAX
+from dnn_core._activations cimport SOFTMAX, check_activation
+from dnn_core._losses cimport Loss, check_loss, output_activation
+from dnn_core._optim cimport Optimizer, Schedule, GD
 from dnn_core._random cimport Random, random_seed
 from dnn_core._layout cimport (MAX_LAYERS, Architecture, Hyperparameters, Buffers,
-                               Workspace, lay_out, DENSE, SPARSE_DENSE)
+                               Workspace, lay_out, DENSE)
 from dnn_core._layout cimport (lay_out_batch_norm, BATCH_NORM, NormMode, NORM_TRAIN,
                                NORM_BATCH, NORM_RUNNING)
-from dnn_core._rows cimport (Rows, Data, Order, NO_SHUFFLE, SHUFFLE_ROWS, SHUFFLE_BLOCKS,
-                             KIND_CSR, describe_rows, check_array)
-from dnn_core._sparse_rows cimport SparseInput, SparseRows
-from dnn_core._passes cimport predict_rows, data_cost, data_gradients
-from dnn_core._train cimport Progress, DONE, run_epochs
-from dnn_core._shards cimport Shards, ShardSet
-from dnn_core._pool cimport check_tasks
+from dnn_core._rows cimport Rows, Data, Order, NO_SHUFFLE, SHUFFLE_BLOCKS, check_array
+from dnn_core._intake cimport (gathered, check_rows, check_data, check_training, check_keep,
+                               as_input, choose_gathering, bind_input)
+from dnn_core._call cimport Call, run_call, TRAIN, GRADIENTS, PREDICT, COST
+from dnn_core._train cimport Progress, DONE
+from dnn_core._shards cimport ShardSet
 from dnn_core._clock cimport now
 
-from dnn_core._floor import gemm_floor
-
 cnp.import_array()
-
-cdef bint _gathered(const Rows *X, bint shuffled) noexcept:
-    """Whether batches of X are gathered into the workspace's dense Xb."""
-    if X.kind == KIND_CSR:
-        return (<SparseRows *> X.sparse).dense
-    return shuffled or not X.in_place
-
-
-# ---------------------------------------------------------------------------
-# A call into the compiled code
-
-# What a call does.
-cdef enum Job:
-    TRAIN = 0                      # run_epochs
-    GRADIENTS = 1                  # data_gradients
-    PREDICT = 2                    # predict_rows
-    COST = 3                       # data_cost
-
-
-cdef struct Call:
-    Job job
-    # the engine's network
-    Architecture *arch
-    Hyperparameters *hyper
-    Buffers *buf
-    Order *order
-    Random *rng
-    # the job's
-    Data *data                     # the rows (PREDICT: X only)
-    Py_ssize_t batch               # TRAIN
-    int shuffle                    # TRAIN
-    long first_epoch, epochs       # TRAIN
-    double *costs                  # TRAIN: per epoch
-    double *seconds                # TRAIN: per epoch
-    Progress *progress             # TRAIN
-    Shards *shards                 # TRAIN: the row shards of each step, or NULL
-    double l2                      # GRADIENTS
-    Activation output              # PREDICT: the output activation
-    char *out                      # PREDICT: (m, n_out)
-    int status                     # TRAIN: DONE or DIVERGED
-    double result                  # GRADIENTS, COST: the cost
-
-
-cdef int _run_typed(Call *c, floating *P) except -1 nogil:
-    """Run the call with the buffers of P's type."""
-    cdef Data *d = c.data
-    cdef const floating *T = <const floating *> d.T
-    cdef const floating *W = <const floating *> d.weights
-    if c.job == TRAIN:
-        c.status = run_epochs(c.arch, c.hyper, c.buf, P, &d.X, T, d.labels, W, d.m,
-                              c.batch, c.shuffle, c.order, c.first_epoch, c.epochs, c.rng,
-                              c.costs, c.seconds, c.progress, c.shards)
-    elif c.job == GRADIENTS:
-        c.result = data_gradients(c.arch, c.buf, P, <floating *> c.buf.grads, &d.X, T,
-                                  d.labels, W, d.m, c.l2)
-    elif c.job == PREDICT:
-        predict_rows(c.arch, c.buf, P, &d.X, d.m, c.output, <floating *> c.out)
-    elif c.job == COST:
-        c.result = data_cost(c.arch, c.buf, P, &d.X, T, d.labels, d.m)
-    return 0
-
-
-cdef int run_call(Call *call, bint is_double) except -1 nogil:
-    """The one place where the engine's dtype picks the float or double kernels."""
-    if is_double:
-        return _run_typed(call, <double *> call.buf.params)
-    return _run_typed(call, <float *> call.buf.params)
-
-
-# ---------------------------------------------------------------------------
-# The Python object
 
 cdef char *_data(object array) except NULL:
     return <char *> cnp.PyArray_DATA(array)
@@ -371,94 +295,17 @@ cdef class Engine:
         start = self.arch.layers[layer].beta_off if second else self.arch.layers[layer].gamma_off
         return flat[start:start + self.layer_dims[layer]].reshape(-1, 1)
 
-    # -- checks: everything that reaches C is shaped and typed here --------
+    # -- checks (_intake) and the workspaces of a call ----------------------
 
     cdef Rows _check_rows(self, X) except *:
-        """X described for the loops; a SparseInput (see _input) as KIND_CSR."""
-        cdef Rows rows
-        cdef SparseInput sparse
-        if isinstance(X, SparseInput):
-            sparse = X
-            if sparse.shape[1] != self.layer_dims[0] or sparse.dtype != self.dtype:
-                raise ValueError(f"X: expected {self.layer_dims[0]} columns in "
-                                 f"{self.dtype}, got {sparse.shape[1]} in {sparse.dtype}")
-            rows.data = NULL
-            rows.kind = KIND_CSR
-            rows.stride = 0
-            rows.in_place = False
-            rows.sparse = &sparse.rows
-            return rows
-        return describe_rows(X, self.layer_dims[0], self.dtype)
+        return check_rows(X, self.layer_dims[0], self.dtype)
 
     def _input(self, X):
-        """X as the checks take it: a scipy.sparse CSR becomes a SparseInput
-        (checked once, read in place by a SPARSE_DENSE first layer); anything
-        else is returned as it is."""
-        if getattr(X, "format", None) == "csr":
-            return SparseInput(X, self.layer_dims[0], self.dtype)
-        return X
-
-    cdef int _choose_gathering(self, Data *data, object X, Py_ssize_t batch) except -1:
-        """Under _enter, before the workspace is made: whether a CSR X's batches of
-        ``batch`` rows are gathered dense (a dense enough X: see _sparse_rows)."""
-        cdef SparseInput sparse
-        if data.X.kind == KIND_CSR:
-            sparse = X
-            sparse.choose_dense(batch)
-        return 0
-
-    cdef int _bind_input(self, Data *data, object X, Py_ssize_t batch) except -1:
-        """After _use, under _enter: layer 1 reads X as it comes, a CSR X
-        through SPARSE_DENSE with buffers for batches of ``batch`` rows (or as
-        DENSE on batches gathered dense)."""
-        cdef SparseInput sparse
-        if data.X.kind == KIND_CSR and self.arch.layers[1].kind == BATCH_NORM:
-            raise ValueError("X: sparse input with batch normalization on the first hidden "
-                             "layer is not supported; pass X dense, or batch_norm=False "
-                             "for that layer (a per-layer list)")
-        if data.X.kind == KIND_CSR and not (<SparseRows *> data.X.sparse).dense:
-            sparse = X
-            sparse.reserve(batch, self.layer_dims[1])
-            self.arch.layers[1].kind = SPARSE_DENSE
-            self.buf.sparse = data.X.sparse
-        else:
-            if self.arch.layers[1].kind == SPARSE_DENSE:
-                self.arch.layers[1].kind = DENSE
-            self.buf.sparse = NULL
-        return 0
+        return as_input(X, self.layer_dims[0], self.dtype)
 
     cdef Data _check_data(self, X, T, labels, weights=None) except *:
-        """Check X with its targets (T for sigmoid and linear outputs, labels for
-        softmax) and sample weights (finite, >= 0, or None); return their pointers."""
-        cdef Data data
-        cdef Py_ssize_t n_out = self.layer_dims[self.arch.n_layers]
-        data.X = self._check_rows(X)
-        data.m = X.shape[0]
-        if self.arch.loss == CATEGORICAL_CROSSENTROPY:
-            if T is not None or labels is None:
-                raise ValueError("labels: a softmax output takes integer labels, not T")
-            check_array(labels, "labels", np.int64, 1)
-            if labels.shape[0] != data.m:
-                raise ValueError(f"labels: expected shape ({data.m},), got {labels.shape}")
-        elif (self.arch.loss == BINARY_CROSSENTROPY or self.arch.loss == MEAN_SQUARED_ERROR
-              or self.arch.loss == POISSON):
-            if labels is not None or T is None:
-                raise ValueError("T: this output takes a target matrix T, not labels")
-            check_array(T, "T", self.dtype, 2)
-            if T.shape != (data.m, n_out):
-                raise ValueError(f"T: expected shape {(data.m, n_out)}, got {T.shape}")
-        data.T = _data(T) if T is not None else NULL
-        data.labels = <int64_t *> _data(labels) if labels is not None else NULL
-        data.weights = NULL
-        if weights is not None:
-            check_array(weights, "sample_weight", self.dtype, 1)
-            if weights.shape[0] != data.m:
-                raise ValueError(f"sample_weight: expected shape ({data.m},), "
-                                 f"got {weights.shape}")
-            if not (np.isfinite(weights).all() and (weights >= 0).all()):
-                raise ValueError("sample_weight: expected finite weights >= 0")
-            data.weights = _data(weights)
-        return data
+        return check_data(X, T, labels, weights, self.arch.loss, self.layer_dims[0],
+                          self.layer_dims[self.arch.n_layers], self.dtype)
 
     cdef Workspace _workspace(self, Py_ssize_t batch, bint training, bint dropout,
                               bint gather):
@@ -494,6 +341,15 @@ cdef class Engine:
         if self.arch.state_size > 0:
             self.buf.running = _data(self._running)
             self.buf.running_snapshot = _data(self._running_snapshot)
+
+    cdef int _prepare(self, Data *data, object X, Py_ssize_t batch, bint training,
+                      bint dropout, bint shuffled) except -1:
+        """Under _enter: the workspace for batches of ``batch`` rows in use, layer
+        1 bound to X (dense, gathered dense or sparse: _bind_input)."""
+        choose_gathering(data, X, batch)
+        self._use(self._workspace(batch, training, dropout, gathered(&data.X, shuffled)))
+        bind_input(&self.arch, &self.buf, data, X, batch)
+        return 0
 
     cdef int _choose_shards(self, Call *call, Py_ssize_t batch, int n_threads,
                             bint dropout) except -1:
@@ -579,32 +435,10 @@ cdef class Engine:
         X = self._input(X)
         cdef Data data = self._check_data(X, T, labels, sample_weight)
         m = data.m
-        if batch_size < 1 or epochs < 0 or first_epoch < 0:
-            raise ValueError(f"batch_size, epochs, first_epoch: expected >= 1, >= 0, >= 0, "
-                             f"got {batch_size}, {epochs}, {first_epoch}")
-        check_optimizer(optimizer, "optimizer")
-        if shuffle != NO_SHUFFLE and shuffle != SHUFFLE_ROWS and shuffle != SHUFFLE_BLOCKS:
-            raise ValueError(f"shuffle: expected 0 (none), 1 (rows) or 2 (blocks), got {shuffle}")
-        check_tasks(n_threads, "n_threads")
-        if shuffle_block < 0 or shuffle_window < 1:
-            raise ValueError(f"shuffle_block, shuffle_window: expected >= 0 and >= 1, "
-                             f"got {shuffle_block}, {shuffle_window}")
-        if shuffle_block == 0:
-            shuffle_block = max(1, (1 << 20) // (X.shape[1] * X.dtype.itemsize))
-        check_schedule(schedule, "schedule")
-        if schedule_b <= 0:
-            raise ValueError(f"schedule_b: expected > 0, got {schedule_b}")
-        if not (l2 >= 0 and isfinite(l2)):
-            raise ValueError(f"l2: expected a finite number >= 0, got {l2}")
-        if not (learning_rate > 0 and isfinite(learning_rate)):
-            raise ValueError(f"learning_rate: expected a finite number > 0, got {learning_rate}")
-        for name, value in (("costs", costs), ("seconds", seconds)):
-            check_array(value, name, np.float64, 1, True)
-            if value.shape[0] < epochs:
-                raise ValueError(f"{name}: expected at least {epochs} entries, got {value.shape[0]}")
-        keeps = [1.0] * (L - 1) if keep is None else [float(k) for k in keep]
-        if len(keeps) != L - 1 or not all(0 < k <= 1 for k in keeps):
-            raise ValueError(f"keep: expected {L - 1} probabilities in (0, 1], got {keep}")
+        shuffle_block = check_training(X, batch_size, epochs, first_epoch, optimizer, shuffle,
+                                       n_threads, shuffle_block, shuffle_window, schedule,
+                                       schedule_b, l2, learning_rate, costs, seconds)
+        keeps = check_keep(keep, L)
         for l in range(1, L):
             self.arch.layers[l].keep = keeps[l - 1]
             dropout |= keeps[l - 1] < 1
@@ -614,10 +448,7 @@ cdef class Engine:
                        if shuffle == SHUFFLE_BLOCKS else 0)
         self._enter()
         try:
-            self._choose_gathering(&data, X, batch)
-            ws = self._workspace(batch, True, dropout, _gathered(&data.X, shuffled))
-            self._use(ws)
-            self._bind_input(&data, X, batch)
+            self._prepare(&data, X, batch, True, dropout, shuffled)
             self._choose_shards(&call, batch, n_threads, dropout)
             if shuffled and (self.perm is None or self.perm.shape[0] != n_order):
                 # (the block shuffle keeps its order of blocks after the m rows)
@@ -691,9 +522,7 @@ cdef class Engine:
             raise ValueError(f"l2: expected a finite number >= 0, got {l2}")
         self._enter()
         try:
-            self._choose_gathering(&data, X, data.m)
-            self._use(self._workspace(data.m, False, False, _gathered(&data.X, False)))
-            self._bind_input(&data, X, data.m)
+            self._prepare(&data, X, data.m, False, False, False)
             self.buf.weighted = data.weights != NULL
             self._use_batch_norm(NORM_BATCH)
             call.job = GRADIENTS
@@ -725,10 +554,7 @@ cdef class Engine:
         call.output = output_activation(self.arch.loss)
         self._enter()
         try:
-            self._choose_gathering(&data, X, min(chunk, data.m))
-            self._use(self._workspace(min(chunk, data.m), False, False,
-                                      _gathered(&data.X, False)))
-            self._bind_input(&data, X, min(chunk, data.m))
+            self._prepare(&data, X, min(chunk, data.m), False, False, False)
             self._use_batch_norm(NORM_RUNNING)
             call.job = PREDICT
             call.data = &data
@@ -747,10 +573,7 @@ cdef class Engine:
             raise ValueError(f"chunk: expected >= 1, got {chunk}")
         self._enter()
         try:
-            self._choose_gathering(&data, X, min(chunk, data.m))
-            self._use(self._workspace(min(chunk, data.m), False, False,
-                                      _gathered(&data.X, False)))
-            self._bind_input(&data, X, min(chunk, data.m))
+            self._prepare(&data, X, min(chunk, data.m), False, False, False)
             self._use_batch_norm(NORM_RUNNING)
             call.job = COST
             call.data = &data

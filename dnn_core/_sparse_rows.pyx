@@ -16,7 +16,7 @@ import numpy as np
 
 from dnn_core._sparse cimport (AUTO, csr_gather_csc, csr_gather_dense, sparse_forward,
                                sparse_weight_grad, sparse_work_size)
-from dnn_core._sparse import check_csr, batch_nnz_bound
+from dnn_core.sparse_kernels import check_csr, batch_nnz_bound
 
 cnp.import_array()
 

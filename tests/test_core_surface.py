@@ -17,8 +17,10 @@ def test_every_public_name_exists():
 
 
 def dnn_sources():
+    """dnn's modules and the benchmarks (which time the core through its public names)."""
     root = pathlib.Path(dnn.__file__).parent
-    return sorted(root.rglob("*.py"))
+    benchmarks = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+    return sorted(root.rglob("*.py")) + sorted(benchmarks.glob("*.py"))
 
 
 @pytest.mark.parametrize("path", dnn_sources(), ids=lambda path: path.name)

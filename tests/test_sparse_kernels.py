@@ -1,4 +1,4 @@
-"""The sparse first-layer kernels (dnn_core._sparse) against the dense NumPy product.
+"""The sparse first-layer kernels (dnn_core.sparse_kernels) against the dense NumPy product.
 
 Tolerances: the kernels sum in double for both dtypes and round once, so a
 float64 result is within 1e-12 of NumPy's on the scale S = |W| @ |Xb|.T (the
@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, strategies as st
 
-from dnn_core import _sparse as S
+from dnn_core import sparse_kernels as S
 
 DTYPES = [np.float32, np.float64]
 INDEX_TYPES = [np.int32, np.int64]
