@@ -141,13 +141,15 @@ def _agree(comm, failure, when, payload=None):
     return [item for _, item in gathered]
 
 
-def _signature(network, plan, arguments, X):
+def _signature(network, plan, arguments):
     """What every rank must share: the network's architecture and the fit's
     settings (each rank's own data and its sizes aside)."""
     settings = {key: value for key, value in plan.settings.items()
                 if key not in ("batch_size", "target_scale", "n_threads",
                                "shuffle_block", "shuffle_window", "optimizer_object")}
     settings["keep"] = None if settings["keep"] is None else tuple(settings["keep"])
+    # ("blocks", the default for a memmap, is the same row permutation here)
+    settings["shuffle"] = settings["shuffle"] != 0
     stopping = plan.early_stopping
     return {"network": (tuple(network.layer_dims), tuple(network.activations),
                         network.output, network.dtype.name, network.slope,
@@ -222,7 +224,7 @@ class DistributedTraining:
                 if any(self.batch_norm):
                     raise ValueError("comm: batch normalization is not supported with comm "
                                      "(its statistics would be each rank's batch's)")
-                signature, m = _signature(self, plan, arguments, X), X.shape[0]
+                signature, m = _signature(self, plan, arguments), X.shape[0]
                 stack.enter_context(self.training(plan.settings["batch_size"],
                                                   sparse_input=is_sparse(X)))
             except Exception as error:
@@ -293,6 +295,7 @@ class _Loop:
         self.send = np.zeros(n + 4, dtype=dtype)
         self.total = np.zeros(n + 4, dtype=dtype)
         self.gradient = self.total[:n]
+        self.rows_buffer = None
         self.weight_ranges = [slice(offset, offset + a * b) for offset, a, b in zip(
             self.engine.weight_offsets, network.layer_dims[1:], network.layer_dims[:-1])]
 
@@ -302,16 +305,17 @@ class _Loop:
         """Fill send with this rank's weighted gradient, cost and weight."""
         n = self.engine.size
         send = self.send
-        send[:] = 0
-        if rows is None:
-            return
-        weights = None if self.weights is None else self.weights[rows]
-        weight = float(len(range(self.m)[rows]) if isinstance(rows, slice) else len(rows))
-        if weights is not None:
-            weight = float(np.sum(weights, dtype=np.float64))
+        send[n:] = 0
+        weight = 0.0
+        if rows is not None:
+            weights = None if self.weights is None else self.weights[rows]
+            weight = float(len(range(self.m)[rows]) if isinstance(rows, slice) else len(rows))
+            if weights is not None:
+                weight = float(np.sum(weights, dtype=np.float64))
         if weight <= 0:
+            send[:n] = 0
             return
-        X = self.X[rows]
+        X = self._gather(rows)
         T = None if self.T is None else self.T[rows]
         labels = None if self.labels is None else self.labels[rows]
         with self.network._engine_lock:
@@ -319,6 +323,18 @@ class _Loop:
             np.multiply(self.engine.gradients, weight, out=send[:n])
         send[n] = cost * weight
         send[n + 1] = weight
+
+    def _gather(self, rows):
+        """This rank's rows of X: a view for a slice, else copied into a buffer
+        kept from step to step (an array) or taken by fancy indexing."""
+        X = self.X
+        if isinstance(rows, slice) or type(X) is not np.ndarray:
+            return X[rows]
+        if self.rows_buffer is None:
+            self.rows_buffer = np.empty((self.batch, X.shape[1]), dtype=X.dtype)
+        out = self.rows_buffer[:len(rows)]
+        np.take(X, rows, axis=0, out=out)
+        return out
 
     def _step(self, rows, rate):
         """One collective step; return (cost, weight) of the union batch
