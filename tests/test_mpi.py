@@ -300,3 +300,17 @@ def test_ctrl_c_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
     assert ranks[0]["epochs"] == ranks[1]["epochs"] >= 1
     assert np.isfinite(ranks[0]["params"]).all()
     assert_same_on_every_rank(ranks)
+
+
+def test_the_command_line_trains_distributed(tmp_path):
+    dnn_script = Path(sys.executable).parent / "dnn"
+    model = tmp_path / "model.npz"
+    process = subprocess.Popen(
+        [MPIRUN, "--oversubscribe", "-n", "2", str(dnn_script), "train", "--distributed",
+         "--quiet", "--no-plot", "--epochs", "50", "--batch-size", "32", "--out", str(model)],
+        cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code, out, err = finish(process)
+    assert code == 0, err[-3000:]
+    assert out.count("model saved") == 1 and "distributed: 2 ranks" in out
+    assert "batches of 32 per rank" in out
+    assert dnn.load(model).epochs_ == 50
