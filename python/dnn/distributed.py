@@ -235,11 +235,12 @@ class DistributedTraining:
                 raise agreed.error from None
             _compare([item[0] for item in gathered])
             sizes = [item[1] for item in gathered]
-            return self._distributed_epochs(comm, rank, size, plan, (sizes, arguments[3]),
-                                            verbose, reinitialize, interrupted)
+            return self._distributed_epochs(comm, plan, sizes, arguments[3], verbose,
+                                            reinitialize, interrupted)
 
-    def _distributed_epochs(self, comm, rank, size, plan, sizes, verbose, reinitialize,
+    def _distributed_epochs(self, comm, plan, sizes, batch_size, verbose, reinitialize,
                             interrupted):
+        rank, size = comm.Get_rank(), comm.Get_size()
         engine = self._engine
         settings = plan.settings
         try:
@@ -256,7 +257,8 @@ class DistributedTraining:
                               else random.randrange(2 ** 63), root=0)
             history = self.history_ = History()
             self.stop_training = False
-            loop = _Loop(self, comm, rank, size, plan, sizes, seed, interrupted)
+            loop = _Loop(self, engine, self._engine_lock, self._scores, comm, plan, sizes,
+                         batch_size, seed, interrupted)
             best = loop.run(history, verbose and rank == 0)
         except _Agreed as agreed:
             raise agreed.error from None
@@ -277,10 +279,11 @@ class DistributedTraining:
 class _Loop:
     """The epochs of one distributed fit (see the module's docstring)."""
 
-    def __init__(self, network, comm, rank, size, plan, sizes, seed, interrupted):
-        self.network, self.comm, self.rank, self.size = network, comm, rank, size
-        self.engine = network._engine
-        sizes, batch_size = sizes
+    def __init__(self, network, engine, lock, scores, comm, plan, sizes, batch_size, seed,
+                 interrupted):
+        self.network, self.engine, self.lock, self.comm = network, engine, lock, comm
+        self.scores = scores
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.plan, self.sizes, self.seed = plan, sizes, seed
         self.interrupted = interrupted
         settings = plan.settings
@@ -288,6 +291,13 @@ class _Loop:
         self.m = self.X.shape[0]
         self.batch = settings["batch_size"]
         self.n_steps = steps_per_epoch(sizes, batch_size)
+        # without sample weights, each step's total weight is known beforehand: the
+        # ranks send gradients already divided by it (one pass less a step)
+        self.union_weights = None
+        if self.weights is None:
+            batches = [m if batch_size is None else min(m, batch_size) for m in sizes]
+            self.union_weights = [sum(min(b, max(0, m - k * b)) for m, b in zip(sizes, batches))
+                                  for k in range(self.n_steps)]
         self.first = network.epochs_
         self.shuffle = settings["shuffle"] != 0 and self.batch < self.m
         n = self.engine.size
@@ -301,8 +311,9 @@ class _Loop:
 
     # -- one step --------------------------------------------------------------
 
-    def _local_gradient(self, rows):
-        """Fill send with this rank's weighted gradient, cost and weight."""
+    def _local_gradient(self, rows, k):
+        """Fill send with this rank's weighted gradient (divided by step k's
+        total weight when it is known beforehand), cost and weight."""
         n = self.engine.size
         send = self.send
         send[n:] = 0
@@ -318,9 +329,10 @@ class _Loop:
         X = self._gather(rows)
         T = None if self.T is None else self.T[rows]
         labels = None if self.labels is None else self.labels[rows]
-        with self.network._engine_lock:
+        with self.lock:
             cost = self.engine.compute_gradients(X, T, labels, 0.0, sample_weight=weights)
-            np.multiply(self.engine.gradients, weight, out=send[:n])
+            np.multiply(self.engine.gradients, weight if self.union_weights is None
+                        else weight / self.union_weights[k], out=send[:n])
         send[n] = cost * weight
         send[n + 1] = weight
 
@@ -336,13 +348,13 @@ class _Loop:
         np.take(X, rows, axis=0, out=out)
         return out
 
-    def _step(self, rows, rate):
+    def _step(self, rows, rate, k):
         """One collective step; return (cost, weight) of the union batch
         (weight 0: skipped)."""
         n = self.engine.size
         failure = None
         try:
-            self._local_gradient(rows)
+            self._local_gradient(rows, k)
         except Exception as error:
             failure = error
             self.send[:] = 0
@@ -366,12 +378,13 @@ class _Loop:
         if not math.isfinite(cost):
             return cost, weight
         gradient = self.gradient
-        gradient /= total.dtype.type(weight)
+        if self.union_weights is None:
+            gradient /= total.dtype.type(weight)
         if l2:
             for part in self.weight_ranges:
                 gradient[part] += total.dtype.type(l2 / weight) * params[part]
         s = self.plan.settings
-        with self.network._engine_lock:
+        with self.lock:
             self.engine.step_count += 1
             dnn_core.optimizer_step(s["optimizer"], params, gradient, self.engine.moments[0],
                                     self.engine.moments[1], rate, s["beta1"], s["beta2"],
@@ -394,7 +407,7 @@ class _Loop:
 
     def _restore(self, snapshot):
         engine = self.engine
-        with self.network._engine_lock:
+        with self.lock:
             engine.parameters[...] = snapshot[0]
             engine.moments[...] = snapshot[1]
             engine.step_count = snapshot[2]
@@ -415,7 +428,7 @@ class _Loop:
         """The validation scores over every rank's validation rows."""
         X, T, labels = self.plan.validation
         m = X.shape[0]
-        scores = self.network._scores(X, T, labels)
+        scores = self.scores(X, T, labels)
         keys = sorted(scores)
         local = np.array([scores[key] * m for key in keys] + [m], dtype=np.float64)
         total = np.empty_like(local)
@@ -443,7 +456,7 @@ class _Loop:
                          else None)
                 total = total_weight = 0.0
                 for k in range(self.n_steps):
-                    cost, weight = self._step(self._rows(order, k), rate)
+                    cost, weight = self._step(self._rows(order, k), rate, k)
                     if not math.isfinite(cost):
                         self._diverge(snapshot, e, history)
                     total += cost * weight
@@ -451,7 +464,7 @@ class _Loop:
                 if self._state_nonfinite():
                     self._diverge(snapshot, e, history)
                 cost = total / total_weight if total_weight > 0 else 0.0
-                with network._engine_lock:
+                with self.lock:
                     network.epochs_ += 1
                 history.epoch.append(epoch)
                 history.cost.append(cost)
