@@ -147,3 +147,21 @@ def test_sigint_is_agreed_and_the_handler_restored():
     assert net.epochs_ == 2
     assert signal.getsignal(signal.SIGINT) is handler
     assert np.isfinite(net.flat_parameters).all()
+
+
+def test_float32_and_sparse_input_on_one_rank():
+    import scipy.sparse as sp
+    X, y = data()
+    kwargs = dict(epochs=2, batch_size=8, optimizer="adam", shuffle=False)
+    plain = dnn.Network([4, 5, 1], dtype="float32", seed=2)
+    plain.fit(X.astype(np.float32), y, **kwargs)
+    net = dnn.Network([4, 5, 1], dtype="float32", seed=2)
+    net.fit(X.astype(np.float32), y, comm=Loopback(), **kwargs)
+    assert net.flat_parameters.dtype == np.float32
+    assert_close(net.flat_parameters, plain.flat_parameters, dtype=np.float32)
+    X[np.abs(X) < 0.8] = 0
+    dense = dnn.Network([4, 5, 1], seed=2)
+    dense.fit(X, y, comm=Loopback(), **dict(kwargs, shuffle=True))
+    sparse = dnn.Network([4, 5, 1], seed=2)
+    sparse.fit(sp.csr_matrix(X), y, comm=Loopback(), **dict(kwargs, shuffle=True))
+    assert_close(sparse.flat_parameters, dense.flat_parameters)

@@ -24,6 +24,13 @@ and Ctrl-C (a SIGINT to any rank's process) are agreed upon, so that every
 rank leaves ``fit`` the same way. A failure that cannot be agreed upon (an
 exception inside the loop outside those points) aborts the MPI job with a
 message rather than leave the other ranks waiting for ever.
+
+Divergence (a union cost, or parameters or moments at the end of an epoch,
+that are not finite) puts every rank back to the state at the end of the
+fit's lowest-cost epoch (or at its start) and raises DivergenceError. Not
+with dropout or batch norm. Ctrl-C at ``mpirun`` itself makes Open MPI kill
+the job; a SIGINT delivered to the ranks (``kill -INT``, or a launcher that
+forwards it) gives the collective stop.
 """
 import contextlib
 import math
