@@ -10,6 +10,7 @@ Any error prints one line ``dnn: error: ...`` on stderr and exits with status 2.
 """
 import argparse
 import math
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -130,6 +131,10 @@ def _parser():
                        help="continue the run of the same command from its checkpoint "
                             "PATH, exactly, up to --epochs in all")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--distributed", action="store_true",
+                       help="under mpirun: each rank trains on its share of the training "
+                            "rows (--batch-size per rank; see dnn.distributed); rank 0 "
+                            "prints, saves and plots")
 
     predict = commands.add_parser(
         "predict", help="predict with a saved model",
@@ -275,10 +280,16 @@ def _train(args):
     X, y, X_test, y_test, test_from = _split(data, args.test_split, args.seed)
     y, y_test, classes, n_out, output = _encode(y, y_test, args.output, data.name,
                                                 data.classes)
+    comm, X_all, y_all = None, X, y
+    if args.distributed:
+        comm, share = _distributed_share(len(X))
+        X, y = X[share], y[share]
     n_train = len(X)
-    batch = args.batch_size or (n_train if n_train <= 1024 else 128)
-    batch = min(batch, n_train)
-    steps_per_epoch = math.ceil(n_train / batch)
+    # (distributed: the same batch and epochs on every rank, from the largest share)
+    rows = n_train if comm is None else -(-len(X_all) // comm.Get_size())
+    batch = args.batch_size or (rows if rows <= 1024 else 128)
+    batch = min(batch, rows)
+    steps_per_epoch = math.ceil(rows / batch)
     epochs = args.epochs or min(3000, max(5, math.ceil(3000 / steps_per_epoch)))
     dims = [X.shape[1], *args.layers, n_out]
     keep_prob = None if args.dropout == 0 else 1.0 - args.dropout
@@ -292,12 +303,13 @@ def _train(args):
     if args.resume:
         network = _resumed(args.resume, network)
     network.metadata = _metadata(network, classes)
-    print(f"data: {data.name}: {n_train} training samples of {X.shape[1]} features"
+    print(f"data: {data.name}: {len(X_all)} training samples of {X.shape[1]} features"
           + (f", {len(X_test)} test samples ({test_from})" if X_test is not None else "")
           + (f", classes {_show(classes)}" if classes is not None else ""))
     print(f"network: {dims}, {args.activation} hidden, {output} output, {args.dtype}; "
           f"{args.optimizer} lr {args.lr:g}, {epochs} epochs of "
-          + ("full batch" if batch == n_train else f"batches of {batch}")
+          + ("full batch" if batch >= rows else f"batches of {batch}")
+          + (" per rank" if comm is not None else "")
           + (f", l2 {args.l2:g}" if args.l2 else "")
           + (f", dropout {args.dropout:g}" if keep_prob else "")
           + (", batch norm" if args.batch_norm else ""), flush=True)
@@ -306,8 +318,12 @@ def _train(args):
     history = network.fit(X, y, epochs=max(0, epochs - network.epochs_), batch_size=batch,
                           optimizer=args.optimizer, learning_rate=args.lr, l2=args.l2,
                           keep_prob=keep_prob, verbose=not args.quiet,
-                          checkpoint=args.checkpoint)
+                          checkpoint=args.checkpoint, comm=comm)
     seconds = sum(history.seconds)
+    if comm is not None:
+        if comm.Get_rank() != 0:
+            return 0
+        X, y = X_all, y_all
     train_scores = network.evaluate(X, y)
     key = "mse" if output in REGRESSION else "accuracy"
     line = f"train {key}: {_score(train_scores[key], key)} (cost {(history.cost or [train_scores['cost']])[-1]:.4f})"
@@ -320,6 +336,25 @@ def _train(args):
     if not args.no_plot:
         _plot(args, network, history, X, y, data.name)
     return 0
+
+
+def _distributed_share(n_rows):
+    """(MPI.COMM_WORLD, this rank's contiguous share of ``n_rows`` rows); the
+    other ranks' standard output is silenced."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise CommandError('--distributed: mpi4py is not installed; pip install '
+                           '"dnn-core[mpi]" and run under mpirun') from None
+    comm = MPI.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+    if n_rows < size:
+        raise CommandError(f"--distributed: {n_rows} training samples for {size} ranks")
+    if rank != 0:
+        sys.stdout = open(os.devnull, "w")
+    else:
+        print(f"distributed: {size} ranks, about {n_rows // size} training samples each")
+    return comm, slice(rank * n_rows // size, (rank + 1) * n_rows // size)
 
 
 def _show(classes):
@@ -447,13 +482,14 @@ def main(argv=None):
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    from dnn.distributed import DistributedError
     from dnn.network import DivergenceError
 
     run = {"train": _train, "predict": _predict, "info": _info, "bench": _bench}[args.command]
     try:
         return run(args)
     except (CommandError, ValueError, TypeError, OSError, ImportError,
-            DivergenceError) as error:
+            DivergenceError, DistributedError) as error:
         message = str(error)
         if isinstance(error, OSError) and error.filename is not None and error.strerror:
             message = f"{error.filename}: {error.strerror}"

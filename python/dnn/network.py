@@ -24,6 +24,7 @@ from dnn import optimizers
 from dnn._history import DivergenceError, History, divergence_message
 from dnn._files import file_name
 from dnn._network_evaluation import NetworkEvaluation
+from dnn.distributed import DistributedTraining
 from dnn._network_files import NetworkFiles
 from dnn._sparse_input import is_sparse
 # (re-exported: their old home)
@@ -59,7 +60,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class Network(NetworkEvaluation, NetworkFiles):
+class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
     """A fully connected network: ``Z[l] = W[l] A[l-1] + b[l]``, ``A[l] = g(Z[l])``.
 
     Parameters
@@ -336,7 +337,7 @@ class Network(NetworkEvaluation, NetworkFiles):
             l2=0.0, keep_prob=None, shuffle=True, validation_data=None,
             validation_split=0.0, early_stopping=False, patience=10, min_delta=0.0,
             callbacks=(), verbose=False, reinitialize=False, sample_weight=None,
-            checkpoint=None, checkpoint_every=1):
+            checkpoint=None, checkpoint_every=1, comm=None):
         """Train; continue from the current parameters (warm start) unless told
         to reinitialize.
 
@@ -421,6 +422,14 @@ class Network(NetworkEvaluation, NetworkFiles):
             ``net.fit(X, y, epochs=total - net.epochs_, ...)`` with the same
             arguments (early stopping's patience count is not in the file).
         checkpoint_every : int >= 1
+        comm : mpi4py communicator or None
+            Data-parallel training over MPI (see :mod:`dnn.distributed`):
+            every rank calls fit with its own rows and the same settings;
+            ``batch_size`` is per rank, and each step's gradient is the mean
+            over the union of the ranks' batches, so every rank ends with the
+            parameters of one process trained on those union batches. Not
+            with dropout or batch norm; ``shuffle`` is a per-rank row
+            permutation (:func:`dnn.distributed.epoch_order`).
 
         Returns
         -------
@@ -434,11 +443,13 @@ class Network(NetworkEvaluation, NetworkFiles):
         KeyboardInterrupt
             On Ctrl-C; the parameters are those at the end of a completed step.
         """
+        arguments = (X, y, epochs, batch_size, optimizer, learning_rate, l2, keep_prob,
+                     shuffle, validation_data, validation_split, early_stopping, patience,
+                     min_delta, callbacks, sample_weight, checkpoint, checkpoint_every)
+        if comm is not None:
+            return self._fit_distributed(comm, arguments, verbose, reinitialize)
         # every argument checked, the engine's settings assembled: in fit_plan alone
-        plan = fit_settings.fit_plan(
-            self, X, y, epochs, batch_size, optimizer, learning_rate, l2, keep_prob, shuffle,
-            validation_data, validation_split, early_stopping, patience, min_delta, callbacks,
-            sample_weight, checkpoint, checkpoint_every)
+        plan = fit_settings.fit_plan(self, *arguments)
         X, T, labels, weights = plan.data
         settings, validation, callbacks = plan.settings, plan.validation, plan.callbacks
         with self.training(settings["batch_size"], sparse_input=is_sparse(X),

@@ -1,0 +1,94 @@
+"""One rank of an MPI job of tests/test_mpi.py: ``python mpi_child.py spec.json``.
+
+The spec (JSON) names the data file (npz of X, y, and optional w, X_val,
+y_val) and a list of cases; each case gives this rank's rows of X ("rows": one
+list per rank), the Network's arguments and fit's. Every case's outcome
+(parameters, history, or the exception's type and message) is written to
+``<out>.<case>.<rank>.npz`` / ``.json``. Special keys: "bad" (rank -> fit
+arguments that override the case's on that rank), "stop_on" (rank, epoch: a
+callback asks that rank to stop), "raise_on" (rank, epoch: a callback raises),
+"marker" (each rank writes its pid to ``<marker>.<rank>`` after its first
+epoch: the Ctrl-C test), "bcast_fails" (rank: its communicator's Bcast raises,
+a failure outside the agreed points).
+"""
+import json
+import os
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+import dnn
+
+
+class FailingBcast:
+    """A communicator whose Bcast raises (on the rank that uses it)."""
+
+    def __init__(self, comm):
+        self._comm = comm
+
+    def __getattr__(self, name):
+        return getattr(self._comm, name)
+
+    def Bcast(self, *args, **kwargs):
+        raise MemoryError("Bcast failed on purpose")
+
+
+def run_case(comm, rank, data, case, out):
+    rows = np.asarray(case["rows"][rank], dtype=np.intp)
+    kwargs = dict(case.get("fit", {}))
+    kwargs.update(case.get("bad", {}).get(str(rank), {}))
+    X, y = data["X"][rows], data["y"][rows]
+    if kwargs.pop("y_bad", False):
+        y = y[:-1]
+    if "w" in data.files and kwargs.pop("weighted", False):
+        kwargs["sample_weight"] = data["w"][rows]
+    if "val_rows" in case:
+        val = np.asarray(case["val_rows"][rank], dtype=np.intp)
+        kwargs["validation_data"] = (data["X_val"][val], data["y_val"][val])
+    callbacks = []
+    if "stop_on" in case:
+        stop_rank, stop_epoch = case["stop_on"]
+        callbacks.append(lambda epoch, logs: rank == stop_rank and epoch == stop_epoch)
+    if "raise_on" in case:
+        bad_rank, bad_epoch = case["raise_on"]
+
+        def raising(epoch, logs):
+            if rank == bad_rank and epoch == bad_epoch:
+                raise ArithmeticError("a callback failed on purpose")
+        callbacks.append(raising)
+    if "marker" in case:
+        def mark(epoch, logs):
+            if epoch == 0:
+                with open(f"{case['marker']}.{rank}", "w") as file:
+                    file.write(str(os.getpid()))
+        callbacks.append(mark)
+    if callbacks:
+        kwargs["callbacks"] = callbacks
+    if rank == case.get("bcast_fails"):
+        comm = FailingBcast(comm)
+    net = dnn.Network(**case["network"], seed=rank)
+    result = {"error": None}
+    try:
+        history = net.fit(X, y, comm=comm, **kwargs)
+        result.update(cost=history.cost, val_cost=history.val_cost,
+                      stopped_early=history.stopped_early, epochs=net.epochs_)
+    except BaseException as error:  # (KeyboardInterrupt included: it is a test)
+        result["error"] = [type(error).__name__, str(error)]
+        result["epochs"] = net.epochs_
+    np.save(f"{out}.{case['name']}.{rank}.npy", net.flat_parameters)
+    with open(f"{out}.{case['name']}.{rank}.json", "w") as file:
+        json.dump(result, file)
+
+
+def main():
+    with open(sys.argv[1]) as file:
+        spec = json.load(file)
+    comm = MPI.COMM_WORLD
+    data = np.load(spec["data"])
+    for case in spec["cases"]:
+        run_case(comm, comm.Get_rank(), data, case, spec["out"])
+
+
+if __name__ == "__main__":
+    main()
