@@ -3,6 +3,7 @@ keep them (issue 13): loss_ with sample_weight, lbfgs's attributes, coefs_ and
 intercepts_ assigned before or after a fit, the learning rate and the count of
 epochs without improvement, the Poisson loss. scikit-learn's estimators are the
 oracle, on the same data from the same seed."""
+import re
 import warnings
 
 import numpy as np
@@ -313,3 +314,19 @@ def test_learning_rate_and_count_follow_scikit_learn(learning_rate):
     assert ours._optimizer.learning_rate == pytest.approx(theirs._optimizer.learning_rate,
                                                           rel=1e-12)
     assert ours._no_improvement_count == theirs._no_improvement_count
+
+
+@pytest.mark.parametrize("models", [(DNNClassifier(solver="lbfgs"),
+                                     MLPClassifier(solver="lbfgs")),
+                                    # (scikit-learn 1.9's MLPRegressor offers partial_fit
+                                    # with lbfgs, a full lbfgs fit: its available_if
+                                    # lambda returns _check_solver without calling it)
+                                    (DNNRegressor(solver="lbfgs"),)])
+def test_partial_fit_with_lbfgs_says_what_scikit_learn_says(models):
+    text = "partial_fit is only available for stochastic optimizers. lbfgs is not stochastic."
+    for model in models:
+        assert not hasattr(model, "partial_fit")
+        with pytest.raises(AttributeError, match="has no attribute 'partial_fit'") as error:
+            model.partial_fit
+        # (scikit-learn's available_if gives the reason as the cause)
+        assert re.fullmatch(rf"(solver: )?{re.escape(text)}", str(error.value.__cause__))

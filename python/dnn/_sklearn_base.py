@@ -31,8 +31,9 @@ NONFINITE_WEIGHTS = ("Solver produced non-finite parameter weights. The input da
 
 def _stochastic(estimator):
     if estimator.solver not in ("sgd", "adam"):
-        raise AttributeError(f"partial_fit is only available for stochastic optimizers; "
-                             f"{estimator.solver!r} is not stochastic")
+        # (scikit-learn's text, after the argument's name)
+        raise AttributeError(f"solver: partial_fit is only available for stochastic "
+                             f"optimizers. {estimator.solver} is not stochastic.")
     return True
 
 
@@ -399,7 +400,7 @@ class _BaseDNN(BaseEstimator):
                     self._update_no_improvement(None)
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
                     self._optimizer.learning_rate = (self.learning_rate_init
-                                           / (self.t_ + 1) ** self.power_t)
+                                                     / (self.t_ + 1) ** self.power_t)
                 if stopping.stalled:
                     watched = "Validation score" if self.early_stopping else "Training loss"
                     message = (f"{watched} did not improve more than tol={self.tol:f} for "
