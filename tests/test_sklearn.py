@@ -132,14 +132,14 @@ def test_learning_rate_schedules():
     with _maybe_warns():
         model.fit(X, y)
     assert model.t_ == 600
-    assert model._learning_rate == pytest.approx(0.1 / 601 ** 0.5)
+    assert model._optimizer.learning_rate == pytest.approx(0.1 / 601 ** 0.5)
     stalled = DNNClassifier((16,), solver="sgd", learning_rate="adaptive", tol=1e9,
                             n_iter_no_change=2, learning_rate_init=0.1, max_iter=7,
                             random_state=0)
     with _maybe_warns():
         stalled.fit(X, y)
     # no epoch improves by 1e9: the rate is divided by 5 every 3 epochs
-    assert stalled.n_iter_ == 7 and stalled._learning_rate == pytest.approx(0.1 / 25)
+    assert stalled.n_iter_ == 7 and stalled._optimizer.learning_rate == pytest.approx(0.1 / 25)
     stops = DNNClassifier((16,), tol=1e9, n_iter_no_change=2, max_iter=50,
                           random_state=0).fit(X, y)
     # epoch 1 improves on inf; epochs 2-4 do not: 3 > n_iter_no_change stops

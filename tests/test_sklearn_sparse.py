@@ -77,3 +77,27 @@ def test_float32_sparse():
     clf = _fit(DNNClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0), X32, y)
     assert clf.coefs_[0].dtype == np.float32
     assert clf.predict_proba(X32).dtype == np.float32
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_weighted_sparse_fit_batch_by_batch_is_never_densified(solver, no_densify,
+                                                               monkeypatch):
+    """Unequal weights run one engine call per batch on the CSR's rows:
+    scikit-learn's model and losses (plain sgd), X never densified."""
+    from sklearn.neural_network import MLPClassifier
+    X, y = _data()
+    weights = np.random.default_rng(1).uniform(0, 2, X.shape[0])
+    params = dict(hidden_layer_sizes=(12,), solver=solver, max_iter=4, random_state=0,
+                  batch_size=32, alpha=1e-3, shuffle=False, momentum=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sparse = DNNClassifier(**params).fit(X, y, sample_weight=weights)
+        # (no_densify's refusals off: scikit-learn densifies its own label matrix)
+        monkeypatch.undo()
+        theirs = MLPClassifier(**params).fit(X, y, sample_weight=weights)
+    if solver == "sgd":   # (scikit-learn's Adam is not ours: see the README)
+        np.testing.assert_allclose(sparse.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+        for a, b in zip(sparse.coefs_ + sparse.intercepts_,
+                        theirs.coefs_ + theirs.intercepts_):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert len(sparse.loss_curve_) == sparse.n_iter_ == 4

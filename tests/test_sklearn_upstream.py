@@ -3,7 +3,8 @@
 The installed scikit-learn ships ``sklearn/neural_network/tests/test_mlp.py``.
 At test time its text is copied into a temporary folder with its import of
 ``MLPClassifier`` and ``MLPRegressor`` replaced by ours, and run with pytest in
-a child process (so that its collection is independent of ours). Every one of
+a child process (so that its collection is independent of ours), with
+scikit-learn's conftest as a plugin (``-p sklearn.conftest``). Every one of
 its tests must pass, except those in :data:`KNOWN_FAILURES`, each with the
 reason it cannot (or does not yet) pass. A new failure fails this test, and so
 does a known failure that now passes (remove it from the list).
@@ -23,24 +24,13 @@ UPSTREAM_PATH = (pathlib.Path(sklearn.__file__).parent / "neural_network" / "tes
 UPSTREAM_IMPORT = "from sklearn.neural_network import MLPClassifier, MLPRegressor"
 OUR_IMPORT = ("from dnn.sklearn import DNNClassifier as MLPClassifier, "
               "DNNRegressor as MLPRegressor")
-# scikit-learn's conftest gives this fixture (42 unless told otherwise)
-GLOBAL_RANDOM_SEED_FIXTURE = '''
-
-@pytest.fixture
-def global_random_seed():
-    return 42
-'''
-
 PRIVATE = "reads or writes scikit-learn's private internals: "
 #: upstream test id -> why it fails with our classes
 KNOWN_FAILURES = {
-    "test_fit": PRIVATE + "_coef_grads, _intercept_grads, _forward_pass, _backprop "
-                "(and sets coefs_ on an unfitted estimator)",
-    "test_gradient": PRIVATE + "_loss_grad_lbfgs",
-    "test_learning_rate_warmstart": PRIVATE + "_optimizer.learning_rate",
-    "test_adaptive_learning_rate": PRIVATE + "_optimizer.learning_rate",
-    "test_n_iter_no_change": PRIVATE + "_no_improvement_count",
-    "test_n_iter_no_change_inf": PRIVATE + "_no_improvement_count",
+    "test_gradient": PRIVATE + "_loss_grad_lbfgs (scikit-learn's packed coefs-then-"
+                     "intercepts parameter vector and its workspaces) against finite "
+                     "differences; ours: tests/test_gradcheck.py, and lbfgs taking "
+                     "scikit-learn's steps in tests/test_sklearn_semantics.py",
 }
 
 
@@ -48,7 +38,7 @@ def upstream_source():
     """The upstream module's text with our classes in place of scikit-learn's."""
     source = UPSTREAM_PATH.read_text()
     assert UPSTREAM_IMPORT in source, "scikit-learn's test module changed its import"
-    return source.replace(UPSTREAM_IMPORT, OUR_IMPORT) + GLOBAL_RANDOM_SEED_FIXTURE
+    return source.replace(UPSTREAM_IMPORT, OUR_IMPORT)
 
 
 def outcomes(report_path):
@@ -79,7 +69,9 @@ def test_scikit_learn_mlp_tests_pass_on_our_classes(tmp_path):
     report = tmp_path / "report.xml"
     environment = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W",
+        # (scikit-learn's conftest gives the global_random_seed fixture)
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+         "sklearn.conftest", "-W",
          "ignore::DeprecationWarning", f"--junitxml={report}", "test_mlp_dnn.py"],
         cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
     assert report.exists(), run.stdout[-4000:] + run.stderr[-4000:]

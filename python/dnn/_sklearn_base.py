@@ -3,6 +3,7 @@ parameters, the attributes scikit-learn sets, scikit-learn's initialisation,
 and the solvers (sgd and adam one engine epoch per iteration, with
 scikit-learn's stopping rules; lbfgs over the network's flat parameters).
 """
+import functools
 import numbers
 import warnings
 
@@ -18,6 +19,8 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from dnn import optimizers as optim
 from dnn._early_stopping import EarlyStopping
+from dnn._sklearn_epochs import (LayerList, Solver, batchwise_epoch, check_layer_shape,
+                                 engine_epoch, l2_term, output_mean_loss)
 from dnn._sklearn_params import ACTIVATIONS, OUT_ACTIVATIONS, check_params, named
 from dnn.network import DivergenceError, Network
 
@@ -28,8 +31,9 @@ NONFINITE_WEIGHTS = ("Solver produced non-finite parameter weights. The input da
 
 def _stochastic(estimator):
     if estimator.solver not in ("sgd", "adam"):
-        raise AttributeError(f"partial_fit is only available for stochastic optimizers; "
-                             f"{estimator.solver!r} is not stochastic")
+        # (scikit-learn's text, after the argument's name)
+        raise AttributeError(f"solver: partial_fit is only available for stochastic "
+                             f"optimizers. {estimator.solver} is not stochastic.")
     return True
 
 
@@ -79,11 +83,15 @@ class _BaseDNN(BaseEstimator):
     def coefs_(self):
         """list of (fan_in, fan_out) arrays: views of the network's ``W[l].T``.
 
-        Assigning a list of arrays of these shapes copies them into the network.
+        As in scikit-learn, the attribute can be assigned: on a fitted
+        estimator a list of arrays of these shapes is copied into the network
+        (``coefs_[i] = array`` too), so that predict uses them and a
+        ``warm_start`` fit starts from them; on an unfitted one the list is
+        kept, and a fit with ``warm_start`` (or ``partial_fit``) starts from it
+        where scikit-learn's would fail. A fit without ``warm_start``
+        initialises afresh.
         """
-        network = self._fitted_network()
-        parameters = network.parameters
-        return [parameters[f"W{l}"].T for l in range(1, len(network.layer_dims))]
+        return self._read_parameters("coefs_", "W", lambda weight: weight.T)
 
     @coefs_.setter
     def coefs_(self, coefs):
@@ -94,37 +102,70 @@ class _BaseDNN(BaseEstimator):
         """list of (fan_out,) arrays: views of the network's ``b[l]`` (of
         ``beta[l]`` for a batch-norm layer, which has no ``b[l]``).
 
-        Assigning a list of arrays of these shapes copies them into the network.
+        Assignable as ``coefs_`` is.
         """
-        network = self._fitted_network()
-        parameters = network.parameters
-        return [parameters[f"b{l}" if f"b{l}" in parameters else f"beta{l}"][:, 0]
-                for l in range(1, len(network.layer_dims))]
+        return self._read_parameters("intercepts_", "b", lambda bias: bias[:, 0])
 
     @intercepts_.setter
     def intercepts_(self, intercepts):
         self._write_parameters("intercepts_", intercepts, "b", lambda bias: bias[:, 0])
 
-    def _write_parameters(self, name, arrays, prefix, sklearn_view):
-        """Copy scikit-learn-shaped ``arrays`` into the network's ``prefix``
-        parameters, whose scikit-learn view ``sklearn_view`` gives."""
+    def _parameter_views(self, prefix, sklearn_view):
+        """The scikit-learn views of the network's ``prefix`` parameters (a
+        batch-norm layer's beta stands where b would be)."""
         network = self._fitted_network()
         parameters = network.parameters
-        # (a batch-norm layer's beta stands where b would be, as in intercepts_)
-        views = [sklearn_view(parameters[f"{prefix}{l}" if f"{prefix}{l}" in parameters
-                                         else f"beta{l}"])
-                 for l in range(1, len(network.layer_dims))]
+        return [sklearn_view(parameters[f"{prefix}{l}" if f"{prefix}{l}" in parameters
+                                        else f"beta{l}"])
+                for l in range(1, len(network.layer_dims))]
+
+    def _read_parameters(self, name, prefix, sklearn_view):
+        if not hasattr(self, "network_") and name in self._assigned:
+            return self._assigned[name]
+        return LayerList(name, self._parameter_views(prefix, sklearn_view))
+
+    def _write_parameters(self, name, arrays, prefix, sklearn_view):
+        """Copy scikit-learn-shaped ``arrays`` into the network's ``prefix``
+        parameters, whose scikit-learn view ``sklearn_view`` gives (unfitted:
+        keep them for a warm start)."""
+        if not hasattr(self, "network_"):
+            if not np.iterable(arrays):
+                raise TypeError(f"{name}: expected a list of arrays (one per layer), got "
+                                f"{type(arrays).__name__}")
+            self.__dict__.setdefault("_assigned_before_fit", {})[name] = list(arrays)
+            return
+        views = self._parameter_views(prefix, sklearn_view)
         arrays = list(arrays)
         if len(arrays) != len(views):
             raise ValueError(f"{name}: expected {len(views)} arrays (one per layer), "
                              f"got {len(arrays)}")
         arrays = [np.asarray(array) for array in arrays]
         for layer, (array, view) in enumerate(zip(arrays, views)):
-            if array.shape != view.shape:
-                raise ValueError(f"{name}[{layer}]: expected shape {view.shape}, "
-                                 f"got {array.shape}")
+            check_layer_shape(name, layer, array, view)
         for array, view in zip(arrays, views):
             view[...] = array
+
+    @property
+    def _no_improvement_count(self):
+        """Epochs since the monitored value last improved (scikit-learn's
+        counter: a fit stops, or the adaptive rate drops, once it passes
+        ``n_iter_no_change``)."""
+        if not hasattr(self, "_stopping") and "_no_improvement_count" in self._assigned:
+            return self._assigned["_no_improvement_count"]
+        return self._stopping.count
+
+    @_no_improvement_count.setter
+    def _no_improvement_count(self, count):
+        if hasattr(self, "_stopping"):
+            self._stopping.count = count
+        else:   # (kept for a warm start, as coefs_ is)
+            self.__dict__.setdefault("_assigned_before_fit", {})["_no_improvement_count"] = count
+
+    @property
+    def _assigned(self):
+        """What was assigned to coefs_, intercepts_ or _no_improvement_count
+        before the first fit, by name."""
+        return self.__dict__.get("_assigned_before_fit", {})
 
     def _fitted_network(self):
         check_is_fitted(self, "network_")
@@ -147,9 +188,16 @@ class _BaseDNN(BaseEstimator):
             Sparse input (CSR, CSC, COO) is never densified: CSR rows are read in
             place by the network's first layer (others are converted to CSR).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            DNNClassifier: class labels (any labels; a 0/1 indicator matrix for
+            multilabel). DNNRegressor: real targets, or with ``loss="poisson"``
+            non-negative targets (counts or rates).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights: each batch's loss and gradient are weighted
-            means (an integer weight acts as that many copies of the sample).
+            means, its total weight in the L2 term, as scikit-learn's (an
+            integer weight acts as that many copies of the sample); ``loss_``
+            is scikit-learn's (for sgd and adam, the batches' losses averaged
+            by their numbers of samples). With unequal weights, sgd and adam
+            take one engine call per batch.
 
         Returns
         -------
@@ -179,6 +227,11 @@ class _BaseDNN(BaseEstimator):
             if initial is not None:
                 self.coefs_, self.intercepts_ = initial
             self._initialize(output, n_out)
+            # assigned before any fit: a warm start (or partial_fit) starts from them
+            assigned = self.__dict__.pop("_assigned_before_fit", {})
+            if self.warm_start or incremental:
+                for name, value in assigned.items():
+                    setattr(self, name, value)
         elif self.network_.layer_dims[1:] != [*hidden, n_out]:
             raise ValueError(f"warm_start: the network has layers {self.network_.layer_dims}; "
                              f"hidden_layer_sizes and y now ask for "
@@ -233,6 +286,13 @@ class _BaseDNN(BaseEstimator):
         self.out_activation_ = OUT_ACTIVATIONS[output]
         self.n_iter_ = 0
         self.t_ = 0
+        if self.solver != "lbfgs":
+            self._initialize_stochastic()
+
+    def _initialize_stochastic(self):
+        """scikit-learn's bookkeeping of the stochastic solvers (which lbfgs
+        neither sets nor clears): the loss curve, the best loss or validation
+        score, the count of epochs without improvement."""
         self.loss_curve_ = []
         self.val_loss_curve_ = []
         # scikit-learn's rules: a gain of tol counts, the best moves on any gain,
@@ -263,9 +323,11 @@ class _BaseDNN(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("early_stopping: partial_fit does not support "
                              "early_stopping=True")
+        if not hasattr(self, "_stopping"):
+            # (a warm start after an lbfgs fit, which keeps no such bookkeeping)
+            self._initialize_stochastic()
         if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer, self._rate_factor = self._optimizer_and_rate()
-            self._learning_rate = self.learning_rate_init
+            self._optimizer = Solver(*self._optimizer_and_rate(), self.learning_rate_init)
             network.reset_optimizer()
         if self.early_stopping:
             # (scikit-learn's: stratified on the 0/1 column of a binary target only)
@@ -291,6 +353,17 @@ class _BaseDNN(BaseEstimator):
                               f"{self.batch_size}, {n_samples} samples)")
             batch_size = min(self.batch_size, n_samples)
         keep_prob = 1.0 - self.dropout if self.dropout else None
+        settings = dict(alpha=self.alpha, keep_prob=keep_prob, shuffle=self.shuffle)
+        n_outputs_averaged = self._n_outputs_averaged()
+        if n_outputs_averaged == 1 and (sample_weight is None
+                                        or np.all(sample_weight == sample_weight[0])):
+            # (the engine's epoch cost is scikit-learn's loss)
+            epoch = functools.partial(engine_epoch, network, self._optimizer, **settings)
+        else:
+            epoch = functools.partial(
+                batchwise_epoch, network, self._optimizer, **settings,
+                order_rng=np.random.default_rng(self._network_seed(rng)),
+                n_outputs_averaged=n_outputs_averaged)
         self._best_parameters = None
         self._best_running_stats = None
         stopping = self._stopping
@@ -302,12 +375,7 @@ class _BaseDNN(BaseEstimator):
             for _ in range(self.max_iter):
                 try:
                     if not diverged:
-                        history = network.fit(
-                            X, targets, epochs=1, batch_size=batch_size,
-                            optimizer=self._optimizer,
-                            learning_rate=self._learning_rate * self._rate_factor,
-                            l2=self.alpha, keep_prob=keep_prob, shuffle=self.shuffle,
-                            sample_weight=sample_weight)
+                        loss = epoch(X, targets, sample_weight, batch_size)
                 except DivergenceError as error:
                     if not self.early_stopping:
                         raise ValueError(NONFINITE_WEIGHTS) from error
@@ -316,7 +384,7 @@ class _BaseDNN(BaseEstimator):
                     # best weights are restored at the end
                     diverged = True
                 self.n_iter_ += 1
-                self.loss_ = np.nan if diverged else history.cost[-1]
+                self.loss_ = np.nan if diverged else loss
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
@@ -331,19 +399,19 @@ class _BaseDNN(BaseEstimator):
                 else:
                     self._update_no_improvement(None)
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
-                    self._learning_rate = (self.learning_rate_init
-                                           / (self.t_ + 1) ** self.power_t)
+                    self._optimizer.learning_rate = (self.learning_rate_init
+                                                     / (self.t_ + 1) ** self.power_t)
                 if stopping.stalled:
                     watched = "Validation score" if self.early_stopping else "Training loss"
                     message = (f"{watched} did not improve more than tol={self.tol:f} for "
                                f"{self.n_iter_no_change} consecutive epochs.")
                     if (self.solver == "sgd" and self.learning_rate == "adaptive"
-                            and self._learning_rate > 1e-6):
-                        self._learning_rate /= 5
+                            and self._optimizer.learning_rate > 1e-6):
+                        self._optimizer.learning_rate /= 5
                         stopping.restart_count()
                         if self.verbose:
                             print(f"{message} Setting learning rate to "
-                                  f"{self._learning_rate:f}")
+                                  f"{self._optimizer.learning_rate:f}")
                     else:
                         if self.verbose:
                             print(f"{message} Stopping.")
@@ -361,6 +429,11 @@ class _BaseDNN(BaseEstimator):
             network.flat_parameters = self._best_parameters
             if self._best_running_stats:
                 network.running_stats = self._best_running_stats
+
+    def _n_outputs_averaged(self):
+        """Over how many outputs scikit-learn averages the data term of its
+        reported loss: a multi-output squared error's (its other losses sum)."""
+        return self.n_outputs_ if self.out_activation_ == "identity" else 1
 
     def _validation_cost(self, X, targets):
         """The network's cost on validated arrays, NaN where it overflows."""
@@ -427,6 +500,11 @@ class _BaseDNN(BaseEstimator):
                              "may contain large values and need to be preprocessed.")
         network.flat_parameters = result.x
         self.loss_ = float(result.fun)
+        if self._n_outputs_averaged() > 1:
+            self.loss_ = output_mean_loss(self.loss_, l2_term(
+                network, self.alpha,
+                X.shape[0] if sample_weight is None else float(np.sum(sample_weight))),
+                self.n_outputs_)
         if result.status != 0:
             # scikit-learn's text (sklearn.utils.optimize._check_optimize_result)
             message = (f"lbfgs failed to converge after {self.n_iter_} iteration(s) "

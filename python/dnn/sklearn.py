@@ -17,12 +17,11 @@ parameter buffer. Where the rules differ from scikit-learn's:
 - "sgd" with momentum is the engine's exponentially weighted average run at
   ``learning_rate / (1 - momentum)``: the same steps as scikit-learn's
   velocity form while the learning rate is constant.
-- With ``sample_weight``, an sgd/adam epoch's ``loss_`` weights each batch
-  by its weights' sum (scikit-learn: by its number of samples); the steps
-  are the same.
-- The loss of a multi-output regression is summed over outputs,
-  ``sum((y - p)**2) / (2 n)`` (scikit-learn reports it averaged over outputs
-  while following the summed gradient).
+- With unequal sample weights, or several outputs of a squared error, an
+  sgd or adam epoch runs one engine call per batch, so that ``loss_`` is
+  scikit-learn's (its batches' losses averaged by their numbers of samples,
+  the squared error averaged over the outputs): the same steps, at about
+  scikit-learn's speed for small networks.
 
 Requires scikit-learn (``pip install "dnn-core[sklearn]"``).
 """
@@ -250,8 +249,12 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
 
     Attributes
     ----------
-    As :class:`DNNClassifier`'s, without ``classes_``; ``loss_`` is
-    ``sum((y - p)**2) / (2 n)`` summed over outputs.
+    As :class:`DNNClassifier`'s, without ``classes_``. ``loss_`` is
+    scikit-learn's: for the squared error ``mean((y - p)**2) / 2`` averaged
+    over the outputs (the gradient followed is the summed one's, as
+    scikit-learn's), for "poisson" the half Poisson deviance
+    ``mean(y log(y / p) - y + p)`` summed over the outputs; both plus the L2
+    term ``alpha / (2 n) * sum ||W||^2``.
     """
 
     def _validate_input(self, X, y, incremental, reset):
@@ -302,6 +305,8 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Real targets, or with ``loss="poisson"`` non-negative targets
+            (counts or rates).
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
