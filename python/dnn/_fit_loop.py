@@ -13,6 +13,28 @@ from dnn._history import TARGET_SCALE_WARNING
 __all__ = ["engine_settings", "split_validation", "target_scale", "run_per_epoch"]
 
 
+
+def epoch_logs(history, values=None):
+    """The last epoch's logs: its cost and seconds, and ``values`` (validation
+    scores: cost, maybe accuracy) as val_cost / val_accuracy, also appended to
+    ``history``."""
+    logs = {"cost": history.cost[-1], "seconds": history.seconds[-1]}
+    if values is not None:
+        history.val_cost.append(values["cost"])
+        logs["val_cost"] = values["cost"]
+        if "accuracy" in values:
+            history.val_accuracy.append(values["accuracy"])
+            logs["val_accuracy"] = values["accuracy"]
+    return logs
+
+
+def show_progress(bar, logs):
+    """One epoch more on the progress bar (None: none), its logs beside it."""
+    if bar is not None:
+        bar.set_postfix({key: f"{value:.4g}" for key, value in logs.items()
+                         if key != "seconds"}, refresh=False)
+        bar.update(1)
+
 def engine_settings(layer_dims, dtype, m, batch_size, optimizer, learning_rate, l2,
                     keep_prob, shuffle):
     """fit's arguments, checked, as the engine's ``train`` takes them (plus
@@ -102,18 +124,8 @@ def run_per_epoch(network, train_epoch, scores, epochs, history, validation=None
     try:
         for _ in range(epochs):
             train_epoch()
-            logs = {"cost": history.cost[-1], "seconds": history.seconds[-1]}
-            if validation is not None:
-                values = scores(*validation)
-                history.val_cost.append(values["cost"])
-                logs["val_cost"] = values["cost"]
-                if "accuracy" in values:
-                    history.val_accuracy.append(values["accuracy"])
-                    logs["val_accuracy"] = values["accuracy"]
-            if bar is not None:
-                bar.set_postfix({key: f"{value:.4g}" for key, value in logs.items()
-                                 if key != "seconds"}, refresh=False)
-                bar.update(1)
+            logs = epoch_logs(history, None if validation is None else scores(*validation))
+            show_progress(bar, logs)
             stop = False
             for callback in callbacks:
                 stop |= callback(history.epoch[-1], dict(logs)) is True

@@ -45,6 +45,7 @@ import numpy as np
 
 import dnn_core
 
+from dnn import _fit_loop as fit_loop
 from dnn import _fit_settings as fit_settings
 from dnn._history import DivergenceError, History, divergence_message
 from dnn._sparse_input import is_sparse
@@ -490,19 +491,10 @@ class _Loop:
         """Validation, callbacks, early stopping, checkpoint: agreed upon.
         Return (best parameters, whether to stop)."""
         network = self.network
-        logs = {"cost": history.cost[-1], "seconds": history.seconds[-1]}
         failure, stop = None, False
-        if self.plan.validation is not None:
-            values = self._validation_scores()
-            history.val_cost.append(values["cost"])
-            logs["val_cost"] = values["cost"]
-            if "accuracy" in values:
-                history.val_accuracy.append(values["accuracy"])
-                logs["val_accuracy"] = values["accuracy"]
-        if bar is not None:
-            bar.set_postfix({key: f"{value:.4g}" for key, value in logs.items()
-                             if key != "seconds"}, refresh=False)
-            bar.update(1)
+        logs = fit_loop.epoch_logs(
+            history, None if self.plan.validation is None else self._validation_scores())
+        fit_loop.show_progress(bar, logs)
         try:
             for callback in callbacks:
                 stop |= callback(history.epoch[-1], dict(logs)) is True
