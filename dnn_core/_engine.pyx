@@ -86,7 +86,6 @@ cdef class Engine:
     cdef double kept_cost
     cdef Workspace train_ws, infer_ws
     cdef ShardSet shard_set
-    cdef bint sharded                  # the last train call ran data-parallel steps
     cdef object perm
     cdef Py_ssize_t perm_rows
     # batch norm: the running statistics (the state buffer) and their undo
@@ -360,7 +359,6 @@ cdef class Engine:
         for the whole batch), batch norm (its statistics are the whole batch's)
         or sparse input. Call after _use."""
         call.shards = NULL
-        self.sharded = False
         n_threads = min(n_threads, batch // 2)
         if (n_threads < 2 or dropout or self.arch.state_size > 0
                 or self.arch.layers[1].kind != DENSE):
@@ -370,7 +368,6 @@ cdef class Engine:
             self.shard_set = ShardSet(self.layer_dims, batch, n_threads, n_threads,
                                       self.dtype, self.arch.size)
         call.shards = self.shard_set.bind(&self.arch, &self.buf)
-        self.sharded = True
         return 0
 
     cdef int _run(self, Call *call) except -1:
@@ -584,14 +581,6 @@ cdef class Engine:
         finally:
             self.busy = False
         return call.result
-
-    @property
-    def sharded_steps(self):
-        """(steps, of which run in this thread alone) of the last train call's
-        data-parallel steps (see _shards; (0, 0) if it ran none)."""
-        if self.shard_set is None or not self.sharded:
-            return (0, 0)
-        return self.shard_set.steps
 
     def permutation(self):
         """A copy of the last epoch's shuffle (None if it did not shuffle)."""

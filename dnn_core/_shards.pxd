@@ -20,12 +20,6 @@ cdef struct Shards:
     int n                          # shards (>= 2 when used)
     int n_threads                  # tasks on the pool (<= n)
     Shard *shard                   # (n,)
-    # How the steps run (the results are the same either way): the shards on
-    # the pool's n_threads tasks, or every task in the caller, in order.
-    bint serial                    # this step's way
-    double seconds[2]              # recent seconds of a step's shards: [0] pool, [1] caller
-    long steps                     # steps taken since bind
-    long serial_steps              # of which in the caller
 
 
 cdef struct Batch:

@@ -9,13 +9,6 @@ shard order, divided by the batch's weight, and the optimizer steps, split by
 parameter ranges. Tasks take shards in turn from a
 counter, so a thread slowed by a busy machine takes fewer; which thread runs
 a shard never changes a result.
-
-So each step may run its shards either on the pool or all in the calling
-thread (the same tasks, in order, bit for bit the same results): it runs them
-the way whose recent steps took less time, and the other way every
-PROBE_EVERY-th step, so that a machine where another process keeps a core busy
-(where the pool's second thread waits for a core) costs about what one thread
-would.
 """
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
@@ -30,7 +23,6 @@ from dnn_core._optim cimport GD, optimizer_step
 from dnn_core._passes cimport forward_pass, batch_cost, backward_pass
 from dnn_core._pool cimport run_tasks, pool_task
 from dnn_core._rows cimport gather_batch
-from dnn_core._clock cimport now
 
 cdef extern from *:
     """
@@ -44,64 +36,6 @@ cnp.import_array()
 # Parameter ranges of the update start on multiples of this many entries
 # (64-byte lines of float32), so two tasks never write one cache line.
 cdef Py_ssize_t ALIGN = 16
-
-# Every PROBE_EVERY-th step runs the other way than the faster (its time
-# refreshed); the recent seconds are a moving average of weight 1 / SMOOTHING.
-cdef long PROBE_EVERY = 32
-cdef long WARM_UP = 4              # (the first steps touch the workspaces' pages)
-# The caller alone is preferred only when clearly faster (a noisy probe must not
-# cost a quiet machine its second core).
-cdef double SERIAL_MARGIN = 0.9
-
-cdef int _forced_way = -1          # tests: 0 every step on the pool, 1 in the caller
-
-
-def force_way(way):
-    """For tests: run every data-parallel step "pool" or "caller", or None: choose
-    by the steps' times (the default)."""
-    global _forced_way
-    ways = {None: -1, "pool": 0, "caller": 1}
-    if way not in ways:
-        raise ValueError(f"way: expected None, 'pool' or 'caller', got {way!r}")
-    _forced_way = ways[way]
-cdef double SMOOTHING = 4
-
-
-cdef bint _choose_serial(Shards *shards) noexcept nogil:
-    """This step's way: the first WARM_UP steps alternate (on the pool first),
-    then the faster of the two, the other one every PROBE_EVERY-th step."""
-    shards.steps += 1
-    if _forced_way >= 0:
-        return _forced_way == 1
-    if shards.steps <= WARM_UP:
-        return shards.steps % 2 == 0
-    cdef bint serial = shards.seconds[1] < SERIAL_MARGIN * shards.seconds[0]
-    if shards.steps % PROBE_EVERY == 0:
-        return not serial
-    return serial
-
-
-cdef void _timed(Shards *shards, double seconds) noexcept nogil:
-    """Record a step's seconds: the warm-up's as they are, a probe's halfway
-    (the older figure is stale), the preferred way's into its moving average."""
-    cdef int way = 1 if shards.serial else 0
-    if shards.steps <= WARM_UP:
-        shards.seconds[way] = seconds
-    elif shards.steps % PROBE_EVERY == 0:
-        shards.seconds[way] = (shards.seconds[way] + seconds) / 2
-    else:
-        shards.seconds[way] += (seconds - shards.seconds[way]) / SMOOTHING
-
-
-cdef void _run(pool_task task, void *job, const Shards *shards) noexcept nogil:
-    """task(job, t) for t in range(n_threads): on the pool, or (shards.serial)
-    in this thread, in order."""
-    cdef int t
-    if shards.serial:
-        for t in range(shards.n_threads):
-            task(job, t)
-    else:
-        run_tasks(task, job, shards.n_threads)
 
 
 cdef struct Job:
@@ -209,11 +143,7 @@ cdef double sharded_gradients(Shards *shards, const Architecture *arch, const Bu
     job.xb = (<floating *> buf.ws) + buf.xb_off
     job.yb = (<floating *> buf.ws) + buf.yb_off
     job.l2 = l2
-    shards.serial = _choose_serial(shards)
-    shards.serial_steps += shards.serial
-    cdef double start = now()
-    _run(_gradients_task, &job, shards)
-    _timed(shards, now() - start)
+    run_tasks(_gradients_task, &job, shards.n_threads)
     for k in range(shards.n):
         if shards.shard[k].bad:
             return NAN
@@ -300,7 +230,7 @@ cdef void sharded_update(Shards *shards, const Hyperparameters *hyper, Py_ssize_
     job.G = G
     job.V = V
     job.S = S
-    _run(_update_task, &job, shards)       # (the way of this step's gradients)
+    run_tasks(_update_task, &job, shards.n_threads)
 
 
 # ---------------------------------------------------------------------------
@@ -364,11 +294,4 @@ cdef class ShardSet:
                 ws = self._workspaces[k]
                 ws.use(&self.shards.shard[k].arch, &self.shards.shard[k].buf)
                 self.shards.shard[k].buf.grads = cnp.PyArray_DATA(self._grads[k])
-        self.shards.steps = self.shards.serial_steps = 0
-        self.shards.serial = False
         return &self.shards
-
-    @property
-    def steps(self):
-        """(steps, steps in the caller alone) since the last bind."""
-        return self.shards.steps, self.shards.serial_steps

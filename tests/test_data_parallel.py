@@ -81,37 +81,6 @@ def test_the_same_thread_count_gives_the_same_bits():
         np.testing.assert_array_equal(again.flat_parameters, first.flat_parameters)
 
 
-@pytest.fixture
-def way():
-    from dnn_core import _shards
-    yield _shards.force_way
-    _shards.force_way(None)
-
-
-@pytest.mark.parametrize("optimizer", ["gd", "adam"])
-def test_steps_on_the_pool_or_in_the_caller_give_the_same_bits(way, optimizer):
-    # each step runs its shards on the pool or all in the caller, by their
-    # recent times: the results never depend on which
-    runs = {}
-    for chosen in ("pool", "caller", None):
-        way(chosen)
-        net, _ = fitted(3, optimizer, epochs=12)
-        runs[chosen] = (net.flat_parameters, net._engine.sharded_steps)
-    for chosen in ("caller", None):
-        np.testing.assert_array_equal(runs[chosen][0], runs["pool"][0])
-    steps = 12 * 7
-    assert runs["pool"][1] == (steps, 0)
-    assert runs["caller"][1] == (steps, steps)
-    adaptive_steps, in_caller = runs[None][1]
-    # the warm-up's steps 2 and 4 in the caller, and the probes of the other way
-    assert adaptive_steps == steps and 2 <= in_caller <= steps - 2
-
-
-def test_bad_way_is_refused(way):
-    with pytest.raises(ValueError, match="way: expected None, 'pool' or 'caller'"):
-        way("gpu")
-
-
 def test_float32_shards_stay_close_to_one_thread():
     X, y = data(dtype=np.float32)
     nets = []
