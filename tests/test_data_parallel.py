@@ -116,11 +116,13 @@ def test_shard_count_follows_cpus_limits_and_size():
     dims = [784, 256, 128, 10]
     cpus = _threads.usable_cpus()
     assert cpus == len(os.sched_getaffinity(0))
-    assert _threads.shard_count(dims, 128) == min(cpus, 64)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    # (a limit from the environment, e.g. OPENBLAS_NUM_THREADS=1, lifted here)
+    with threadpoolctl.threadpool_limits(cpus, user_api="blas"):
+        assert _threads.shard_count(dims, 128) == min(cpus, 64)
     assert _threads.shard_count([2, 4, 1], 64) == 1            # too little work a shard
     assert _threads.shard_count(dims, 128, n_threads=3) == 3   # asked for: honoured
     assert _threads.shard_count(dims, 3, n_threads=8) == 1     # two rows a shard at least
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
         assert _threads.shard_count(dims, 128) == 1
 
