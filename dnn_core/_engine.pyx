@@ -15,7 +15,7 @@ course's ``(units, examples)`` layout. Targets come as a float matrix
 ``(m,)`` (softmax, one-hot encoded while the batch is gathered).
 """
 from libc.stdint cimport uint64_t
-from libc.math cimport isfinite, INFINITY
+from libc.math cimport INFINITY
 
 cimport numpy as cnp
 import numpy as np
@@ -31,7 +31,7 @@ from dnn_core._layout cimport (lay_out_batch_norm, BATCH_NORM, NormMode, NORM_TR
                                NORM_BATCH, NORM_RUNNING)
 from dnn_core._rows cimport Rows, Data, Order, NO_SHUFFLE, SHUFFLE_BLOCKS, check_array
 from dnn_core._intake cimport (gathered, check_rows, check_data, check_training, check_keep,
-                               as_input, choose_gathering, bind_input)
+                               check_l2, as_input, choose_gathering, bind_input)
 from dnn_core._call cimport Call, run_call, TRAIN, GRADIENTS, PREDICT, COST
 from dnn_core._train cimport Progress, DONE
 from dnn_core._shards cimport ShardSet
@@ -345,7 +345,7 @@ cdef class Engine:
     cdef int _prepare(self, Data *data, object X, Py_ssize_t batch, bint training,
                       bint dropout, bint shuffled) except -1:
         """Under _enter: the workspace for batches of ``batch`` rows in use, layer
-        1 bound to X (dense, gathered dense or sparse: _bind_input)."""
+        1 bound to X (dense, gathered dense or sparse: _intake.bind_input)."""
         choose_gathering(data, X, batch)
         self._use(self._workspace(batch, training, dropout, gathered(&data.X, shuffled)))
         bind_input(&self.arch, &self.buf, data, X, batch)
@@ -518,8 +518,7 @@ cdef class Engine:
         cdef Call call
         X = self._input(X)
         cdef Data data = self._check_data(X, T, labels, sample_weight)
-        if not (l2 >= 0 and isfinite(l2)):
-            raise ValueError(f"l2: expected a finite number >= 0, got {l2}")
+        check_l2(l2)
         self._enter()
         try:
             self._prepare(&data, X, data.m, False, False, False)

@@ -19,6 +19,8 @@ cdef Py_ssize_t check_training(object X, Py_ssize_t batch_size, long epochs,
                                double learning_rate, object costs,
                                object seconds) except -1
 
+cdef int check_l2(double l2) except -1
+
 cdef list check_keep(object keep, int n_layers)
 
 cdef object as_input(object X, Py_ssize_t n0, object dtype)

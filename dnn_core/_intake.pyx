@@ -110,8 +110,7 @@ cdef Py_ssize_t check_training(object X, Py_ssize_t batch_size, long epochs,
     check_schedule(schedule, "schedule")
     if schedule_b <= 0:
         raise ValueError(f"schedule_b: expected > 0, got {schedule_b}")
-    if not (l2 >= 0 and isfinite(l2)):
-        raise ValueError(f"l2: expected a finite number >= 0, got {l2}")
+    check_l2(l2)
     if not (learning_rate > 0 and isfinite(learning_rate)):
         raise ValueError(f"learning_rate: expected a finite number > 0, got {learning_rate}")
     for name, value in (("costs", costs), ("seconds", seconds)):
@@ -121,6 +120,13 @@ cdef Py_ssize_t check_training(object X, Py_ssize_t batch_size, long epochs,
     if shuffle_block == 0:
         return max(1, (1 << 20) // (X.shape[1] * X.dtype.itemsize))
     return shuffle_block
+
+
+cdef int check_l2(double l2) except -1:
+    """Raise ValueError unless the L2 strength is finite and >= 0."""
+    if not (l2 >= 0 and isfinite(l2)):
+        raise ValueError(f"l2: expected a finite number >= 0, got {l2}")
+    return 0
 
 
 cdef list check_keep(object keep, int n_layers):

@@ -137,7 +137,6 @@ static int dnn_pool_run(dnn_task task, void *context, int n_tasks)
             task(context, i);
         return 1;
     }
-    pthread_once(&dnn_pool_once, dnn_pool_register);
     pthread_mutex_lock(&pool->mutex);
     workers = dnn_pool_grow(pool, n_tasks);
     if (workers > n_tasks - 1)
