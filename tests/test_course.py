@@ -127,3 +127,82 @@ def test_application_notebook_results(model, dims, trace, train_accuracy, test_a
     p_test = C.predict(test_x, test_y, params)
     assert np.mean(p_train == train_y) == pytest.approx(train_accuracy, abs=1e-9)
     assert np.mean(p_test == test_y) == pytest.approx(test_accuracy, abs=1e-9)
+
+
+# The application notebook's graded tests (public_tests.py): two_layer_model on
+# real-valued labels (Y = np.random.randn(1, 10)) and L_layer_model on 0/1 labels,
+# two iterations at lr 0.0075 and then three at another rate. Published to 8 digits.
+GRADED_TWO_LAYER = {
+    (0.0075, 2): {
+        "W1": [[0.01624965, -0.00610741, -0.00528734, -0.01072836, 0.008664,
+                -0.02301103, 0.01745639, -0.00760949, 0.0031934, -0.00248971],
+               [0.01462848, -0.02057904, -0.00326745, -0.00383625, 0.01138176,
+                -0.01097596, -0.00171974, -0.00877601, 0.00043022, 0.00584423],
+               [-0.01098272, 0.01148209, 0.00902102, 0.00500958, 0.00900571,
+                -0.00683188, -0.00123491, -0.00937164, -0.00267157, 0.00532808],
+               [-0.00693465, -0.00400047, -0.00684685, -0.00844447, -0.00670397,
+                -0.00014731, -0.01113977, 0.00238846, 0.0165895, 0.00738212]],
+        "b1": [[1.10437111e-05], [1.78437869e-05], [3.74879549e-05], [-4.42988824e-05]],
+        "W2": [[-0.00200283, -0.00888593, -0.00751122, 0.01688162]],
+        "b2": [[-0.00689018]]},
+    (0.1, 3): {
+        "W1": [[0.01640028, -0.00585699, -0.00542633, -0.01069332, 0.0089055,
+                -0.02290418, 0.01765388, -0.00754616, 0.00326712, -0.00239159],
+               [0.01476737, -0.02014461, -0.0040947, -0.0037457, 0.01221714,
+                -0.01054049, -0.00164111, -0.00872507, 0.00058592, 0.00615077],
+               [-0.01051621, 0.01216499, 0.009119, 0.0047126, 0.00894761,
+                -0.00672568, -0.00134921, -0.0096428, -0.00253223, 0.00580758],
+               [-0.00728552, -0.00461461, -0.00638113, -0.00831084, -0.00654136,
+                -0.00053186, -0.01052771, 0.00320719, 0.01643914, 0.00667123]],
+        "b1": [[0.00027478], [0.00034477], [0.00076016], [-0.00084497]],
+        "W2": [[-0.00358725, -0.00911995, -0.00831979, 0.01615845]],
+        "b2": [[-0.13451354]]}}
+GRADED_L_LAYER = {
+    (0.0075, 2): {
+        "b1": [[-2.16491028e-04], [1.50999130e-04], [8.71516045e-06], [5.57557615e-05],
+               [-2.90746349e-05]],
+        "b2": [[1.80215514e-07], [-1.07935097e-04], [1.63081605e-04], [-3.51202008e-05],
+               [-7.40012619e-05], [-4.43814901e-05]],
+        "W3": [[-0.09079199, -0.08117381, 0.07667568, 0.16665535, 0.08029575, 0.04805811]],
+        "b3": [[0.0013201]]},
+    (0.02, 3): {
+        "b1": [[-8.61228305e-04], [6.08187689e-04], [3.53075377e-05], [2.21291877e-04],
+               [-1.13591429e-04]],
+        "b2": [[1.18811550e-06], [-4.25510194e-04], [6.56178455e-04], [-1.42335482e-04],
+               [-2.93618626e-04], [-1.75573157e-04]],
+        "W3": [[-0.09087434, -0.07882982, 0.07821609, 0.16442826, 0.0783229, 0.04648216]],
+        "b3": [[0.00525865]]}}
+
+
+def _graded_data(labels):
+    np.random.seed(1)
+    X = np.random.randn(10, 10)
+    Y = np.random.randn(1, 10) if labels == "real" else np.array([[1, 1, 1, 1, 0, 0, 0, 1, 1, 0]])
+    return X, Y
+
+
+@pytest.mark.parametrize("model, reference, dims, labels, graded, first_cost", [
+    (C.two_layer_model, R.two_layer_model, (10, 4, 1), "real", GRADED_TWO_LAYER, 0.69315968),
+    (C.L_layer_model, R.L_layer_model, (10, 5, 6, 1), "binary", GRADED_L_LAYER, 0.70723944)])
+def test_application_notebook_graded_tests(model, reference, dims, labels, graded, first_cost,
+                                           capsys):
+    X, Y = _graded_data(labels)
+    for (learning_rate, num_iterations), expected in graded.items():
+        # the graded test passes them by position, print_cost left at False
+        parameters, costs = model(X, Y, dims, learning_rate, num_iterations)
+        assert sorted(parameters) == sorted(f"{k}{l}" for l in range(1, len(dims))
+                                            for k in "Wb")
+        for key, value in expected.items():
+            np.testing.assert_allclose(parameters[key], value, rtol=1e-6, atol=1e-8,
+                                       err_msg=key)
+        assert len(costs) == 1 and isinstance(costs[0], np.ndarray) and costs[0].shape == ()
+        np.testing.assert_allclose(costs[0], first_cost, rtol=1e-7)
+        # and to the last bit of the course's equations (the NumPy reference)
+        ref_parameters, ref_costs = reference(X, Y, dims, learning_rate, num_iterations)
+        for key in ref_parameters:
+            assert_close(parameters[key], ref_parameters[key])
+        assert_close(np.asarray(costs, dtype=float), np.asarray(ref_costs, dtype=float))
+        # the course's print condition shows the last iteration even without print_cost
+        printed = capsys.readouterr().out.splitlines()
+        assert len(printed) == 1
+        assert printed[0].startswith(f"Cost after iteration {num_iterations - 1}: 0.")

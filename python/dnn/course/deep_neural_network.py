@@ -212,7 +212,9 @@ def _train(X, Y, parameters, learning_rate, num_iterations, print_cost):
         for layer, (W, b) in enumerate(zip(weights, biases), start=1):
             dnn_core.sgd_update(W.reshape(-1), grads[f"dW{layer}"].reshape(-1), learning_rate)
             dnn_core.sgd_update(b, grads[f"db{layer}"].reshape(-1), learning_rate)
-        if print_cost and (i % 100 == 0 or i == num_iterations - 1):
+        # the course's condition, precedence and all: the last iteration's
+        # cost is printed even when print_cost is False
+        if print_cost and i % 100 == 0 or i == num_iterations - 1:
             print(f"Cost after iteration {i}: {np.squeeze(cost)}")
         if i % 100 == 0 or i == num_iterations:
             costs.append(cost)
@@ -237,7 +239,9 @@ def two_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000
     learning_rate : float
     num_iterations : int
     print_cost : bool
-        Print the cost every 100 iterations and at the last one.
+        Print the cost every 100 iterations. The last iteration's cost is
+        printed whatever ``print_cost`` says, as the course's code does (its
+        ``print_cost and i % 100 == 0 or i == num_iterations - 1``).
 
     Returns
     -------
