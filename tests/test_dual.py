@@ -168,3 +168,57 @@ def test_bad_first_layer_uses_are_refused():
     with pytest.raises(ValueError, match="first_layer: 'dual'.*batch norm"):
         dnn.Network([300, 4, 3, 1], first_layer="dual", batch_norm=True).fit(
             X, y, epochs=1, optimizer="gd")
+
+
+def test_consecutive_fits_on_one_array_reuse_the_features():
+    """scikit-learn's sgd calls fit once an epoch: the features are made once
+    while X and the state are unchanged. "auto" stays primal for one-epoch
+    fits: W1 and its velocity are materialised after each call, which costs
+    what a primal epoch costs."""
+    X, y = wide(m=40, n_x=3000)
+    primal = dnn.Network([3000, 6, 1], seed=3, first_layer="primal")
+    auto = dnn.Network([3000, 6, 1], seed=3, first_layer="dual")
+    picks = []
+    for epoch in range(6):
+        for net in (primal, auto):
+            net.fit(X, y, epochs=1, optimizer="momentum", learning_rate=0.01, l2=0.1)
+        picks.append((auto.first_layer_, id(auto._dual_fit)))
+    assert {mode for mode, _ in picks} == {"dual"}
+    duals = [kept for mode, kept in picks if mode == "dual"]
+    assert len(set(duals)) == 1                       # one dual engine, reused
+    assert_same_networks(auto, primal)
+    auto.first_layer = "auto"
+    for net in (primal, auto):
+        net.fit(X, y, epochs=1, optimizer="momentum", learning_rate=0.01, l2=0.1)
+    assert auto.first_layer_ == "primal"
+    auto.first_layer = "dual"
+    # X changed in place: the features are made anew, and the result still agrees
+    X[:, :5] *= 2
+    for net in (primal, auto):
+        net.fit(X, y, epochs=3, optimizer="momentum", learning_rate=0.01, l2=0.1)
+    assert id(auto._dual_fit) != duals[0]
+    assert_same_networks(auto, primal)
+
+
+def test_sklearn_sgd_through_the_dual_form_agrees():
+    pytest.importorskip("sklearn")
+    from dnn.sklearn import DNNClassifier
+    X, y = wide(m=40, n_x=3000)
+    fits = []
+    for first_layer in ("primal", "dual"):
+        est = DNNClassifier(hidden_layer_sizes=(6,), solver="sgd", learning_rate_init=0.01,
+                            momentum=0.9, nesterovs_momentum=True, alpha=0.01, max_iter=1,
+                            tol=0, random_state=0, warm_start=True)
+        with pytest.warns(Warning):
+            est.fit(X, y)                              # (one iteration: not converged)
+        est.network_.first_layer = first_layer
+        est.set_params(max_iter=20)
+        with pytest.warns(Warning):
+            est.fit(X, y)
+        fits.append(est)
+    assert fits[1].network_.first_layer_ == "dual"
+    assert fits[0].network_.first_layer_ == "primal"
+    for got, want in zip(fits[1].coefs_ + fits[1].intercepts_,
+                         fits[0].coefs_ + fits[0].intercepts_):
+        assert relative(got, want) < 1e-12
+    np.testing.assert_allclose(fits[1].loss_curve_, fits[0].loss_curve_, rtol=1e-12)

@@ -116,11 +116,12 @@ def why_not(network, X, settings):
     return None
 
 
-def choose(network, X, settings, epochs, calls):
+def choose(network, X, settings, epochs, calls, features_made=False, repeats=1):
     """Whether a fit trains layer 1 in the dual form, by ``network.first_layer``:
     "primal" never, "dual" always (ValueError where it is not exact), "auto"
     where it is exact, its features fit in MAX_FEATURE_BYTES and step_work
-    says it does less work."""
+    says it does less work (over ``repeats`` such fits, the features made once,
+    or not at all when ``features_made``)."""
     mode = network.first_layer
     if mode == "primal":
         return False
@@ -134,9 +135,29 @@ def choose(network, X, settings, epochs, calls):
     m, n1 = X.shape[0], network.layer_dims[1]
     if m * (m + 2 * n1) * network.dtype.itemsize > MAX_FEATURE_BYTES:
         return False
-    primal, dual = step_work(network.layer_dims, m, settings["batch_size"], epochs, calls, 2,
-                             settings["l2"])
+    primal, dual = step_work(network.layer_dims, m, settings["batch_size"], epochs * repeats,
+                             calls * repeats, 2, settings["l2"])
+    if features_made:
+        dual -= m * m * network.layer_dims[0] + 2 * n1 * m * network.layer_dims[0]
     return dual < primal
+
+
+def plan_fit(network, X, settings, epochs, calls):
+    """("dual" or "primal", the DualFirstLayer to go on with or None) for a fit.
+
+    A fit on the same array as the last one, its values unchanged (a
+    fingerprint, ``X @ r``), and the network's state as that fit left it, goes
+    on with the same dual features (scikit-learn's sgd calls fit once an
+    epoch). Each consecutive fit on one array counts as one more repeat in the
+    cost model, so that such epoch-by-epoch fits turn dual once it pays."""
+    kept = getattr(network, "_dual_fit", None)
+    if kept is not None and not (kept.in_sync(X) and kept.same_data(X)):
+        kept = None
+    last = getattr(network, "_dual_streak", (None, 0))
+    streak = last[1] + 1 if last[0] == (id(X), getattr(X, "shape", None)) else 1
+    network._dual_streak = ((id(X), getattr(X, "shape", None)), streak)
+    use = choose(network, X, settings, epochs, calls, kept is not None, streak)
+    return ("dual", kept) if use else ("primal", None)
 
 
 class DualFirstLayer:
@@ -185,6 +206,12 @@ class DualFirstLayer:
             # v1 = 1 * B_2: the velocity's c_2 I
             velocity[:, m + n1:] = np.eye(n1, dtype=engine.dtype)
         self._written = None
+        self._probe = np.random.default_rng(0).standard_normal(X.shape[1])
+        self._fingerprint = self._print(X)
+
+    def _print(self, X):
+        return np.asarray(X, dtype=np.float64) @ self._probe if X.dtype != np.float64 \
+            else X @ self._probe
 
     def in_sync(self, X):
         """Whether this dual engine still describes the network's state (nothing
@@ -192,6 +219,12 @@ class DualFirstLayer:
         return (X is self.X and self._written is not None
                 and np.array_equal(self._written[0], self.primal.parameters)
                 and np.array_equal(self._written[1], self.primal.moments))
+
+    def same_data(self, X):
+        """Whether X (the same array) still holds the values the features were
+        made from (``X @ r`` for a fixed random r: a change of any value changes
+        it but with probability 0)."""
+        return X is self.X and np.array_equal(self._print(X), self._fingerprint)
 
     @property
     def epochs_done(self):

@@ -478,10 +478,9 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
             self.stop_training = False
             per_epoch = (validation is not None or callbacks or verbose or early_stopping
                          or plan.checkpoint is not None)
-            # issue 14: layer 1 in the dual form, or not (a new dual engine per fit)
-            self._dual_fit = None
-            self.first_layer_ = "dual" if dual.choose(
-                self, X, settings, plan.epochs, plan.epochs if per_epoch else 1) else "primal"
+            # issue 14: layer 1 in the dual form, or not (dnn._dual.plan_fit)
+            self.first_layer_, self._dual_fit = dual.plan_fit(
+                self, X, settings, plan.epochs, plan.epochs if per_epoch else 1)
             if not per_epoch:
                 self._train(X, T, labels, weights, plan.epochs, settings, history)
             else:
