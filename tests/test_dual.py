@@ -222,3 +222,18 @@ def test_sklearn_sgd_through_the_dual_form_agrees():
                          fits[0].coefs_ + fits[0].intercepts_):
         assert relative(got, want) < 1e-12
     np.testing.assert_allclose(fits[1].loss_curve_, fits[0].loss_curve_, rtol=1e-12)
+
+
+def test_cat_app_dual_equals_primal():
+    """The issue's case: the course's cat / non-cat images, [12288, 20, 7, 5, 1]."""
+    from helpers import catvnoncat
+    train_x, train_y, _, _ = catvnoncat()
+    X, y = np.ascontiguousarray(train_x.T), train_y.ravel()
+    primal, dual = pair((12288, 20, 7, 5, 1))
+    runs = [net.fit(X, y, epochs=60, optimizer="gd", learning_rate=0.0075)
+            for net in (primal, dual)]
+    assert_same_networks(dual, primal)
+    np.testing.assert_allclose(runs[1].cost, runs[0].cost, rtol=1e-12)
+    auto = dnn.Network([12288, 20, 7, 5, 1], seed=7)
+    auto.fit(X, y, epochs=60, optimizer="gd", learning_rate=0.0075)
+    assert auto.first_layer_ == "dual"
