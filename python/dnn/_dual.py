@@ -87,19 +87,20 @@ def materialise(X, coordinates, bases, out):
     return out
 
 
-def step_work(layer_dims, m, batch, epochs, calls, n_bases, l2):
+def step_work(layer_dims, m, batch, epochs, calls, n_bases, l2, materialised=None):
     """(primal, dual) multiply-adds of the first layer over a fit's ``epochs``
     epochs in ``calls`` engine calls: primal forward + weight gradient, 2 n1 n_x
     a row; dual: G and the bases' products once, the forward over the dual
-    features, M G per step for the l2 term, W1 (and its velocity) formed after
-    each call."""
+    features, M G per step for the l2 term, W1 (and its velocity:
+    ``materialised`` matrices, n_bases if None) formed after each call."""
     n_x, n1 = layer_dims[0], layer_dims[1]
     steps = -(-m // batch)
     primal = epochs * 2.0 * n1 * n_x * m
     dual = (m * m * n_x + n_bases * n1 * m * n_x                       # features
             + epochs * n1 * (m + n_bases * n1) * m                     # forward
             + (epochs * steps * n1 * m * m if l2 > 0 else 0)           # l2 term
-            + calls * n_bases * n1 * m * n_x)                          # materialise
+            + calls * (n_bases if materialised is None else materialised)
+            * n1 * m * n_x)                                            # materialise
     return primal, dual
 
 
@@ -135,8 +136,10 @@ def choose(network, X, settings, epochs, calls, features_made=False, repeats=1):
     m, n1 = X.shape[0], network.layer_dims[1]
     if m * (m + 2 * n1) * network.dtype.itemsize > MAX_FEATURE_BYTES:
         return False
+    # (gd has no velocity: W1 alone is materialised after each call)
+    gd = settings["optimizer"] == registry.OPTIMIZERS["gd"].code
     primal, dual = step_work(network.layer_dims, m, settings["batch_size"], epochs * repeats,
-                             calls * repeats, 2, settings["l2"])
+                             calls * repeats, 2, settings["l2"], 1 if gd else 2)
     if features_made:
         dual -= m * m * network.layer_dims[0] + 2 * n1 * m * network.layer_dims[0]
     return dual < primal
