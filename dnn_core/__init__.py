@@ -22,6 +22,9 @@ The public names (everything in ``__all__``) are what ``dnn`` uses; the
   (the floor that benchmarks/bench_step.py reports ratios to).
 - ``sparse_kernels``: the sparse first layer's kernels (CSR batch gather,
   forward, weight gradient) with every argument checked.
+- ``DualLayer(features, basis_gram, units)``: the dual features of a training
+  set for ``Engine.enable_dual``, the dual form of the first layer (issue 14;
+  :mod:`dnn._dual`).
 - ``batch_norm_train_forward``, ``batch_norm_inference_forward``,
   ``batch_norm_backward``, ``batch_norm_fold``: one batch-normalization
   layer's kernels over ``(units, examples)`` C-contiguous arrays (see each
@@ -31,6 +34,7 @@ from dnn_core import (_activations, _batchnorm, _blas, _checks, _dense, _losses,
                       _update, registry, sparse_kernels)
 from dnn_core._engine import Engine
 from dnn_core._floor import gemm_floor
+from dnn_core._dual import DualLayer
 
 #: activation name -> the code the kernels take (from dnn_core.registry)
 ACTIVATIONS = {name: row.code for name, row in registry.ACTIVATIONS.items()}
@@ -62,5 +66,5 @@ __all__ = [
     "activation_backward", "logits_cost", "probs_cost", "probs_gradient", "output_delta",
     "sgd_update", "value_summary", "has_nonfinite", "rows_beyond", "Engine", "optimizer_step",
     "scheduled_rate", "batch_norm_train_forward", "batch_norm_inference_forward",
-    "batch_norm_backward", "batch_norm_fold", "gemm_floor", "sparse_kernels",
+    "batch_norm_backward", "batch_norm_fold", "gemm_floor", "sparse_kernels", "DualLayer",
 ]

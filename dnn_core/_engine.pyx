@@ -36,6 +36,7 @@ from dnn_core._call cimport Call, run_call, TRAIN, GRADIENTS, PREDICT, COST
 from dnn_core._train cimport Progress, DONE
 from dnn_core._shards cimport ShardSet
 from dnn_core._clock cimport now
+from dnn_core._dual cimport DualLayer
 
 cnp.import_array()
 
@@ -91,6 +92,8 @@ cdef class Engine:
     # batch norm: the running statistics (the state buffer) and their undo
     cdef object _running, _running_snapshot
     cdef tuple _batch_norm
+    # the dual-form first layer (issue 14, enable_dual), or None
+    cdef DualLayer _dual
 
     def __init__(self, layer_dims, activations, int loss, double slope, dtype,
                  uint64_t seed=0):
@@ -295,6 +298,26 @@ cdef class Engine:
         start = self.arch.layers[layer].beta_off if second else self.arch.layers[layer].gamma_off
         return flat[start:start + self.layer_dims[layer]].reshape(-1, 1)
 
+    # -- the dual-form first layer (issue 14) ------------------------------------
+
+    def enable_dual(self, DualLayer layer):
+        """Train layer 1 in the dual form over ``layer``'s features (see _dual):
+        this engine's input is then the dual features F (m, m + r n1) of one
+        training set, its W1 the coordinates ``[M, c_1 I, ...]``; gd, momentum
+        and Nesterov only (the caller's to choose), no batch norm, one thread."""
+        if self.busy or self._batch_norm is not None:
+            raise RuntimeError("enable_dual: not while training, nor with batch norm")
+        if layer.features.dtype != self.dtype:
+            raise TypeError(f"layer: expected features of dtype {self.dtype}, got "
+                            f"{layer.features.dtype}")
+        if (self.layer_dims[1] != layer.units
+                or self.layer_dims[0] != layer.m + layer.n_bases * layer.units):
+            raise ValueError(f"layer: expected {layer.units} units over m + r * n1 = "
+                             f"{layer.m + layer.n_bases * layer.units} inputs, the network "
+                             f"has layer_dims {list(self.layer_dims[:2])}")
+        self._dual = layer
+        self.arch.layers[1].dual = True
+
     # -- checks (_intake) and the workspaces of a call ----------------------
 
     cdef Rows _check_rows(self, X) except *:
@@ -331,6 +354,8 @@ cdef class Engine:
         self.buf.moment1 = _data(self._moments[0])
         self.buf.moment2 = _data(self._moments[1])
         self._use_batch_norm(NORM_TRAIN)
+        # dual: layer 1's DualState (enable_dual)
+        self.buf.dual = NULL if self._dual is None else &self._dual.state
 
     cdef void _use_batch_norm(self, NormMode mode):
         """Point the buffers at the running statistics; mode: which statistics
@@ -361,7 +386,7 @@ cdef class Engine:
         call.shards = NULL
         n_threads = min(n_threads, batch // 2)
         if (n_threads < 2 or dropout or self.arch.state_size > 0
-                or self.arch.layers[1].kind != DENSE):
+                or self.arch.layers[1].kind != DENSE or self.arch.layers[1].dual):
             return 0
         if (self.shard_set is None or self.shard_set.batch != batch
                 or self.shard_set.shards.n != n_threads):

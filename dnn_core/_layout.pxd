@@ -53,6 +53,8 @@ cdef struct Layer:
     Py_ssize_t stats_off           # BATCH_NORM: running mean (n,), then running var
                                    # (n,), in the state buffer (-1: DENSE)
     LayerSpace space
+    bint dual                      # layer 1 only: the dual form (_dual); its W is
+                                   # [M, c_1 I, ..., c_r I] over the dual features
 
 
 cdef struct Architecture:
@@ -109,6 +111,11 @@ cdef struct Buffers:
     Py_ssize_t state_size
     void *norm_ws                  # the LayerSpaces' zt_off ... dbeta_off point here
     NormMode norm_mode
+    # the dual-form first layer (_dual): its DualState, or NULL, and the rows
+    # of the step's batch (batch_rows[j], or batch_start + j where NULL)
+    void *dual
+    const Py_ssize_t *batch_rows
+    Py_ssize_t batch_start
 
 
 cdef Py_ssize_t lay_out(Architecture *arch, tuple dims, activations, Loss loss,

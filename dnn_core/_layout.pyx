@@ -40,6 +40,7 @@ cdef Py_ssize_t lay_out(Architecture *arch, tuple dims, activations, Loss loss,
         layer.b_off = offset
         offset += dims[l]
         layer.gamma_off = layer.beta_off = layer.stats_off = -1
+        layer.dual = False          # (the dual form: Engine.enable_dual)
     arch.size = offset
     arch.state_size = 0
     arch.norm_eps = 1e-5
@@ -72,6 +73,7 @@ cdef Py_ssize_t lay_out_batch_norm(Architecture *arch, normalized) except -1:
             layer.b_off = offset
             offset += layer.n
             layer.gamma_off = layer.beta_off = layer.stats_off = -1
+        layer.dual = False          # (the dual form: Engine.enable_dual)
     arch.size = offset
     arch.state_size = state
     return offset

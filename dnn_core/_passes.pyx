@@ -25,6 +25,8 @@ from dnn_core._batchnorm cimport (batchnorm_train_forward, batchnorm_inference_f
 from dnn_core._random cimport random_uniform
 from dnn_core._rows cimport NO_SHUFFLE, read_ahead, gather_batch, chunk_rows
 from dnn_core._clock cimport poll_signals
+# issue 14: the dual-form first layer's update and l2 term (hooks marked "dual")
+from dnn_core._dual cimport DualState, dual_weight_backward, dual_weights_square_sum
 
 
 # ---------------------------------------------------------------------------
@@ -132,7 +134,13 @@ cdef void dense_layer_backward(const Layer *layer, double slope, floating *P, fl
     cdef floating *db = ws + buf.db_off if fused else G + layer.b_off
     if not layer.output:
         _dense_delta(layer, slope, dA, m, ws, buf, with_dropout, inv_m, db)
-    _weight_backward(layer, P, G, dA, A_prev, ta, lda, m, inv_m, l2, fused_rate, dA_prev)
+    if layer.dual:
+        # dual: W' = [M, c I ...] updated from the batch's dZ / m (no dA0)
+        dual_weight_backward(layer, <const DualState *> buf.dual, buf, P, G, dA, m, inv_m,
+                             l2, fused_rate)
+    else:
+        _weight_backward(layer, P, G, dA, A_prev, ta, lda, m, inv_m, l2, fused_rate,
+                         dA_prev)
     if fused:
         # b = b - lr * db
         axpy(layer.n, <floating> -fused_rate, db, 1, P + layer.b_off, 1)
@@ -321,7 +329,12 @@ cdef double batch_cost(const Architecture *arch, Buffers *buf, const floating *P
                                         ws + buf.wb_off if buf.weighted else NULL) * mb / weight
     if l2 > 0:
         for l in range(1, arch.n_layers + 1):
-            total += layer_weights_square_sum(&arch.layers[l], P)
+            if arch.layers[l].dual:
+                # dual: np.sum(W1 ** 2) from M, the c_k and the dual features
+                total += dual_weights_square_sum(&arch.layers[l],
+                                                 <const DualState *> buf.dual, P)
+            else:
+                total += layer_weights_square_sum(&arch.layers[l], P)
         cost += l2 / (2.0 * weight) * total
     return cost
 
@@ -451,6 +464,8 @@ cdef double data_gradients(const Architecture *arch, Buffers *buf, floating *P,
     Xb = chunk_rows(X, n0, 0, m, ws + buf.xb_off, &ldx)
     if weight <= 0 or forward_pass(arch, buf, P, Xb, Trans, ldx, m, False, NULL, NULL):
         return NAN
+    buf.batch_rows = NULL           # (dual: the batch is rows 0..m-1)
+    buf.batch_start = 0
     cost = batch_cost(arch, buf, P, ws + buf.yb_off, m, weight, l2)
     backward_pass(arch, buf, P, G, Xb, Trans, ldx, ws + buf.yb_off, m, weight, False, l2,
                   0, NULL)

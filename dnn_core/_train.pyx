@@ -205,6 +205,9 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
                 t = now()
                 progress.snapshot_seconds = t - progress.last_snapshot
             progress.previous_cost = cost
+            # dual (_dual): the examples of this batch, whose columns of M it updates
+            buf.batch_rows = NULL if full_batch or shuffle == NO_SHUFFLE else order.perm + start
+            buf.batch_start = start
             if shards != NULL:
                 progress.step += 1
                 sharded_update(shards, hyper, size, rate, progress.step, weight, P, G,

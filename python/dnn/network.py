@@ -18,6 +18,7 @@ from dnn import _fit_settings as fit_settings
 from dnn import _model_file as model_file
 from dnn import _batch_norm_network as batch_norm_network
 from dnn import _doc as doc
+from dnn import _dual as dual
 from dnn import _threads as threads
 from dnn import _validation as check
 from dnn import optimizers
@@ -94,6 +95,16 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
         BLAS's thread count. None: the CPUs this process may use, fewer for
         steps too small to gain (see :func:`dnn._threads.shard_count`).
         Limits set with threadpoolctl are honoured.
+    first_layer : {"auto", "primal", "dual"}
+        How a fit trains layer 1 (issue 14, :mod:`dnn._dual`): "dual" keeps
+        ``W1`` as its starting value plus ``M X^T`` and steps through the Gram
+        matrix ``X X^T`` of the training rows (a step's first layer costs
+        ``n1 x m x batch`` instead of ``n1 x n_features x batch``), exact to
+        rounding with gd, momentum and Nesterov (not Adam, RMSProp, batch norm
+        or sparse X: ValueError); "primal" the usual way; "auto" dual where it
+        is exact and the cost model says it does less work (wide data: many
+        more features than samples). ``W1`` is materialised after each
+        training call, so parameters, predict and save read it as usual.
     batch_norm : bool or sequence of bool
         Batch normalization of all hidden layers, or one flag per hidden
         layer: ``Z~[l] = gamma[l] (Z[l] - mu) / sqrt(var + 1e-5) + beta[l]``
@@ -117,11 +128,16 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
         Of the last fit() (also after it was interrupted or diverged).
     epochs_ : int
         Epochs trained since the parameters were initialized.
+    first_layer_ : {"primal", "dual"}
+        How the last fit trained layer 1 (see ``first_layer``).
     """
 
     def __init__(self, layer_dims, activation="relu", output="sigmoid", init="he",
-                 dtype="float64", seed=None, slope=0.01, n_threads=None, batch_norm=False):
+                 dtype="float64", seed=None, slope=0.01, n_threads=None, batch_norm=False,
+                 first_layer="auto"):
         dims = check.layer_dims(layer_dims)
+        #: how fit trains layer 1: "auto", "primal" or "dual" (issue 14, dnn._dual)
+        self.first_layer = check.choice(first_layer, "first_layer", dual.FIRST_LAYERS)
         n_hidden = len(dims) - 2
         #: per hidden layer, whether it is batch normalized (a tuple of bools)
         self.batch_norm = batch_norm_network.check_batch_norm(batch_norm, n_hidden)
@@ -462,6 +478,9 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
             self.stop_training = False
             per_epoch = (validation is not None or callbacks or verbose or early_stopping
                          or plan.checkpoint is not None)
+            # issue 14: layer 1 in the dual form, or not (dnn._dual.plan_fit)
+            self.first_layer_, self._dual_fit = dual.plan_fit(
+                self, X, settings, plan.epochs, plan.epochs if per_epoch else 1)
             if not per_epoch:
                 self._train(X, T, labels, weights, plan.epochs, settings, history)
             else:
@@ -499,6 +518,14 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
         costs = np.zeros(max(epochs, 1))
         seconds = np.zeros(max(epochs, 1))
         engine = self._engine
+        if getattr(self, "first_layer_", "primal") == "dual":
+            # the dual form (dnn._dual): made anew if the state changed since the last call
+            if self._dual_fit is None or not self._dual_fit.in_sync(X):
+                self._dual_fit = dual.DualFirstLayer(
+                    engine, X, [registry.ACTIVATIONS[name].code for name in self.activations],
+                    registry.OUTPUTS[self.output].loss_code, self.slope)
+                new_fit = True
+            engine = self._dual_fit
         arguments = {key: value for key, value in settings.items()
                      if key not in ("optimizer_object", "target_scale")}
         first = self.epochs_

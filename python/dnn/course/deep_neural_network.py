@@ -20,6 +20,7 @@ import numpy as np
 import dnn_core
 from dnn_core import registry
 
+from dnn import _dual as dual
 from dnn import _steps as steps
 from dnn import _validation as check
 from dnn import functional as F
@@ -197,8 +198,64 @@ def _training_data(X, Y, layers_dims, learning_rate, num_iterations):
     return X, Y, dims
 
 
+def _dual_pays(X, Y, parameters, num_iterations):
+    """Whether the loop runs faster with layer 1 in the dual form (issue 14,
+    :mod:`dnn._dual`): wide data (the cat app's 12,288 pixels of 209 images), 0/1
+    labels (the engine's targets), features that fit, and less work by the cost
+    model of full-batch gradient descent."""
+    n_x, m = X.shape
+    n1 = parameters["W1"].shape[0]
+    if m * (m + n1) * X.dtype.itemsize > dual.MAX_FEATURE_BYTES:
+        return False
+    if not np.all((Y == 0) | (Y == 1)):
+        return False
+    primal, work = dual.step_work((n_x, n1), m, m, num_iterations,
+                                  -(-num_iterations // 100), 1, 0.0)
+    return work < primal
+
+
+def _train_dual(X, Y, parameters, learning_rate, num_iterations, print_cost):
+    """The course's loop (full-batch gradient descent) in the compiled engine with
+    layer 1 in the dual form: the same costs and parameters to rounding. Runs
+    100 iterations a call (to print as the course prints); None if the cost
+    stopped being finite (the caller then runs the course's own loop, which
+    goes on with NaN as the course's does)."""
+    L = len(parameters) // 2
+    dims = [X.shape[0]] + [parameters[f"W{l}"].shape[0] for l in range(1, L + 1)]
+    engine = dnn_core.Engine(dims, [_RELU] * (L - 1), _BCE, 0.01, X.dtype)
+    for l in range(1, L + 1):
+        engine.weight(l)[...] = parameters[f"W{l}"]
+        engine.bias(l)[:, 0] = np.ravel(parameters[f"b{l}"])
+    # X.T: the examples as rows, the engine's layout (a view, never copied)
+    trainer = dual.DualFirstLayer(engine, X.T, [_RELU] * (L - 1), _BCE, 0.01)
+    T = np.ascontiguousarray(Y.T, dtype=X.dtype)
+    costs, seconds = np.zeros(num_iterations), np.zeros(num_iterations)
+    for start in range(0, num_iterations, 100):
+        stop = min(num_iterations, start + 100)
+        finished = trainer.train(
+            None, T, None, batch_size=X.shape[1], shuffle=0, epochs=stop - start,
+            first_epoch=start, optimizer=registry.OPTIMIZERS["gd"].code,
+            schedule=registry.SCHEDULES["constant"].code, learning_rate=learning_rate,
+            costs=costs[start:stop], seconds=seconds[start:stop], new_fit=start == 0)
+        if not finished:
+            return None
+        for i in range(start, stop):
+            if print_cost and (i % 100 == 0 or i == num_iterations - 1):
+                print(f"Cost after iteration {i}: {np.squeeze(X.dtype.type(costs[i]))}")
+    parameters = {}
+    for l in range(1, L + 1):
+        parameters[f"W{l}"] = engine.weight(l).copy()
+        parameters[f"b{l}"] = engine.bias(l).copy()
+    return parameters, [np.asarray(X.dtype.type(c)) for c in costs[::100]]
+
+
 def _train(X, Y, parameters, learning_rate, num_iterations, print_cost):
-    """The course's loop: forward, cost, backward, update; cost kept every 100 steps."""
+    """The course's loop: forward, cost, backward, update; cost kept every 100 steps
+    (in the engine with a dual-form layer 1 where that pays: :func:`_train_dual`)."""
+    if _dual_pays(X, Y, parameters, num_iterations):
+        trained = _train_dual(X, Y, parameters, learning_rate, num_iterations, print_cost)
+        if trained is not None:
+            return trained
     weights = [parameters[f"W{l}"] for l in range(1, len(parameters) // 2 + 1)]
     biases = [parameters[f"b{l}"] for l in range(1, len(parameters) // 2 + 1)]
     weights = [np.ascontiguousarray(W, dtype=X.dtype) for W in weights]
