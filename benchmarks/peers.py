@@ -106,8 +106,12 @@ def jax_loss(jax, output):
     def loss(params, X, y):
         Z = jax_logits(jax, params, X)
         if output == "sigmoid":
-            # max(z, 0) - z y + log1p(exp(-|z|)), stable from the logits
-            terms = jnp.maximum(Z, 0) - Z * y + jnp.log1p(jnp.exp(-jnp.abs(Z)))
+            # log(1 + exp(z)) - z y, stable from the logits; written with
+            # logaddexp, whose derivative is sigmoid(z) everywhere (the form
+            # max(z, 0) - z y + log1p(exp(-|z|)) gets a wrong subgradient at
+            # z = 0 exactly, which an example reaches when all the units
+            # before the output are dead)
+            terms = jnp.logaddexp(0.0, Z) - Z * y
             return jnp.sum(terms) / X.shape[0]
         logp = jax.nn.log_softmax(Z, axis=1)
         return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
