@@ -1,19 +1,26 @@
 """Time one training step side by side: the engine (dnn.Network), dnn.functional,
-the NumPy reference, PyTorch eager and scikit-learn's MLPClassifier (when
-installed), and the GEMM floor.
+the NumPy reference, PyTorch eager, JAX (the whole step under jax.jit) and
+scikit-learn's MLPClassifier (when installed), and the GEMM floor.
 
 A step is forward, cost, backward (without dA0, which training never needs)
 and the gradient-descent update, full batch, relu hidden layers, sigmoid or
 softmax output. The floor is the time of the step's GEMMs alone, run in C
 through dnn_core's own BLAS shim on preallocated buffers
 (``dnn_core.gemm_floor``). Every timing is the median over repeats,
-with BLAS pinned to one thread (threadpoolctl; torch.set_num_threads(1)), all
-in one run, so only the ratios mean anything.
+with BLAS pinned to one thread (threadpoolctl; torch.set_num_threads(1);
+XLA_FLAGS as ``peers.XLA_ONE_THREAD`` unless set), all in one run, so only the
+ratios mean anything. Run it under ``taskset -c 1`` to keep it on one core.
+
+Before timing, each row checks that the peers compute the engine's step: a few
+steps from the same parameters, then the cost at the parameters reached by
+each, relative to the engine's (within 1e-5 in float32, 1e-10 in float64, or
+the row says MISMATCH and the exit status is 1).
 
     python benchmarks/bench_step.py            # all configurations
     python benchmarks/bench_step.py --quick    # fewer repeats
 """
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -28,6 +35,7 @@ from dnn_core import gemm_floor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy_reference as R  # noqa: E402
+import peers  # noqa: E402
 
 CONFIGS = [
     # (name, layer dims, m, dtype)
@@ -65,7 +73,8 @@ def numpy_step(X, Y, params, output, loss, lr=1e-3):
 
 
 def engine_steps(X, Y, params, output, lr=1e-3):
-    """k full-batch gradient-descent steps of dnn.Network, as one call."""
+    """(run, cost): ``run(k)`` makes k full-batch gradient-descent steps of
+    dnn.Network as one call; ``cost()`` is the cost at the current parameters."""
     dims = [X.shape[0]] + [params[f"W{l}"].shape[0] for l in range(1, len(params) // 2 + 1)]
     net = dnn.Network(dims, "relu", output, dtype=X.dtype, n_threads=1)
     net.parameters = params
@@ -74,38 +83,68 @@ def engine_steps(X, Y, params, output, lr=1e-3):
 
     def run(k):
         net.fit(rows, y, epochs=k, optimizer="gd", learning_rate=lr)
-    return run
+
+    def cost():
+        return net.evaluate(rows, y)["cost"]
+    return run, cost
 
 
 def torch_step(X, Y, params, output, lr=1e-3):
-    """One eager PyTorch step (autograd, torch.optim.SGD), or None without torch."""
-    try:
-        import torch
-    except ImportError:
+    """(run, cost): ``run()`` is one eager PyTorch step (autograd,
+    torch.optim.SGD), ``cost()`` the cost now; None without torch."""
+    torch = peers.import_torch(one_thread=True)
+    if torch is None:
         return None
-    torch.set_num_threads(1)
-    layers = []
-    for l in range(1, len(params) // 2 + 1):
-        W = params[f"W{l}"]
-        linear = torch.nn.Linear(W.shape[1], W.shape[0], dtype=torch.from_numpy(W).dtype)
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(W))
-            linear.bias.zero_()
-        layers += [linear, torch.nn.ReLU()]
-    model = torch.nn.Sequential(*layers[:-1])
+    model = peers.torch_network(torch, params)
     rows = torch.from_numpy(np.ascontiguousarray(X.T))
     if output == "sigmoid":
-        target, loss_fn = torch.from_numpy(np.ascontiguousarray(Y.T)), torch.nn.BCEWithLogitsLoss()
+        target = torch.from_numpy(np.ascontiguousarray(Y.T))
     else:
         target = torch.from_numpy(np.argmax(Y, axis=0))
-        loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn = peers.torch_loss(torch, output)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
 
     def run():
         optimizer.zero_grad(set_to_none=False)
         loss_fn(model(rows), target).backward()
         optimizer.step()
-    return run
+
+    def cost():
+        with torch.no_grad():
+            return float(loss_fn(model(rows), target))
+    return run, cost
+
+
+def jax_step(X, Y, params, output, lr=1e-3):
+    """(run, cost): ``run()`` is one JAX step (forward, cost, gradient and the
+    gradient-descent update, all in one ``jax.jit``, the parameters' buffers
+    donated, waited for with ``block_until_ready``), ``cost()`` the cost now;
+    None without jax."""
+    jax = peers.import_jax(one_thread=True, x64=True)
+    if jax is None:
+        return None
+    jnp = jax.numpy
+    loss = peers.jax_loss(jax, output)
+    rows = jnp.asarray(np.ascontiguousarray(X.T))
+    if output == "sigmoid":
+        target = jnp.asarray(np.ascontiguousarray(Y.T))
+    else:
+        target = jnp.asarray(np.argmax(Y, axis=0))
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def step(p, X, y):
+        value, grads = jax.value_and_grad(loss)(p, X, y)
+        return jax.tree_util.tree_map(lambda a, g: a - lr * g, p, grads), value
+
+    state = {"p": peers.jax_parameters(jax, params)}
+
+    def run():
+        state["p"], _ = step(state["p"], rows, target)
+        jax.block_until_ready(state["p"])
+
+    def cost():
+        return float(loss(state["p"], rows, target))
+    return run, cost
 
 
 def sklearn_step(X, Y, params, output, lr=1e-3):
@@ -123,7 +162,7 @@ def sklearn_step(X, Y, params, output, lr=1e-3):
 
     def run():
         model.partial_fit(rows, y, classes=classes)
-    return run
+    return run, None
 
 
 def timer(function, repeats, min_time=0.2, batched=False):
@@ -154,6 +193,28 @@ def timer(function, repeats, min_time=0.2, batched=False):
     return sample
 
 
+def check_peers(dims, m, dtype, steps=3):
+    """The peers' cost after ``steps`` steps from the engine's starting point,
+    relative to the engine's: ``{column: difference or None if missing}``."""
+    costs = {}
+    for column in ("engine", "torch", "jax"):
+        X, Y, params, output, _ = problem(dims, m, dtype)
+        made = MAKERS[column](X, Y, params, output)
+        if made is None:
+            costs[column] = None
+            continue
+        run, cost = made
+        if column == "engine":
+            run(steps)
+        else:
+            for _ in range(steps):
+                run()
+        costs[column] = cost()
+    return {column: (None if value is None
+                     else peers.relative_difference(value, costs["engine"]))
+            for column, value in costs.items() if column != "engine"}
+
+
 def paired_ratio(samples, top, bottom):
     """Median over repeats of top / bottom measured in the same repeat."""
     if not samples[top] or not samples[bottom]:
@@ -167,7 +228,7 @@ def main(argv=None):
     parser.add_argument("--only", help="run configurations whose name contains this")
     args = parser.parse_args(argv)
     repeats = 5 if args.quick else 15
-    rows = []
+    rows, checks, mismatch = [], [], False
     with threadpool_limits(1, user_api="blas"):
         blas = sorted({f"{p['internal_api']} {p['version']} ({p['num_threads']} thread)"
                        for p in threadpool_info() if p["user_api"] == "blas"})
@@ -175,6 +236,17 @@ def main(argv=None):
         for name, dims, m, dtype in CONFIGS:
             if args.only and args.only not in name:
                 continue
+            tolerance = 1e-5 if dtype == np.float32 else 1e-10
+            differences = check_peers(dims, m, dtype)
+            bad = [c for c, d in differences.items() if d is not None and not d <= tolerance]
+            mismatch = mismatch or bool(bad)
+            check = ", ".join(f"{c} {'not installed' if d is None else f'{d:.1e}'}"
+                              for c, d in differences.items())
+            check += f" (tolerance {tolerance:.0e})" + (f" MISMATCH: {', '.join(bad)}"
+                                                         if bad else "")
+            checks.append((name, check))
+            print(f"{name:32s} cost after 3 steps, relative to the engine's: {check}",
+                  flush=True)
             samplers = {}
             for column, make, batched in COLUMNS:
                 X, Y, params, output, loss = problem(dims, m, dtype)
@@ -188,7 +260,8 @@ def main(argv=None):
                     function = (lambda X=X, Y=Y, p=params, o=output, lo=loss, f=make:
                                 f(X, Y, p, o, lo))
                 else:
-                    function = make(X, Y, params, output)
+                    made = make(X, Y, params, output)
+                    function = None if made is None else made[0]
                 samplers[column] = timer(function, repeats, batched=batched)
             # the columns take turns within each repeat, so that a change in the
             # machine's load falls on all of them alike
@@ -200,7 +273,7 @@ def main(argv=None):
             timings = {column: statistics.median(values) if values else float("nan")
                        for column, values in samples.items()}
             ratios = {"engine/floor": paired_ratio(samples, "engine", "floor")}
-            for column in ("numpy", "torch", "sklearn"):
+            for column in ("numpy", "torch", "jax", "sklearn"):
                 ratios[f"{column}/engine"] = paired_ratio(samples, column, "engine")
             rows.append((name, timings, ratios))
             print(f"{name:32s} " + "  ".join(f"{column} {value * 1e6:.1f}"
@@ -210,20 +283,42 @@ def main(argv=None):
           "the ratios within each repeat: step time over the engine's, and the engine's "
           "over the floor.")
     print()
-    print("| configuration | GEMM floor | engine | functional | NumPy | PyTorch | scikit-learn "
-          "| engine / floor | NumPy / engine | PyTorch / engine | sklearn / engine |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| configuration | GEMM floor | engine | functional | NumPy | PyTorch | JAX jit "
+          "| scikit-learn | engine / floor | NumPy / engine | PyTorch / engine | JAX / engine "
+          "| sklearn / engine |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, t, r in rows:
         us = " | ".join(f"{t[c] * 1e6:.1f}" for c in
-                        ("floor", "engine", "functional", "numpy", "torch", "sklearn"))
+                        ("floor", "engine", "functional", "numpy", "torch", "jax", "sklearn"))
         print(f"| {name} | {us} | {r['engine/floor']:.2f} | {r['numpy/engine']:.2f} "
-              f"| {r['torch/engine']:.2f} | {r['sklearn/engine']:.2f} |")
+              f"| {r['torch/engine']:.2f} | {r['jax/engine']:.2f} | {r['sklearn/engine']:.2f} |")
+    print()
+    print(f"Versions: {versions()}. Peers' cost after 3 steps from the engine's starting "
+          "point, relative to the engine's:")
+    for name, check in checks:
+        print(f"- {name}: {check}")
+    return 1 if mismatch else 0
+
+
+def versions():
+    """The peers' versions, or 'not installed'."""
+    found = []
+    for name in ("torch", "jax", "sklearn"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            found.append(f"{name} not installed")
+        else:
+            found.append(f"{name} {module.__version__}")
+    return ", ".join(found)
 
 
 COLUMNS = [("floor", None, False), ("engine", engine_steps, True),
            ("functional", dnn_step, False), ("numpy", numpy_step, False),
-           ("torch", torch_step, False), ("sklearn", sklearn_step, False)]
+           ("torch", torch_step, False), ("jax", jax_step, False),
+           ("sklearn", sklearn_step, False)]
+MAKERS = {"engine": engine_steps, "torch": torch_step, "jax": jax_step}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
