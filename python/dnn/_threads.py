@@ -28,21 +28,23 @@ def usable_cpus():
         return os.cpu_count() or 1
 
 
-def shard_count(layer_dims, batch, n_threads=None, shardable=True):
+def shard_count(layer_dims, batch, n_threads=None, shardable=True, density=1.0):
     """Row shards of each training step (threads of the engine's pool) for a fit
     of ``layer_dims`` on batches of ``batch`` rows.
 
     ``n_threads`` when given (at most one shard per two rows); else the usable
     CPUs, no more than a BLAS limit set with threadpoolctl (or
     OPENBLAS_NUM_THREADS), and fewer where a shard's forward pass would fall
-    below :data:`SHARD_WORK` multiply-adds. 1 when not ``shardable`` (dropout,
-    batch norm, sparse input: their steps run in one thread).
+    below :data:`SHARD_WORK` multiply-adds (layer 1's counted at ``density``,
+    the fraction of a sparse X's entries that are stored). 1 when not
+    ``shardable`` (batch norm: its steps run in one thread).
     """
     if not shardable:
         return 1
     if n_threads is not None:
         return max(1, min(n_threads, batch // 2))
-    per_row = sum(layer_dims[l] * layer_dims[l - 1] for l in range(1, len(layer_dims)))
+    per_row = (density * layer_dims[1] * layer_dims[0]
+               + sum(layer_dims[l] * layer_dims[l - 1] for l in range(2, len(layer_dims))))
     cap = min(usable_cpus(), _blas_threads.current_limit())
     return max(1, min(cap, batch // 2, int(per_row * batch // SHARD_WORK)))
 
