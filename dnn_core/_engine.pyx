@@ -26,7 +26,7 @@ from dnn_core._losses cimport Loss, check_loss, output_activation
 from dnn_core._optim cimport Optimizer, Schedule, GD
 from dnn_core._random cimport Random, random_seed
 from dnn_core._layout cimport (MAX_LAYERS, Architecture, Hyperparameters, Buffers,
-                               Workspace, lay_out, DENSE)
+                               Workspace, lay_out, SPARSE_DENSE)
 from dnn_core._layout cimport (lay_out_batch_norm, BATCH_NORM, NormMode, NORM_TRAIN,
                                NORM_BATCH, NORM_RUNNING)
 from dnn_core._rows cimport Rows, Data, Order, NO_SHUFFLE, SHUFFLE_BLOCKS, check_array
@@ -87,6 +87,7 @@ cdef class Engine:
     cdef double kept_cost
     cdef Workspace train_ws, infer_ws
     cdef ShardSet shard_set
+    cdef readonly int train_shards     # row shards of the last train call's steps (1: none)
     cdef object perm
     cdef Py_ssize_t perm_rows
     # batch norm: the running statistics (the state buffer) and their undo
@@ -377,22 +378,26 @@ cdef class Engine:
         return 0
 
     cdef int _choose_shards(self, Call *call, Py_ssize_t batch, int n_threads,
-                            bint dropout) except -1:
+                            bint dropout, object X) except -1:
         """call.shards: the row shards of training steps on batches of ``batch`` rows with
         ``n_threads`` (made once and reused), or NULL where one thread trains:
-        n_threads 1, fewer than two rows a shard, dropout (its masks are drawn
-        for the whole batch), batch norm (its statistics are the whole batch's)
-        or sparse input. Call after _use."""
+        n_threads 1, fewer than two rows a shard, or batch norm (its statistics
+        are the whole batch's). Dropout (masks drawn per row from the step's
+        key) and a CSR X (each shard gathers its rows; X: the call's
+        SparseInput) shard. Call after _prepare."""
         call.shards = NULL
+        self.train_shards = 1
         n_threads = min(n_threads, batch // 2)
-        if (n_threads < 2 or dropout or self.arch.state_size > 0
-                or self.arch.layers[1].kind != DENSE or self.arch.layers[1].dual):
+        if n_threads < 2 or self.arch.state_size > 0 or self.arch.layers[1].dual:
             return 0
         if (self.shard_set is None or self.shard_set.batch != batch
-                or self.shard_set.shards.n != n_threads):
+                or self.shard_set.shards.n != n_threads or self.shard_set.dropout != dropout):
             self.shard_set = ShardSet(self.layer_dims, batch, n_threads, n_threads,
-                                      self.dtype, self.arch.size)
+                                      self.dtype, self.arch.size, dropout)
+        self.shard_set.use_input(X if self.arch.layers[1].kind == SPARSE_DENSE else None,
+                                 self.arch.layers[1].n)
         call.shards = self.shard_set.bind(&self.arch, &self.buf)
+        self.train_shards = n_threads
         return 0
 
     cdef int _run(self, Call *call) except -1:
@@ -449,8 +454,8 @@ cdef class Engine:
         snapshot (the lowest-cost state so far) over from the previous call,
         as the calls of one fit epoch by epoch do.
         n_threads: row shards of each step run on the engine's pool (1: this
-        thread only); used only without dropout, batch norm and sparse input,
-        and with at least two rows per shard. The parameters reached depend on
+        thread only); used only without batch norm, and with at least two rows
+        per shard. The parameters reached depend on
         n_threads (the order of the gradient's sums), never on timing.
         """
         cdef Py_ssize_t m, batch, l, L = self.arch.n_layers
@@ -474,7 +479,7 @@ cdef class Engine:
         self._enter()
         try:
             self._prepare(&data, X, batch, True, dropout, shuffled)
-            self._choose_shards(&call, batch, n_threads, dropout)
+            self._choose_shards(&call, batch, n_threads, dropout, X)
             if shuffled and (self.perm is None or self.perm.shape[0] != n_order):
                 # (the block shuffle keeps its order of blocks after the m rows)
                 self.perm = np.empty(n_order, dtype=np.intp)
@@ -533,6 +538,8 @@ cdef class Engine:
                 self.kept_step = progress.snapshot_step
                 self.kept_epoch = progress.snapshot_epoch
                 self.kept_cost = progress.snapshot_cost
+                if self.shard_set is not None:
+                    self.shard_set.use_input(None, 0)     # (let go of a sparse X)
         finally:
             self.busy = False
         return call.status == DONE

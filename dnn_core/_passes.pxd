@@ -6,12 +6,13 @@ from libc.stdint cimport int64_t
 from dnn_core._blas cimport floating, blas_int, BLAS_Trans
 from dnn_core._activations cimport Activation
 from dnn_core._layout cimport Architecture, Buffers
-from dnn_core._random cimport Random
+from dnn_core._random cimport MaskDraw
 from dnn_core._rows cimport Rows
 
 cdef int forward_pass(const Architecture *arch, Buffers *buf, const floating *P,
                       const floating *Xb, BLAS_Trans tx, blas_int ldx, Py_ssize_t mb,
-                      bint with_dropout, Random *rng, double *last_check) except -1 nogil
+                      bint with_dropout, const MaskDraw *draw,
+                      double *last_check) except -1 nogil
 
 cdef double batch_cost(const Architecture *arch, Buffers *buf, const floating *P,
                        const floating *Yb, Py_ssize_t mb, double weight,

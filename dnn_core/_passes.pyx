@@ -22,7 +22,8 @@ from dnn_core._layout cimport BATCH_NORM, NORM_TRAIN, NORM_RUNNING
 from dnn_core._sparse_rows cimport SparseRows, sparse_batch_forward, sparse_batch_weight_grad
 from dnn_core._batchnorm cimport (batchnorm_train_forward, batchnorm_inference_forward,
                                   batchnorm_backward)
-from dnn_core._random cimport random_uniform
+from libc.stdint cimport uint64_t
+from dnn_core._random cimport layer_mask_key, mask_uniform
 from dnn_core._rows cimport NO_SHUFFLE, read_ahead, gather_batch, chunk_rows
 from dnn_core._clock cimport poll_signals
 # issue 14: the dual-form first layer's update and l2 term (hooks marked "dual")
@@ -32,14 +33,25 @@ from dnn_core._dual cimport DualState, dual_weight_backward, dual_weights_square
 # ---------------------------------------------------------------------------
 # One layer: each kind's pieces
 
-cdef void dropout_forward(Random *rng, double keep, Py_ssize_t size, const floating *A,
-                          floating *mask, floating *dropped) noexcept nogil:
-    """mask = (rng.random(A.shape) < keep) / keep; dropped = A * mask."""
-    cdef Py_ssize_t i
+cdef void dropout_forward(const MaskDraw *draw, int l, double keep, Py_ssize_t n,
+                          Py_ssize_t m, const floating *A, floating *mask,
+                          floating *dropped) noexcept nogil:
+    """mask = (u < keep) / keep; dropped = A * mask, A (n, m) the rows
+    draw.first_row.. of the batch, u[i, j] the uniform of unit i of batch row
+    draw.first_row + j in layer l (_random.pxd: a function of the step's key,
+    l, the row and the unit only, whatever rows a pass takes)."""
+    cdef Py_ssize_t i, j, k
+    cdef uint64_t key = layer_mask_key(draw.key, l)
+    cdef uint64_t counter
     cdef floating scale = <floating> (1 / keep)
-    for i in range(size):
-        mask[i] = scale if random_uniform(rng) < keep else 0
-        dropped[i] = A[i] * mask[i]
+    for i in range(n):
+        # counter of (row j, unit i): j * n + i + 1, rows counted in the whole batch
+        counter = (<uint64_t> draw.first_row) * n + i + 1
+        for j in range(m):
+            k = i * m + j
+            mask[k] = scale if mask_uniform(key, counter) < keep else 0
+            dropped[k] = A[k] * mask[k]
+            counter += n
 
 
 cdef inline void _multiply(Py_ssize_t size, floating *x, const floating *y) noexcept nogil:
@@ -49,13 +61,13 @@ cdef inline void _multiply(Py_ssize_t size, floating *x, const floating *y) noex
         x[i] = x[i] * y[i]
 
 
-cdef inline void _dropout_forward(const Layer *layer, blas_int m, const floating *A,
-                                  floating *ws, bint with_dropout, Random *rng) noexcept nogil:
-    """A's dropout, if the layer has one (keep < 1) and this pass drops out."""
-    if with_dropout and layer.keep < 1:
-        # mask = (rng.random(A.shape) < keep) / keep; A_dropped = A * mask
-        dropout_forward(rng, layer.keep, layer.n * m, A, ws + layer.space.mask_off,
-                        ws + layer.space.drop_off)
+cdef inline void _dropout_forward(const Layer *layer, int l, blas_int m, floating *ws,
+                                  bint with_dropout, const MaskDraw *draw) noexcept nogil:
+    """Layer l's A dropped out, if it has a dropout (keep < 1) and this pass drops out."""
+    if with_dropout and layer.keep < 1 and not layer.output:
+        # mask = (u < keep) / keep; A_dropped = A * mask
+        dropout_forward(draw, l, layer.keep, layer.n, m, ws + layer.space.a_off,
+                        ws + layer.space.mask_off, ws + layer.space.drop_off)
 
 
 cdef inline void _dense_delta(const Layer *layer, double slope, floating *dA, blas_int m,
@@ -108,16 +120,14 @@ cdef inline const floating *layer_output(const Layer *layer, const floating *ws,
 
 cdef bint dense_layer_forward(const Layer *layer, double slope, const floating *P,
                               const floating *A_prev, BLAS_Trans ta, blas_int lda,
-                              blas_int m, floating *ws, double *work, bint with_dropout,
-                              Random *rng) noexcept nogil:
-    """Z = W @ A_prev + b; A = g(Z) (the output layer: Z only, the logits); A
-    dropped out if keep < 1. Return True if some Z is not finite."""
+                              blas_int m, floating *ws, double *work) noexcept nogil:
+    """Z = W @ A_prev + b; A = g(Z) (the output layer: Z only, the logits).
+    Return True if some Z is not finite."""
     cdef floating *Z = ws + layer.space.z_off
     cdef floating *A = Z if layer.output else ws + layer.space.a_off
     cdef bint bad = dense_forward(layer.activation, slope, layer.n, layer.n_prev, m,
                                   P + layer.w_off, NoTrans, layer.n_prev, A_prev, ta, lda,
                                   P + layer.b_off, Z, A, work)
-    _dropout_forward(layer, m, A, ws, with_dropout, rng)
     return bad
 
 
@@ -151,10 +161,9 @@ cdef void dense_layer_backward(const Layer *layer, double slope, floating *P, fl
 
 cdef bint sparse_dense_layer_forward(const Layer *layer, double slope, const floating *P,
                                      SparseRows *batch, blas_int m, floating *ws,
-                                     double *work, bint with_dropout,
-                                     Random *rng) noexcept nogil:
-    """Z = W @ Xb.T + b; A = g(Z) (the output layer: Z only); A dropped out if
-    keep < 1. Return True if some Z is not finite."""
+                                     double *work) noexcept nogil:
+    """Z = W @ Xb.T + b; A = g(Z) (the output layer: Z only). Return True if
+    some Z is not finite."""
     cdef floating *Z = ws + layer.space.z_off
     cdef floating *A = Z if layer.output else ws + layer.space.a_off
     cdef bint bad
@@ -163,17 +172,14 @@ cdef bint sparse_dense_layer_forward(const Layer *layer, double slope, const flo
     # Z += b; A = g(Z)
     bad = bias_activation_forward(layer.activation, slope, layer.n, m, Z, P + layer.b_off,
                                   A, work)
-    _dropout_forward(layer, m, A, ws, with_dropout, rng)
     return bad
 
 
 cdef bint batch_norm_layer_forward(const Layer *layer, double slope, double eps,
                                    double momentum, const floating *P,
                                    const floating *A_prev, BLAS_Trans ta, blas_int lda,
-                                   blas_int m, floating *ws, Buffers *buf,
-                                   bint with_dropout, Random *rng) noexcept nogil:
-    """Z = W @ A_prev; Z~ = gamma * Z_norm + beta; A = g(Z~); A dropped out if
-    keep < 1. Z_norm (into Z) from the batch's statistics (buf.norm_mode
+                                   blas_int m, floating *ws, Buffers *buf) noexcept nogil:
+    """Z = W @ A_prev; Z~ = gamma * Z_norm + beta; A = g(Z~). Z_norm (into Z) from the batch's statistics (buf.norm_mode
     NORM_TRAIN: the running ones updated; NORM_BATCH: not), or Z~ from the
     running ones (NORM_RUNNING; Z kept). Return True if some Z, batch
     statistic or Z~ is not finite."""
@@ -205,7 +211,6 @@ cdef bint batch_norm_layer_forward(const Layer *layer, double slope, double eps,
     # A = g(Z~)
     bad |= bias_activation_forward(layer.activation, slope, layer.n, m, Z_tilde, NULL, A,
                                    buf.work)
-    _dropout_forward(layer, m, A, ws, with_dropout, rng)
     return bad
 
 
@@ -282,10 +287,12 @@ cdef double layer_weights_square_sum(const Layer *layer, const floating *P) noex
 
 cdef int forward_pass(const Architecture *arch, Buffers *buf, const floating *P,
                       const floating *Xb, BLAS_Trans tx, blas_int ldx, Py_ssize_t mb,
-                      bint with_dropout, Random *rng, double *last_check) except -1 nogil:
+                      bint with_dropout, const MaskDraw *draw,
+                      double *last_check) except -1 nogil:
     """Z[l], A[l] for every hidden layer and the output logits Z[L] into the
-    workspaces; return 1 if some Z is not finite, else 0. Looks for Ctrl-C
-    between layers (see poll_signals)."""
+    workspaces, each hidden A dropped out if keep < 1 and with_dropout (masks
+    from draw: the batch's rows draw.first_row.. are Xb's); return 1 if some Z
+    is not finite, else 0. Looks for Ctrl-C between layers (see poll_signals)."""
     cdef floating *ws = <floating *> buf.ws
     cdef const floating *A_prev = Xb
     cdef BLAS_Trans ta = tx
@@ -297,15 +304,15 @@ cdef int forward_pass(const Architecture *arch, Buffers *buf, const floating *P,
         layer = &arch.layers[l]
         if layer.kind == DENSE:
             bad |= dense_layer_forward(layer, arch.slope, P, A_prev, ta, lda, m, ws,
-                                       buf.work, with_dropout, rng)
+                                       buf.work)
         elif layer.kind == SPARSE_DENSE:
             bad |= sparse_dense_layer_forward(layer, arch.slope, P,
-                                              <SparseRows *> buf.sparse, m, ws, buf.work,
-                                              with_dropout, rng)
+                                              <SparseRows *> buf.sparse, m, ws, buf.work)
         elif layer.kind == BATCH_NORM:
             bad |= batch_norm_layer_forward(layer, arch.slope, arch.norm_eps,
                                             arch.norm_momentum, P, A_prev, ta, lda, m, ws,
-                                            buf, with_dropout, rng)
+                                            buf)
+        _dropout_forward(layer, l, m, ws, with_dropout, draw)
         A_prev = layer_output(layer, ws, with_dropout)
         ta = NoTrans
         lda = m

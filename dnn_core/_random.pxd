@@ -102,3 +102,36 @@ cdef inline void block_permutation(Random *r, Py_ssize_t n, Py_ssize_t block,
         # rng.shuffle(perm[first:k])
         random_shuffle(r, k - first, perm + first)
         w += window
+
+
+# Dropout masks as a function of (key, layer, example, unit): counter-based, so
+# that any row shard of a batch draws its own rows' masks and the masks of a
+# batch do not depend on how it is cut. A training step draws one key from the
+# engine's generator (random_next); then unit i of example j (the j-th row of
+# the batch) in layer l keeps iff
+#     u = (splitmix64_mix(K_l + (j * n_l + i + 1) * GOLDEN) >> 11) * 2**-53 < keep
+# with K_l = splitmix64_mix(key + l * GOLDEN): the (j * n_l + i + 1)-th output
+# of a splitmix64 generator started at K_l (example-major, a jump ahead per row).
+
+cdef inline uint64_t mix64(uint64_t z) noexcept nogil:
+    """splitmix64's output function (a bijection of 64-bit words)."""
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef inline uint64_t layer_mask_key(uint64_t key, int layer) noexcept nogil:
+    """K_l = mix64(key + l * GOLDEN): the start of layer l's mask stream."""
+    return mix64(key + (<uint64_t> layer) * 0x9E3779B97F4A7C15ULL)
+
+
+cdef inline double mask_uniform(uint64_t layer_key, uint64_t counter) noexcept nogil:
+    """The uniform on [0, 1) (53 bits) of counter j * n_l + i + 1 of a layer's stream."""
+    return (mix64(layer_key + counter * 0x9E3779B97F4A7C15ULL) >> 11) * (
+        1.0 / 9007199254740992.0)
+
+
+cdef struct MaskDraw:
+    # what a forward pass draws its dropout masks from
+    uint64_t key                   # the step's key (one random_next per step)
+    Py_ssize_t first_row           # the batch row of the pass's first row (a shard's lo)

@@ -6,6 +6,7 @@ from dnn_core._blas cimport floating, blas_int, BLAS_Trans
 from libc.stdint cimport int64_t
 from dnn_core._layout cimport Architecture, Hyperparameters, Buffers
 from dnn_core._rows cimport Rows
+from dnn_core._random cimport MaskDraw
 
 cdef struct Shard:
     Architecture arch              # the network's, pointed at this shard's workspaces
@@ -32,6 +33,7 @@ cdef struct Batch:
     Py_ssize_t start, mb
     bint in_place                  # X's consecutive rows read where they are
     bint gather                    # gather the rows (False: still there from the last step)
+    const MaskDraw *draw           # the step's dropout key (first_row unused), or NULL: none
 
 
 cdef double sharded_gradients(Shards *shards, const Architecture *arch, const Buffers *buf,
@@ -46,5 +48,8 @@ cdef void sharded_update(Shards *shards, const Hyperparameters *hyper, Py_ssize_
 cdef class ShardSet:
     cdef Shards shards
     cdef readonly Py_ssize_t batch
-    cdef list _workspaces, _grads
-    cdef Shards *bind(self, const Architecture *arch, const Buffers *buf) noexcept
+    cdef readonly bint dropout
+    cdef list _workspaces, _grads, _sparse
+    cdef object _sparse_source
+    cdef int use_input(self, object X, Py_ssize_t n1) except -1
+    cdef Shards *bind(self, const Architecture *arch, const Buffers *buf) except NULL

@@ -1,10 +1,13 @@
 """Data-parallel training steps on the engine's pool.
 
 A batch of ``mb`` rows is cut into ``n`` row shards (shard k: rows
-``[mb k / n, mb (k + 1) / n)``; a batch of fewer than n rows, one row a shard). Each shard gathers its rows, then runs the
-forward pass, its cost and the backward pass into its own gradient as sums
-over its rows (weight 1), with single-threaded BLAS calls into its own
-workspaces; shard 0 alone adds the L2 terms. Then the gradients are summed in
+``[mb k / n, mb (k + 1) / n)``; a batch of fewer than n rows, one row a shard).
+Each shard gathers its rows (a CSR X's into compressed columns of its own for
+a SPARSE_DENSE layer 1), then runs the forward pass (dropout masks drawn for
+its rows from the step's key: the same masks as one pass over the batch), its
+cost and the backward pass into its own gradient as sums over its rows
+(weight 1), with single-threaded BLAS calls into its own workspaces; shard 0
+alone adds the L2 terms. Then the gradients are summed in
 shard order, divided by the batch's weight, and the optimizer steps, split by
 parameter ranges. Tasks take shards in turn from a
 counter, so a thread slowed by a busy machine takes fewer; which thread runs
@@ -23,6 +26,7 @@ from dnn_core._optim cimport GD, optimizer_step
 from dnn_core._passes cimport forward_pass, batch_cost, backward_pass
 from dnn_core._pool cimport run_tasks, pool_task
 from dnn_core._rows cimport gather_batch
+from dnn_core._sparse_rows cimport SparseInput
 
 cdef extern from *:
     """
@@ -68,7 +72,21 @@ cdef void _shard_gradients(Job *job, Shard *s, floating *P) noexcept nogil:
     cdef const floating *Xb
     cdef blas_int ldx
     cdef double l2 = job.l2 if s == &job.shards.shard[0] else 0
-    if b.in_place:
+    cdef bint dropout = b.draw != NULL
+    cdef MaskDraw draw
+    # X as this shard reads it: a SPARSE_DENSE layer 1 gathers into the shard's own buffers
+    cdef Rows X = b.X[0]
+    if s.buf.sparse != NULL:
+        X.sparse = s.buf.sparse
+    # this shard's masks: the batch's rows [lo, lo + rows) of the step's key
+    draw.key = b.draw.key if dropout else 0
+    draw.first_row = s.lo
+    if s.buf.sparse != NULL:
+        # (not read: gather_batch gathers into the shard's compressed columns, which
+        # layer 1 reads; any non-NULL Xb asks for the gather)
+        Xb = ws
+        ldx = 1
+    elif b.in_place:
         Xb = (<const floating *> b.X.data) + (b.start + s.lo) * b.X.stride
         ldx = <blas_int> b.X.stride
     else:
@@ -82,7 +100,7 @@ cdef void _shard_gradients(Job *job, Shard *s, floating *P) noexcept nogil:
         return
     if b.gather:
         # this shard's rows (unless read in place), targets and weights
-        s.weight = gather_batch(b.X, <const floating *> b.T, b.labels,
+        s.weight = gather_batch(&X, <const floating *> b.T, b.labels,
                                 <const floating *> b.W, n0, n_out,
                                 b.rows + s.lo if b.rows != NULL else NULL,
                                 0 if b.rows != NULL else b.start + s.lo, s.rows,
@@ -93,13 +111,13 @@ cdef void _shard_gradients(Job *job, Shard *s, floating *P) noexcept nogil:
     # Sums over the shard's rows (weight 1); the update divides by the batch's
     # weight. forward_pass and backward_pass raise only through a Ctrl-C poll:
     # none here.
-    s.bad = forward_pass(&s.arch, &s.buf, P, Xb, Trans, ldx, s.rows, False, NULL,
+    s.bad = forward_pass(&s.arch, &s.buf, P, Xb, Trans, ldx, s.rows, dropout, &draw,
                          NULL) != 0
     if s.bad:
         return
     s.cost = batch_cost(&s.arch, &s.buf, P, Yb, s.rows, 1.0, l2)
     backward_pass(&s.arch, &s.buf, P, <floating *> s.buf.grads, Xb, Trans, ldx, Yb,
-                  s.rows, 1.0, False, l2, 0, NULL)
+                  s.rows, 1.0, dropout, l2, 0, NULL)
 
 
 cdef void _gradients_task(void *context, int task) noexcept nogil:
@@ -254,17 +272,21 @@ cdef class ShardSet:
     size : int
         Parameters of the network (each shard but the first has a gradient of
         this length).
+    dropout : bool
+        Whether the shards' workspaces hold dropout masks.
     """
 
     def __cinit__(self):
         self.shards.shard = NULL
         self.shards.n = 0
+        self._sparse = []
+        self._sparse_source = None
 
     def __dealloc__(self):
         free(self.shards.shard)
 
     def __init__(self, dims, Py_ssize_t batch, int n_shards, int n_threads, dtype,
-                 Py_ssize_t size):
+                 Py_ssize_t size, bint dropout=False):
         if n_shards < 2:
             raise ValueError(f"n_shards: expected an integer >= 2, got {n_shards}")
         if not 1 <= n_threads <= n_shards:
@@ -272,7 +294,7 @@ cdef class ShardSet:
                              f"got {n_threads}")
         cdef Py_ssize_t rows = (batch + n_shards - 1) // n_shards
         # shard 0 computes in the batch's own workspace; the others in their own
-        self._workspaces = [None] + [Workspace(dims, rows, False, False, dtype)
+        self._workspaces = [None] + [Workspace(dims, rows, dropout, False, dtype)
                                      for _ in range(n_shards - 1)]
         self._grads = [None] + [np.zeros(size, dtype=dtype) for _ in range(n_shards - 1)]
         self.shards.shard = <Shard *> calloc(n_shards, sizeof(Shard))
@@ -281,12 +303,34 @@ cdef class ShardSet:
         self.shards.n = n_shards
         self.shards.n_threads = n_threads
         self.batch = batch
+        self.dropout = dropout
 
-    cdef Shards *bind(self, const Architecture *arch, const Buffers *buf) noexcept:
+    cdef int use_input(self, object X, Py_ssize_t n1) except -1:
+        """The coming call's X: a SparseInput read by a SPARSE_DENSE layer 1 of
+        ``n1`` units gets batch buffers for each shard but the first (which
+        uses X's own); anything else (None: the call is over) none."""
+        cdef SparseInput copy
+        cdef Py_ssize_t rows = (self.batch + self.shards.n - 1) // self.shards.n
+        if X is None or not isinstance(X, SparseInput):
+            self._sparse, self._sparse_source = [], None
+            return 0
+        if X is not self._sparse_source:
+            self._sparse = [None]
+            for _ in range(self.shards.n - 1):
+                copy = (<SparseInput> X).shard_copy()
+                copy.reserve(rows, n1)
+                self._sparse.append(copy)
+            self._sparse_source = X
+        return 0
+
+    cdef Shards *bind(self, const Architecture *arch, const Buffers *buf) except NULL:
         """Point each shard at the network (arch, buf) and its own buffers; shard 0
-        uses buf's workspace and gradient. Return the shards."""
+        uses buf's workspace and gradient (and sparse batch). Return the shards.
+        With a SPARSE_DENSE layer 1 (buf.sparse), call use_input first."""
         cdef int k
         cdef Workspace ws
+        if buf.sparse != NULL and len(self._sparse) != self.shards.n:
+            raise RuntimeError("ShardSet.bind: a sparse input without use_input")
         for k in range(self.shards.n):
             self.shards.shard[k].arch = arch[0]
             self.shards.shard[k].buf = buf[0]
@@ -294,4 +338,7 @@ cdef class ShardSet:
                 ws = self._workspaces[k]
                 ws.use(&self.shards.shard[k].arch, &self.shards.shard[k].buf)
                 self.shards.shard[k].buf.grads = cnp.PyArray_DATA(self._grads[k])
+                # (ws.use leaves buf.sparse NULL: a shard's own batch, if any)
+                if buf.sparse != NULL:
+                    self.shards.shard[k].buf.sparse = &(<SparseInput> self._sparse[k]).rows
         return &self.shards

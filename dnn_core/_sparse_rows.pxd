@@ -54,3 +54,4 @@ cdef class SparseInput:
     cdef object _buffers
     cdef int reserve(self, Py_ssize_t batch, Py_ssize_t n1) except -1
     cdef bint choose_dense(self, Py_ssize_t batch) except -1
+    cdef SparseInput shard_copy(self)

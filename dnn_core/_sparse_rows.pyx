@@ -168,6 +168,26 @@ cdef class SparseInput:
                            <= DENSE_GATHER_MAX_BYTES)
         return self.rows.dense
 
+    cdef SparseInput shard_copy(self):
+        """A SparseInput over the same checked X (its arrays shared, only read)
+        with batch buffers of its own, not yet reserved: a row shard's, so that
+        shards gather their rows at once."""
+        cdef SparseInput other = SparseInput.__new__(SparseInput)
+        other.X = self.X
+        other.shape = self.shape
+        other.dtype = self.dtype
+        other.density = self.density
+        other.rows = self.rows
+        other.rows.col_ids = other.rows.row_ids = NULL
+        other.rows.col_ptr = other.rows.gather_work = NULL
+        other.rows.vals = NULL
+        other.rows.kernel_work = NULL
+        other.rows.n_active = other.rows.mb = 0
+        other.capacity = 0
+        other.n1 = 0
+        other._buffers = None
+        return other
+
     @property
     def gathers_dense(self):
         """Whether the last call gathered batches dense."""

@@ -15,6 +15,7 @@ from dnn_core._rows cimport NO_SHUFFLE, read_ahead, shuffle_order, gather_batch
 from dnn_core._passes cimport forward_pass, batch_cost, backward_pass
 from dnn_core._clock cimport now, poll_signals
 from dnn_core._shards cimport Shards, Batch, sharded_gradients, sharded_update
+from dnn_core._random cimport MaskDraw, random_next
 
 # A new lowest-cost state is copied aside (the undo for divergence) when at
 # least this many times the last copy's duration has passed since it, so the
@@ -101,7 +102,7 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
     the end of the last completed step.
 
     shards: NULL (each step in this thread), or the row shards that the
-    engine's pool runs each step on (no dropout, batch norm or sparse layer 1).
+    engine's pool runs each step on (no batch norm).
     """
     cdef floating *ws = <floating *> buf.ws
     cdef floating *G = <floating *> buf.grads
@@ -115,6 +116,7 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
     cdef floating *Wb = ws + buf.wb_off
     cdef bint full_batch = batch >= m
     cdef Batch source
+    cdef MaskDraw draw
     cdef int l
     cdef double forward_work = 0
     for l in range(1, arch.n_layers + 1):
@@ -127,6 +129,8 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
     source.T = T
     source.labels = labels
     source.W = W
+    draw.key = 0
+    draw.first_row = 0
     began = now()
     for e in range(n_epochs):
         rate = scheduled_rate(hyper.schedule, hyper.rate0, hyper.schedule_a,
@@ -141,6 +145,10 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
             # last step is done counted in epochs_done
             poll_signals(&progress.last_check)
             mb = min(batch, m - start)
+            if hyper.dropout:
+                # the step's masks: a function of this key, the layer, the
+                # batch row and the unit (_random.pxd), however the batch is cut
+                draw.key = random_next(rng)
             if not full_batch:
                 hinted = read_ahead(order, X, n0, shuffle, m, start, hinted)
             if shards != NULL:
@@ -151,6 +159,7 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
                 source.mb = mb
                 source.in_place = (full_batch or shuffle == NO_SHUFFLE) and X.in_place
                 source.gather = not (full_batch and e > 0)
+                source.draw = &draw if hyper.dropout else NULL
                 cost = sharded_gradients(shards, arch, buf, P, &source, hyper.l2, &weight)
                 if weight <= 0:
                     start += mb
@@ -178,7 +187,7 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
                     continue
                 # X rows (mb, n0) C-ordered are the course's A0 (n0, mb) in Fortran order
                 # (a step folded into the GEMMs is short: looked for Ctrl-C after it only)
-                if forward_pass(arch, buf, P, Xb, Trans, ldx, mb, hyper.dropout, rng,
+                if forward_pass(arch, buf, P, Xb, Trans, ldx, mb, hyper.dropout, &draw,
                                 NULL if fused else &progress.last_check):
                     cost = NAN
                 else:

@@ -79,11 +79,10 @@ def fit_plan(network, X, y, epochs, batch_size, optimizer, learning_rate, l2, ke
     if registry.OUTPUTS[network.output].target == "continuous":
         settings["target_scale"] = fit_loop.target_scale(T)
     # row shards of each step on the engine's threads (one where a step needs the
-    # whole batch: dropout, batch norm, sparse input)
+    # whole batch: batch norm; a sparse X only when n_threads is asked for)
     settings["n_threads"] = threads.shard_count(
         network.layer_dims, settings["batch_size"], network.n_threads,
-        shardable=not (any(k < 1 for k in settings["keep"] or ()) or any(network.batch_norm)
-                       or is_sparse(X)))
+        shardable=not any(network.batch_norm), sparse=is_sparse(X))
     if checkpoint is not None:
         checkpoint = (writable_path(checkpoint, "checkpoint"),
                       check.positive_int(checkpoint_every, "checkpoint_every"))

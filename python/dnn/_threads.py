@@ -28,20 +28,25 @@ def usable_cpus():
         return os.cpu_count() or 1
 
 
-def shard_count(layer_dims, batch, n_threads=None, shardable=True):
+def shard_count(layer_dims, batch, n_threads=None, shardable=True, sparse=False):
     """Row shards of each training step (threads of the engine's pool) for a fit
     of ``layer_dims`` on batches of ``batch`` rows.
 
     ``n_threads`` when given (at most one shard per two rows); else the usable
     CPUs, no more than a BLAS limit set with threadpoolctl (or
     OPENBLAS_NUM_THREADS), and fewer where a shard's forward pass would fall
-    below :data:`SHARD_WORK` multiply-adds. 1 when not ``shardable`` (dropout,
-    batch norm, sparse input: their steps run in one thread).
+    below :data:`SHARD_WORK` multiply-adds. 1 when not ``shardable`` (batch
+    norm: its steps run in one thread), and for a ``sparse`` (CSR) X unless
+    ``n_threads`` is given: each shard then clears and sums a dense
+    ``n1 x n_features`` gradient of layer 1, which cost more than the rows
+    saved (0.64x of one thread on benchmarks/bench_shards.py's sparse epoch).
     """
     if not shardable:
         return 1
     if n_threads is not None:
         return max(1, min(n_threads, batch // 2))
+    if sparse:
+        return 1
     per_row = sum(layer_dims[l] * layer_dims[l - 1] for l in range(1, len(layer_dims)))
     cap = min(usable_cpus(), _blas_threads.current_limit())
     return max(1, min(cap, batch // 2, int(per_row * batch // SHARD_WORK)))

@@ -91,8 +91,8 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
         shards, run on the engine's own threads with single-threaded BLAS,
         their gradients summed in a fixed order (the parameters reached depend
         on the number of shards, never on timing, and equal one thread's to
-        rounding); without shards (dropout, batch norm, sparse input) it is
-        BLAS's thread count. None: the CPUs this process may use, fewer for
+        rounding; dropout masks do not depend on it); without shards (batch
+        norm) it is BLAS's thread count. None: the CPUs this process may use, fewer for
         steps too small to gain (see :func:`dnn._threads.shard_count`).
         Limits set with threadpoolctl are honoured.
     first_layer : {"auto", "primal", "dual"}
