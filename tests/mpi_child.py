@@ -10,6 +10,13 @@ callback asks that rank to stop), "raise_on" (rank, epoch: a callback raises),
 "marker" (each rank writes its pid to ``<marker>.<rank>`` after its first
 epoch: the Ctrl-C test), "bcast_fails" (rank: its communicator's Bcast raises,
 a failure outside the agreed points).
+
+A case with "estimator" ({"class": "DNNClassifier" or "DNNRegressor",
+"params": {...}}) fits a dnn.sklearn estimator instead (tests/test_mpi_sklearn.py):
+"y" names the target array of the data file, "weighted" passes "w" as
+sample_weight, "calls" repeats the call, "partial" uses partial_fit (with
+"classes"), and "bad" (rank -> {"params", "nan", "drop_feature", "float32",
+"strings", "no_weights"}) spoils that rank's estimator or data.
 """
 import json
 import os
@@ -81,13 +88,67 @@ def run_case(comm, rank, data, case, out):
         json.dump(result, file)
 
 
+ATTRIBUTES = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
+              "best_validation_score_", "val_loss_curve_", "n_outputs_", "out_activation_")
+
+
+def plain(value):
+    """A JSON-able copy of an estimator's attribute."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [plain(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def run_estimator(comm, rank, data, case, out):
+    from dnn import sklearn as dnn_sklearn
+    rows = np.asarray(case["rows"][rank], dtype=np.intp)
+    spec = case["estimator"]
+    bad = case.get("bad", {}).get(str(rank), {})
+    estimator = getattr(dnn_sklearn, spec["class"])(**dict(spec.get("params", {}),
+                                                         **bad.get("params", {})))
+    X, y = data["X"][rows].copy(), data[case.get("y", "y")][rows]
+    if bad.get("nan"):
+        X[0, 0] = np.nan
+    if bad.get("drop_feature"):
+        X = X[:, :-1]
+    if bad.get("float32"):
+        X = X.astype(np.float32)
+    if bad.get("strings"):
+        y = np.array([f"class {label}" for label in y])
+    kwargs = {}
+    if case.get("weighted") and not bad.get("no_weights"):
+        kwargs["sample_weight"] = data["w"][rows]
+    if case.get("partial") and "classes" in case:
+        kwargs["classes"] = np.asarray(case["classes"])
+    result = {"error": None}
+    try:
+        for _ in range(case.get("calls", 1)):
+            if case.get("partial"):
+                estimator.partial_fit(X, y, comm=comm, **kwargs)
+            else:
+                estimator.fit(X, y, comm=comm, **kwargs)
+        result.update({name: plain(getattr(estimator, name, None)) for name in ATTRIBUTES})
+        if hasattr(estimator, "classes_"):
+            result["classes_"] = plain(estimator.classes_)
+    except BaseException as error:  # (KeyboardInterrupt included: it is a test)
+        result["error"] = [type(error).__name__, str(error)]
+    network = getattr(estimator, "network_", None)
+    np.save(f"{out}.{case['name']}.{rank}.npy",
+            np.zeros(0) if network is None else network.flat_parameters)
+    with open(f"{out}.{case['name']}.{rank}.json", "w") as file:
+        json.dump(result, file)
+
+
 def main():
     with open(sys.argv[1]) as file:
         spec = json.load(file)
     comm = MPI.COMM_WORLD
     data = np.load(spec["data"])
     for case in spec["cases"]:
-        run_case(comm, comm.Get_rank(), data, case, spec["out"])
+        run = run_estimator if "estimator" in case else run_case
+        run(comm, comm.Get_rank(), data, case, spec["out"])
 
 
 if __name__ == "__main__":

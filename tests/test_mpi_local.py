@@ -2,7 +2,9 @@
 fit(..., comm=) over a loopback communicator of one rank (and a scripted
 second rank that fails) against the plain fit."""
 import os
+import pickle
 import signal
+import warnings
 
 import numpy as np
 import pytest
@@ -165,3 +167,75 @@ def test_float32_and_sparse_input_on_one_rank():
     sparse = dnn.Network([4, 5, 1], seed=2)
     sparse.fit(sp.csr_matrix(X), y, comm=Loopback(), **dict(kwargs, shuffle=True))
     assert_close(sparse.flat_parameters, dense.flat_parameters)
+
+
+# -- dnn.sklearn's comm= on one rank ---------------------------------------------
+
+@pytest.mark.parametrize("solver, early_stopping", [("adam", False), ("sgd", True),
+                                                    ("lbfgs", False)])
+def test_sklearn_one_rank_equals_the_plain_fit(solver, early_stopping):
+    sklearn = pytest.importorskip("dnn.sklearn")
+    X, y = data(60)
+    params = dict(hidden_layer_sizes=(5,), solver=solver, max_iter=15, random_state=0,
+                  batch_size=16, early_stopping=early_stopping, n_iter_no_change=3,
+                  learning_rate_init=0.05, shuffle=False)   # (comm: epoch_order's shuffles)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = sklearn.DNNClassifier(**params).fit(X, y)
+        over = sklearn.DNNClassifier(**params).fit(X, y, comm=Loopback())
+    assert_close(over.network_.flat_parameters, plain.network_.flat_parameters)
+    assert over.n_iter_ == plain.n_iter_
+    for name in ("loss_curve_", "validation_scores_", "val_loss_curve_"):
+        if getattr(plain, name, None) is not None:
+            assert_close(getattr(over, name), getattr(plain, name))
+    if solver != "lbfgs":
+        regressor = dict(params, early_stopping=True)
+        target = X[:, 0] + X[:, 1] ** 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = sklearn.DNNRegressor(**regressor).fit(X, target)
+            got = sklearn.DNNRegressor(**regressor).fit(X, target, comm=Loopback())
+        assert_close(got.validation_scores_, expected.validation_scores_)
+        assert_close(got.network_.flat_parameters, expected.network_.flat_parameters)
+
+
+def test_sklearn_comm_is_a_fit_argument_not_a_parameter():
+    sklearn = pytest.importorskip("dnn.sklearn")
+    from sklearn.base import clone
+    X, y = data()
+    estimator = sklearn.DNNClassifier(hidden_layer_sizes=(3,), max_iter=3)
+    assert "comm" not in estimator.get_params()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimator.fit(X, y, comm=Loopback())
+    again = pickle.loads(pickle.dumps(estimator))
+    np.testing.assert_array_equal(again.predict(X), estimator.predict(X))
+    assert "comm" not in clone(estimator).get_params()
+    with pytest.raises(TypeError, match="comm: expected an mpi4py intra-communicator"):
+        estimator.fit(X, y, comm="world")
+    with pytest.raises(ValueError, match="dropout: not supported with comm"):
+        sklearn.DNNClassifier(dropout=0.1).fit(X, y, comm=Loopback())
+    with pytest.raises(ValueError, match="batch_norm: not supported with comm"):
+        sklearn.DNNRegressor(batch_norm=True).fit(X, X[:, 0], comm=Loopback())
+
+
+def test_sklearn_another_rank_failing_or_disagreeing_raises_here():
+    sklearn = pytest.importorskip("dnn.sklearn")
+    X, y = data()
+    estimator = sklearn.DNNClassifier(hidden_layer_sizes=(3,), max_iter=3)
+    with pytest.raises(DistributedError, match="rank 1 of 2 failed checking its input: "
+                                               "ValueError: X: bad"):
+        estimator.fit(X, y, comm=Loopback(lambda mine: ("ValueError: X: bad", None)))
+    assert not hasattr(estimator, "network_")
+    with pytest.raises(ValueError, match="X: every rank must fit with the same number of "
+                                         "features; rank 1 has 7, rank 0 4"):
+        estimator.fit(X, y, comm=Loopback(lambda mine: (None, dict(mine[1], n_features=7))))
+
+    def with_class_2_then_failing(mine):
+        if isinstance(mine[1], dict) and "targets" in mine[1]:
+            return (None, dict(mine[1], targets=("multiclass", np.array([0, 1, 2]))))
+        return ("ValueError: y: bad", None)
+    with pytest.raises(DistributedError, match="rank 1 of 2 failed preparing its data"):
+        estimator.fit(X, y, comm=Loopback(with_class_2_then_failing))
+    # (the classes were agreed before: the union of the ranks' labels)
+    assert estimator.classes_.tolist() == [0, 1, 2]

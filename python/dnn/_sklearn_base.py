@@ -1,32 +1,31 @@
 """What DNNClassifier and DNNRegressor share (:mod:`dnn.sklearn`): their
 parameters, the attributes scikit-learn sets, scikit-learn's initialisation,
-and the solvers (sgd and adam one engine epoch per iteration, with
-scikit-learn's stopping rules; lbfgs over the network's flat parameters).
+and the two phases of a fit before its solver (:mod:`dnn._sklearn_solvers`):
+each rank's checks, agreed upon with ``comm`` (:mod:`dnn._sklearn_mpi`), then
+its data and network.
 """
-import functools
 import numbers
-import warnings
 
 import numpy as np
-import scipy.optimize
 import scipy.sparse
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import train_test_split
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from dnn import _sklearn_mpi as mpi
 from dnn import optimizers as optim
 from dnn._early_stopping import EarlyStopping
-from dnn._sklearn_epochs import (LayerList, Solver, batchwise_epoch, check_layer_shape,
-                                 engine_epoch, l2_term, output_mean_loss)
+from dnn._sklearn_epochs import LayerList, check_layer_shape
 from dnn._sklearn_params import ACTIVATIONS, OUT_ACTIVATIONS, check_params, named
-from dnn.network import DivergenceError, Network
+from dnn._sklearn_solvers import NONFINITE_WEIGHTS, Data, Solvers  # noqa: F401
+from dnn.network import Network
 
-#: scikit-learn's error when a fit ends with NaN or infinite weights
-NONFINITE_WEIGHTS = ("Solver produced non-finite parameter weights. The input data may "
-                     "contain large values and need to be preprocessed.")
+#: what the ranks of a fit with comm must share, as the messages name it
+SUMMARY_NAMES = {"parameters": "estimator parameters (all but verbose and n_threads)",
+                 "first_pass": "state (fitted and warm_start, or not)",
+                 "n_features": "number of features", "feature_names": "feature names",
+                 "dtype": "dtype (X's, or the dtype parameter)",
+                 "classes": "classes_ (from earlier fits or partial_fit's classes)"}
 
 
 def _stochastic(estimator):
@@ -37,7 +36,7 @@ def _stochastic(estimator):
     return True
 
 
-class _BaseDNN(BaseEstimator):
+class _BaseDNN(Solvers, BaseEstimator):
     """What DNNClassifier and DNNRegressor share: parameters, solvers, attributes."""
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -179,7 +178,7 @@ class _BaseDNN(BaseEstimator):
 
     # -- fit ---------------------------------------------------------------------
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, comm=None):
         """Fit the model to X, y.
 
         Parameters
@@ -198,17 +197,89 @@ class _BaseDNN(BaseEstimator):
             is scikit-learn's (for sgd and adam, the batches' losses averaged
             by their numbers of samples). With unequal weights, sgd and adam
             take one engine call per batch.
+        comm : mpi4py intra-communicator or None, default=None
+            Data-parallel training over MPI: every rank of ``comm`` calls
+            ``fit`` with its own rows (X, y, sample_weight) and an estimator
+            of the same parameters, and every rank ends with the same fitted
+            attributes: those of one process trained on the union of the
+            ranks' batches (``batch_size`` is per rank; see the README's
+            "scikit-learn over MPI"). The classes are the union of the ranks'
+            labels; bad input on any rank makes every rank raise. A fit
+            argument rather than a parameter: a communicator neither clones
+            nor pickles. Not with ``dropout`` or ``batch_norm``.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False, comm=comm)
 
-    def _fit(self, X, y, sample_weight, incremental):
-        hidden = self._check_params()
-        first_pass = not hasattr(self, "network_") or not (self.warm_start or incremental)
-        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+    def _fit(self, X, y, sample_weight, incremental, comm=None, classes=None):
+        comm = mpi.checked(comm)
+        # every rank checks its own input, then the ranks agree (with comm), so
+        # that a rank that fails makes every rank raise instead of leaving it waiting
+        failure = summary = None
+        try:
+            hidden = self._check_params()
+            if comm is not None:
+                self._check_distributable()
+            first_pass = not hasattr(self, "network_") or not (self.warm_start or incremental)
+            X, y = self._validate_input(X, y, incremental, reset=first_pass, classes=classes)
+            summary = self._input_summary(X, y, first_pass, incremental)
+        except Exception as error:
+            failure = error
+        summaries = mpi.gather(comm, failure, "checking its input", summary)
+        if comm is not None:
+            for name in summaries[0]["parameters"]:
+                mpi.compare([item["parameters"].get(name) for item in summaries], name,
+                            SUMMARY_NAMES["parameters"])
+            for key in ("first_pass", "n_features", "feature_names", "dtype", "classes"):
+                mpi.compare([item[key] for item in summaries],
+                            "X" if key in ("n_features", "feature_names", "dtype") else
+                            {"first_pass": "warm_start"}.get(key, key),
+                            SUMMARY_NAMES[key])
+        self._agree_targets([item["targets"] for item in summaries], y, incremental)
+        failure = data = None
+        try:
+            data = self._prepare(X, y, sample_weight, hidden, first_pass, incremental)
+        except Exception as error:
+            failure = error
+        shares = mpi.gather(comm, failure, "preparing its data",
+                            None if data is None else data.share)
+        mpi.compare([share["weights"] is None for share in shares], "sample_weight",
+                    "presence of sample_weight (None or not)")
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(data, shares, comm)
+        else:
+            self._fit_stochastic(data, shares, comm, incremental)
+        return self
+
+    def _check_distributable(self):
+        """ValueError for what ``comm`` cannot train (the same on every rank)."""
+        if self.dropout:
+            raise ValueError(f"dropout: not supported with comm (each rank would draw its "
+                             f"own masks); got {self.dropout!r}")
+        if np.any(self.batch_norm):
+            raise ValueError(f"batch_norm: not supported with comm (its statistics would be "
+                             f"each rank's batch's); got {self.batch_norm!r}")
+
+    def _input_summary(self, X, y, first_pass, incremental):
+        """What the ranks compare (and, "targets", join) before training."""
+        parameters = {key: repr(value) for key, value in self.get_params(deep=False).items()
+                      if key not in ("verbose", "n_threads")}
+        names = getattr(self, "feature_names_in_", None)
+        return {"parameters": parameters, "first_pass": first_pass,
+                "n_features": X.shape[1],
+                "feature_names": None if names is None else list(names),
+                "dtype": (X.dtype if self.dtype is None else np.dtype(self.dtype)).name,
+                # (the classes of an earlier fit count in a warm start or partial_fit)
+                "classes": list(self.classes_) if hasattr(self, "classes_") and (
+                    self.warm_start or incremental) else None,
+                "targets": self._target_summary(y, incremental)}
+
+    def _prepare(self, X, y, sample_weight, hidden, first_pass, incremental):
+        """This rank's part before training: its targets, the network (first
+        pass), its data in the network's dtype, its validation split."""
         targets, output = self._targets(y)
         n_out = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
         rng = check_random_state(self.random_state)
@@ -248,11 +319,18 @@ class _BaseDNN(BaseEstimator):
         if sample_weight is not None:
             with named("sample_weight"):
                 sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
-        if self.solver == "lbfgs":
-            self._fit_lbfgs(X, targets, sample_weight)
-        else:
-            self._fit_stochastic(X, y, targets, sample_weight, rng, incremental)
-        return self
+        data = Data(X, y, targets, sample_weight, rng)
+        if self.solver != "lbfgs":
+            self._prepare_stochastic(data, incremental)
+        weights = data.sample_weight
+        data.share = {
+            "train": data.X.shape[0], "val": 0 if data.X_val is None else data.X_val.shape[0],
+            "weight": float(data.X.shape[0] if weights is None
+                            else np.sum(weights, dtype=np.float64)),
+            "weights": None if weights is None else (
+                float(weights[0]) if len(weights) and np.all(weights == weights[0])
+                else "unequal")}
+        return data
 
     def _network_seed(self, rng):
         """The seed of the network's own generator (shuffles, dropout masks).
@@ -317,204 +395,6 @@ class _BaseDNN(BaseEstimator):
             return optim.GD(), 1.0
         rule = optim.Nesterov if self.nesterovs_momentum else optim.Momentum
         return rule(self.momentum), 1.0 / (1.0 - self.momentum)
-
-    def _fit_stochastic(self, X, y, targets, sample_weight, rng, incremental):
-        network = self.network_
-        if self.early_stopping and incremental:
-            raise ValueError("early_stopping: partial_fit does not support "
-                             "early_stopping=True")
-        if not hasattr(self, "_stopping"):
-            # (a warm start after an lbfgs fit, which keeps no such bookkeeping)
-            self._initialize_stochastic()
-        if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = Solver(*self._optimizer_and_rate(), self.learning_rate_init)
-            network.reset_optimizer()
-        if self.early_stopping:
-            # (scikit-learn's: stratified on the 0/1 column of a binary target only)
-            stratify = (targets.astype(bool) if isinstance(self, ClassifierMixin)
-                        and self.n_outputs_ == 1 else None)
-            parts = train_test_split(X, targets, y, *(() if sample_weight is None
-                                                      else (sample_weight,)),
-                                     random_state=rng, test_size=self.validation_fraction,
-                                     stratify=stratify)
-            X, X_val, targets, targets_val, _, y_val = parts[:6]
-            sample_weight, weight_val = parts[6:] or (None, None)
-            if X_val.shape[0] < 2:
-                raise ValueError("validation_fraction: The validation set is too small. "
-                                 "Increase 'validation_fraction' or the size of your "
-                                 "dataset.")
-        n_samples = X.shape[0]
-        if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples:
-                warnings.warn(f"batch_size: Got `batch_size` less than 1 or larger than "
-                              f"sample size. It is going to be clipped (batch_size="
-                              f"{self.batch_size}, {n_samples} samples)")
-            batch_size = min(self.batch_size, n_samples)
-        keep_prob = 1.0 - self.dropout if self.dropout else None
-        settings = dict(alpha=self.alpha, keep_prob=keep_prob, shuffle=self.shuffle)
-        n_outputs_averaged = self._n_outputs_averaged()
-        if n_outputs_averaged == 1 and (sample_weight is None
-                                        or np.all(sample_weight == sample_weight[0])):
-            # (the engine's epoch cost is scikit-learn's loss)
-            epoch = functools.partial(engine_epoch, network, self._optimizer, **settings)
-        else:
-            epoch = functools.partial(
-                batchwise_epoch, network, self._optimizer, **settings,
-                order_rng=np.random.default_rng(self._network_seed(rng)),
-                n_outputs_averaged=n_outputs_averaged)
-        self._best_parameters = None
-        self._best_running_stats = None
-        stopping = self._stopping
-        stopping.patience, stopping.min_delta = self.n_iter_no_change + 1, self.tol
-        # (scikit-learn's: n_iter_ counts this call's epochs, so one for partial_fit)
-        self.n_iter_ = 0
-        diverged = False
-        try:
-            for _ in range(self.max_iter):
-                try:
-                    if not diverged:
-                        loss = epoch(X, targets, sample_weight, batch_size)
-                except DivergenceError as error:
-                    if not self.early_stopping:
-                        raise ValueError(NONFINITE_WEIGHTS) from error
-                    # scikit-learn's: from here on every epoch's loss and validation
-                    # score are NaN (which never stops early), up to max_iter; the
-                    # best weights are restored at the end
-                    diverged = True
-                self.n_iter_ += 1
-                self.loss_ = np.nan if diverged else loss
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                if diverged:
-                    self.val_loss_curve_.append(np.nan)
-                    self._update_no_improvement(np.nan)
-                elif self.early_stopping:
-                    self.val_loss_curve_.append(self._validation_cost(X_val, targets_val))
-                    self._update_no_improvement(
-                        self._validation_score(X_val, y_val, weight_val))
-                else:
-                    self._update_no_improvement(None)
-                if self.solver == "sgd" and self.learning_rate == "invscaling":
-                    self._optimizer.learning_rate = (self.learning_rate_init
-                                                     / (self.t_ + 1) ** self.power_t)
-                if stopping.stalled:
-                    watched = "Validation score" if self.early_stopping else "Training loss"
-                    message = (f"{watched} did not improve more than tol={self.tol:f} for "
-                               f"{self.n_iter_no_change} consecutive epochs.")
-                    if (self.solver == "sgd" and self.learning_rate == "adaptive"
-                            and self._optimizer.learning_rate > 1e-6):
-                        self._optimizer.learning_rate /= 5
-                        stopping.restart_count()
-                        if self.verbose:
-                            print(f"{message} Setting learning rate to "
-                                  f"{self._optimizer.learning_rate:f}")
-                    else:
-                        if self.verbose:
-                            print(f"{message} Stopping.")
-                        break
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(f"Stochastic Optimizer: Maximum iterations "
-                                  f"({self.max_iter}) reached and the optimization hasn't "
-                                  f"converged yet.", ConvergenceWarning)
-        except KeyboardInterrupt:
-            # scikit-learn's behaviour: keep the model of the last completed step
-            warnings.warn("Training interrupted by user.")
-        if self.early_stopping and self._best_parameters is not None:
-            network.flat_parameters = self._best_parameters
-            if self._best_running_stats:
-                network.running_stats = self._best_running_stats
-
-    def _n_outputs_averaged(self):
-        """Over how many outputs scikit-learn averages the data term of its
-        reported loss: a multi-output squared error's (its other losses sum)."""
-        return self.n_outputs_ if self.out_activation_ == "identity" else 1
-
-    def _validation_cost(self, X, targets):
-        """The network's cost on validated arrays, NaN where it overflows."""
-        try:
-            return self.network_.evaluate(X, targets)["cost"]
-        except ValueError:   # the cost overflowed (a diverging fit)
-            return np.nan
-
-    def _validation_score(self, X, y, sample_weight):
-        """scikit-learn's score of validated arrays (no feature-name check):
-        NaN where the predictions are not finite."""
-        try:
-            outputs = self.network_.predict_proba(X)
-        except ValueError:   # the outputs overflowed
-            return np.nan
-        if not np.all(np.isfinite(outputs)):
-            return np.nan
-        if isinstance(self, ClassifierMixin):
-            return float(accuracy_score(y, self._predictions(outputs),
-                                        sample_weight=sample_weight))
-        return float(r2_score(y, self._predictions(outputs), sample_weight=sample_weight))
-
-    def _update_no_improvement(self, validation_score):
-        """One epoch for early stopping: the validation score (early_stopping)
-        or else the training loss."""
-        if validation_score is not None:
-            self.validation_scores_.append(validation_score)
-            if self.verbose:
-                print(f"Validation score: {validation_score:f}")
-            if self._stopping.update(validation_score):
-                self._best_parameters = self.network_.flat_parameters
-                self._best_running_stats = self.network_.running_stats
-            self.best_validation_score_ = self._stopping.best
-        else:
-            self._stopping.update(self.loss_curve_[-1])
-            self.best_loss_ = self._stopping.best
-
-    def _fit_lbfgs(self, X, targets, sample_weight):
-        network = self.network_
-
-        def cost_and_gradient(flat):
-            cost, gradient = network.loss_and_gradient(flat, X, targets, self.alpha,
-                                                       sample_weight)
-            if not np.isfinite(cost):
-                # a step too far: L-BFGS-B's line search backs off from an infinite cost
-                return np.inf, np.zeros_like(gradient)
-            return cost, gradient
-
-        def report(intermediate_result):
-            if self.verbose:
-                print(f"Iteration {self.n_iter_ + 1}, loss = {intermediate_result.fun:.8f}")
-            self.n_iter_ += 1
-
-        start = network.flat_parameters.astype(np.float64)
-        self.n_iter_ = 0
-        with network.training(X.shape[0], sparse_input=scipy.sparse.issparse(X)):
-            result = scipy.optimize.minimize(
-                cost_and_gradient, start, method="L-BFGS-B", jac=True, callback=report,
-                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
-        self.n_iter_ = min(int(result.nit), self.max_iter)
-        if not np.all(np.isfinite(result.x)):
-            network.flat_parameters = start
-            raise ValueError("Solver produced non-finite parameter weights. The input data "
-                             "may contain large values and need to be preprocessed.")
-        network.flat_parameters = result.x
-        self.loss_ = float(result.fun)
-        if self._n_outputs_averaged() > 1:
-            self.loss_ = output_mean_loss(self.loss_, l2_term(
-                network, self.alpha,
-                X.shape[0] if sample_weight is None else float(np.sum(sample_weight))),
-                self.n_outputs_)
-        if result.status != 0:
-            # scikit-learn's text (sklearn.utils.optimize._check_optimize_result)
-            message = (f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
-                       f"(status={result.status}):\n{result.message}\n")
-            if self.n_iter_ == self.max_iter:
-                message += (f"\nIncrease the number of iterations to improve the "
-                            f"convergence (max_iter={self.max_iter}).")
-            message += ("\nYou might also want to scale the data as shown in:\n"
-                        "    https://scikit-learn.org/stable/modules/preprocessing.html")
-            warnings.warn(message, ConvergenceWarning)
 
     # -- prediction ------------------------------------------------------------
 

@@ -13,7 +13,7 @@ batch and averages scikit-learn's batch losses.
 import numpy as np
 
 __all__ = ["Solver", "LayerList", "check_layer_shape", "engine_epoch", "batchwise_epoch",
-           "l2_term", "output_mean_loss"]
+           "distributed_batchwise_epoch", "l2_term", "output_mean_loss"]
 
 
 class Solver:
@@ -68,11 +68,13 @@ class LayerList(list):
 
 
 def engine_epoch(network, solver, X, targets, sample_weight, batch_size, *, alpha,
-                 keep_prob, shuffle):
-    """One epoch in the engine; its loss (the batches' costs averaged by weight)."""
+                 keep_prob, shuffle, comm=None):
+    """One epoch in the engine; its loss (the batches' costs averaged by weight).
+    With ``comm``, one distributed epoch (:meth:`dnn.Network.fit`'s ``comm``:
+    ``batch_size`` per rank, the union batches' costs averaged by weight)."""
     history = network.fit(X, targets, epochs=1, batch_size=batch_size, optimizer=solver.rule,
                           learning_rate=solver.engine_rate, l2=alpha, keep_prob=keep_prob,
-                          shuffle=shuffle, sample_weight=sample_weight)
+                          shuffle=shuffle, sample_weight=sample_weight, comm=comm)
     return history.cost[-1]
 
 
@@ -107,6 +109,56 @@ def batchwise_epoch(network, solver, X, targets, sample_weight, batch_size, *, a
             cost = output_mean_loss(cost, penalty, n_outputs_averaged)
         total += cost * (stop - start)
     return total / n_samples
+
+
+def distributed_batchwise_epoch(network, solver, X, targets, sample_weight, batch_size, *,
+                                alpha, keep_prob, shuffle, order_rng, n_outputs_averaged,
+                                comm, sizes):
+    """:func:`batchwise_epoch` over the ranks of ``comm``: step k is one
+    distributed engine step (:meth:`dnn.Network.fit` with ``comm``) on the union
+    of every rank's k-th batch of ``batch_size`` rows (of its own order,
+    ``order_rng``'s permutation when ``shuffle``), and the loss is
+    scikit-learn's over those union batches: each one's loss averaged by their
+    numbers of rows.
+
+    ``sizes`` are every rank's numbers of rows. A rank whose rows have run out
+    takes part in the remaining steps with one row weighing 0; sample weights
+    (ones where there are none) are always passed, so that every rank's fit
+    has the same settings.
+    """
+    n_samples = X.shape[0]
+    n_steps = max(-(-m // batch_size) for m in sizes)
+    order = order_rng.permutation(n_samples) if shuffle else np.arange(n_samples)
+    weights = (np.ones(n_samples, dtype=network.dtype) if sample_weight is None
+               else sample_weight)
+    counts = [sum(min(batch_size, max(0, m - k * batch_size)) for m in sizes)
+              for k in range(n_steps)]
+    union_weights = None
+    if n_outputs_averaged > 1:
+        local = np.zeros(n_steps)
+        for k in range(n_steps):
+            local[k] = np.sum(weights[order[k * batch_size:(k + 1) * batch_size]],
+                              dtype=np.float64)
+        union_weights = np.empty_like(local)
+        comm.Allreduce(local, union_weights)
+    total = 0.0
+    for k in range(n_steps):
+        rows = order[k * batch_size:(k + 1) * batch_size]
+        w = weights[rows]
+        if not len(rows):
+            rows, w = order[:1], np.zeros(1, dtype=weights.dtype)
+        if n_outputs_averaged > 1:
+            # (the L2 term at the parameters the batch's cost is computed at)
+            penalty = l2_term(network, alpha, union_weights[k])
+        history = network.fit(X[rows], targets[rows], epochs=1, batch_size=None,
+                              optimizer=solver.rule, learning_rate=solver.engine_rate,
+                              l2=alpha, keep_prob=keep_prob, shuffle=False, sample_weight=w,
+                              comm=comm)
+        cost = history.cost[-1]
+        if n_outputs_averaged > 1:
+            cost = output_mean_loss(cost, penalty, n_outputs_averaged)
+        total += cost * counts[k]
+    return total / sum(counts)
 
 
 def l2_term(network, alpha, total_weight):

@@ -50,8 +50,8 @@ from dnn import _fit_settings as fit_settings
 from dnn._history import DivergenceError, History, divergence_message
 from dnn._sparse_input import is_sparse
 
-__all__ = ["DistributedError", "DistributedTraining", "epoch_order", "steps_per_epoch",
-           "union_rows"]
+__all__ = ["DistributedError", "DistributedTraining", "agree", "checked_comm", "epoch_order",
+           "sigint_flag", "steps_per_epoch", "union_rows"]
 
 #: the methods a communicator must have (mpi4py's Intracomm)
 COMM_METHODS = ("Get_rank", "Get_size", "Allreduce", "allgather", "bcast", "Bcast", "Abort")
@@ -135,6 +135,36 @@ def _describe(error):
     return None if error is None else f"{type(error).__name__}: {error}"
 
 
+def agree(comm, failure, when, payload=None):
+    """Every rank's ``payload``, gathered (a list in rank order), once every
+    rank has done its part: if any rank failed, every rank raises.
+
+    Parameters
+    ----------
+    comm : mpi4py intra-communicator
+    failure : Exception or None
+        This rank's failure (an exception it caught), or None.
+    when : str
+        What the ranks were doing, for the message ("checking its input").
+    payload : picklable object
+
+    Returns
+    -------
+    list
+        Every rank's payload, in rank order.
+
+    Raises
+    ------
+    Exception
+        The failing rank raises its own ``failure``; the others
+        :class:`DistributedError` quoting the first failing rank's error.
+    """
+    try:
+        return _agree(comm, failure, when, payload)
+    except _Agreed as agreed:
+        raise agreed.error from None
+
+
 def _agree(comm, failure, when, payload=None):
     """Every rank's (failure, payload), gathered; if any rank failed, raise on
     every rank: the failing rank its own error, the others DistributedError."""
@@ -184,9 +214,10 @@ def _compare(signatures):
 
 
 @contextlib.contextmanager
-def _sigint_flag():
+def sigint_flag():
     """Within, SIGINT sets ``flag[0]`` instead of raising (main thread only;
-    elsewhere Python delivers no SIGINT anyway), so that the ranks can agree."""
+    elsewhere Python delivers no SIGINT anyway), so that the ranks can agree
+    to stop together (a context manager yielding the one-element list)."""
     flag = [False]
     if threading.current_thread() is not threading.main_thread():
         yield flag
@@ -220,7 +251,7 @@ class DistributedTraining:
         comm = checked_comm(comm)
         rank, size = comm.Get_rank(), comm.Get_size()
         with contextlib.ExitStack() as stack:
-            interrupted = stack.enter_context(_sigint_flag())
+            interrupted = stack.enter_context(sigint_flag())
             failure = signature = m = None
             try:
                 plan = fit_settings.fit_plan(self, *arguments)

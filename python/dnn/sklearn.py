@@ -41,6 +41,7 @@ except ImportError as error:  # pragma: no cover - exercised without scikit-lear
 from dnn_core import registry
 
 from dnn._sklearn_base import NONFINITE_WEIGHTS, _BaseDNN, _stochastic  # noqa: F401
+from dnn._sklearn_mpi import compare, union_labels
 # (ACTIVATIONS and OUT_ACTIVATIONS: importable from here as before)
 from dnn._sklearn_params import (ACTIVATIONS, OUT_ACTIVATIONS, OUTPUT_FOR_TARGET,  # noqa: F401
                                  REGRESSION_LOSSES, choice, named)
@@ -137,7 +138,9 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
     network_ : dnn.Network
     """
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X, y, incremental, reset, classes=None):
+        if incremental:
+            self._partial_fit_classes(y, classes)
         with named("X, y"):
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                                  multi_output=True, dtype=(np.float64, np.float32),
@@ -146,46 +149,10 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
             y = column_or_1d(y, warn=True)
         with named("y"):
             check_classification_targets(y)
-        if not hasattr(self, "classes_") or not (self.warm_start or incremental):
-            self._label_binarizer = LabelBinarizer().fit(y)
-            self.classes_ = self._label_binarizer.classes_
-        else:
-            classes = unique_labels(y)
-            if self.warm_start:
-                if set(classes) != set(self.classes_):
-                    raise ValueError(f"y: warm_start can only be used where `y` has the "
-                                     f"same classes as in the previous call to fit. "
-                                     f"Previously got {self.classes_}, `y` has {classes}")
-            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(f"y: `y` has classes not in `self.classes_`. "
-                                 f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
         return X, y
 
-    def _targets(self, y):
-        """(targets, output): int64 labels for softmax, else a 0/1 float matrix."""
-        kind = self._label_binarizer.y_type_
-        if kind == "multiclass":
-            return (np.searchsorted(self.classes_, y).astype(np.int64),
-                    OUTPUT_FOR_TARGET["categorical"])
-        return (self._label_binarizer.transform(y).astype(np.float64),
-                OUTPUT_FOR_TARGET["binary"])
-
-    @available_if(_stochastic)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """One epoch over X, y ("sgd" and "adam" only).
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-        sample_weight : array-like of shape (n_samples,), default=None
-        classes : array of shape (n_classes,), default=None
-            All the classes y may hold; required on the first call.
-
-        Returns
-        -------
-        self
-        """
+    def _partial_fit_classes(self, y, classes):
+        """partial_fit's ``classes``: required on the first call, the same after."""
         if not hasattr(self, "classes_"):
             if classes is None:
                 raise ValueError("classes: classes must be passed on the first call to "
@@ -200,7 +167,64 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
                                                           self.classes_):
             raise ValueError(f"classes: `classes={classes!r}` is not the same as on last "
                              f"call to partial_fit, was: {self.classes_!r}")
-        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _new_classes(self, incremental):
+        return not hasattr(self, "classes_") or not (self.warm_start or incremental)
+
+    def _target_summary(self, y, incremental):
+        """(type of target, labels) of this rank's y, which the ranks join."""
+        if self._new_classes(incremental):
+            binarizer = LabelBinarizer().fit(y)
+            return binarizer.y_type_, binarizer.classes_
+        return type_of_target(y), unique_labels(y)
+
+    def _agree_targets(self, summaries, y, incremental):
+        """Set (or check) the classes: the union of every rank's labels."""
+        multilabel, labels = union_labels(summaries)
+        if self._new_classes(incremental):
+            self._label_binarizer = LabelBinarizer().fit(
+                y if len(summaries) == 1 or multilabel else labels)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = labels
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(f"y: warm_start can only be used where `y` has the "
+                                     f"same classes as in the previous call to fit. "
+                                     f"Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"y: `y` has classes not in `self.classes_`. "
+                                 f"`self.classes_` has {self.classes_}. 'y' has {classes}.")
+
+    def _targets(self, y):
+        """(targets, output): int64 labels for softmax, else a 0/1 float matrix."""
+        kind = self._label_binarizer.y_type_
+        if kind == "multiclass":
+            return (np.searchsorted(self.classes_, y).astype(np.int64),
+                    OUTPUT_FOR_TARGET["categorical"])
+        return (self._label_binarizer.transform(y).astype(np.float64),
+                OUTPUT_FOR_TARGET["binary"])
+
+    @available_if(_stochastic)
+    def partial_fit(self, X, y, sample_weight=None, classes=None, *, comm=None):
+        """One epoch over X, y ("sgd" and "adam" only).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : array of shape (n_classes,), default=None
+            All the classes y may hold; required on the first call (with
+            ``comm``: the same on every rank).
+        comm : mpi4py intra-communicator or None, default=None
+            One epoch over the union of the ranks' rows, as ``fit``'s.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=True, comm=comm, classes=classes)
 
     def predict(self, X):
         """Predicted classes, shape (n_samples,) or (n_samples, n_labels)."""
@@ -257,7 +281,7 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
     term ``alpha / (2 n) * sum ||W||^2``.
     """
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X, y, incremental, reset, classes=None):
         with named("X, y"):
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                                  multi_output=True, y_numeric=True,
@@ -265,6 +289,13 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
+
+    def _target_summary(self, y, incremental):
+        """What the ranks compare of y: its number of columns (None: 1-D)."""
+        return y.shape[1] if y.ndim == 2 else None
+
+    def _agree_targets(self, summaries, y, incremental):
+        compare(summaries, "y", "number of outputs (y's columns; None: one)")
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, loss="squared_error",
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -298,7 +329,7 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
         return targets, output
 
     @available_if(_stochastic)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y, sample_weight=None, *, comm=None):
         """One epoch over X, y ("sgd" and "adam" only).
 
         Parameters
@@ -308,12 +339,14 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
             Real targets, or with ``loss="poisson"`` non-negative targets
             (counts or rates).
         sample_weight : array-like of shape (n_samples,), default=None
+        comm : mpi4py intra-communicator or None, default=None
+            One epoch over the union of the ranks' rows, as ``fit``'s.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True, comm=comm)
 
     def score(self, X, y, sample_weight=None):
         """R^2 of ``predict(X)`` against y (scikit-learn's)."""
