@@ -92,6 +92,13 @@ def engine_steps(X, Y, params, output, lr=1e-3, first_layer="primal"):
     return run, cost
 
 
+def peer_arrays(X, Y, output, convert):
+    """(rows, target) for a peer, each made by ``convert`` from NumPy: X's
+    columns as rows; Y's columns (sigmoid) or the class of each column."""
+    target = np.ascontiguousarray(Y.T) if output == "sigmoid" else np.argmax(Y, axis=0)
+    return convert(np.ascontiguousarray(X.T)), convert(target)
+
+
 def torch_step(X, Y, params, output, lr=1e-3):
     """(run, cost): ``run()`` is one eager PyTorch step (autograd,
     torch.optim.SGD), ``cost()`` the cost now; None without torch."""
@@ -99,11 +106,7 @@ def torch_step(X, Y, params, output, lr=1e-3):
     if torch is None:
         return None
     model = peers.torch_network(torch, params)
-    rows = torch.from_numpy(np.ascontiguousarray(X.T))
-    if output == "sigmoid":
-        target = torch.from_numpy(np.ascontiguousarray(Y.T))
-    else:
-        target = torch.from_numpy(np.argmax(Y, axis=0))
+    rows, target = peer_arrays(X, Y, output, torch.from_numpy)
     loss_fn = peers.torch_loss(torch, output)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
 
@@ -128,11 +131,7 @@ def jax_step(X, Y, params, output, lr=1e-3):
         return None
     jnp = jax.numpy
     loss = peers.jax_loss(jax, output)
-    rows = jnp.asarray(np.ascontiguousarray(X.T))
-    if output == "sigmoid":
-        target = jnp.asarray(np.ascontiguousarray(Y.T))
-    else:
-        target = jnp.asarray(np.argmax(Y, axis=0))
+    rows, target = peer_arrays(X, Y, output, jnp.asarray)
 
     @functools.partial(jax.jit, donate_argnums=0)
     def step(p, X, y):

@@ -207,14 +207,10 @@ def test_sklearn_sgd_through_the_dual_form_agrees():
     fits = []
     for first_layer in ("primal", "dual"):
         est = DNNClassifier(hidden_layer_sizes=(6,), solver="sgd", learning_rate_init=0.01,
-                            momentum=0.9, nesterovs_momentum=True, alpha=0.01, max_iter=1,
-                            tol=0, random_state=0, warm_start=True)
+                            momentum=0.9, nesterovs_momentum=True, alpha=0.01, max_iter=20,
+                            tol=0, random_state=0, first_layer=first_layer)
         with pytest.warns(Warning):
-            est.fit(X, y)                              # (one iteration: not converged)
-        est.network_.first_layer = first_layer
-        est.set_params(max_iter=20)
-        with pytest.warns(Warning):
-            est.fit(X, y)
+            est.fit(X, y)                              # (20 iterations: not converged)
         fits.append(est)
     assert fits[1].network_.first_layer_ == "dual"
     assert fits[0].network_.first_layer_ == "primal"
@@ -222,6 +218,37 @@ def test_sklearn_sgd_through_the_dual_form_agrees():
                          fits[0].coefs_ + fits[0].intercepts_):
         assert relative(got, want) < 1e-12
     np.testing.assert_allclose(fits[1].loss_curve_, fits[0].loss_curve_, rtol=1e-12)
+    # set_params between warm-started fits reaches the network
+    est = fits[1]
+    est.set_params(first_layer="primal", warm_start=True, max_iter=2)
+    with pytest.warns(Warning):
+        est.fit(X, y)
+    assert est.network_.first_layer_ == "primal"
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(first_layer="dual", solver="adam"), "first_layer: 'dual' needs solver='sgd'"),
+    (dict(first_layer="dual", solver="lbfgs"), "first_layer: 'dual' needs solver='sgd'"),
+    (dict(first_layer="wide"), "first_layer: expected one of 'auto', 'primal', 'dual'"),
+    (dict(first_layer=None), "first_layer: expected one of"),
+])
+def test_sklearn_first_layer_is_checked(params, message):
+    pytest.importorskip("sklearn")
+    from dnn.sklearn import DNNClassifier, DNNRegressor
+    X, y = wide(m=20, n_x=50)
+    for cls in (DNNClassifier, DNNRegressor):
+        with pytest.raises(ValueError, match=message):
+            cls(hidden_layer_sizes=(3,), max_iter=2, **params).fit(X, y)
+
+
+def test_sklearn_dual_refuses_sparse_input():
+    pytest.importorskip("sklearn")
+    sp = pytest.importorskip("scipy.sparse")
+    from dnn.sklearn import DNNClassifier
+    X, y = wide(m=20, n_x=50)
+    est = DNNClassifier(hidden_layer_sizes=(3,), solver="sgd", max_iter=2, first_layer="dual")
+    with pytest.raises(ValueError, match="first_layer: 'dual' cannot be used here"):
+        est.fit(sp.csr_matrix(X), y)
 
 
 def test_cat_app_dual_equals_primal():

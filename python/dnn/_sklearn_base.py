@@ -46,7 +46,7 @@ class _BaseDNN(Solvers, BaseEstimator):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dropout=0.0, dtype=None, init="glorot_uniform", n_threads=None,
-                 batch_norm=False):
+                 batch_norm=False, first_layer="auto"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -75,6 +75,7 @@ class _BaseDNN(Solvers, BaseEstimator):
         self.init = init
         self.n_threads = n_threads
         self.batch_norm = batch_norm
+        self.first_layer = first_layer
 
     # -- fitted attributes read from the network ---------------------------
 
@@ -307,6 +308,7 @@ class _BaseDNN(Solvers, BaseEstimator):
             raise ValueError(f"warm_start: the network has layers {self.network_.layer_dims}; "
                              f"hidden_layer_sizes and y now ask for "
                              f"{[X.shape[1], *hidden, n_out]}")
+        self.network_.first_layer = self.first_layer   # (set_params between fits)
         dtype = self.network_.dtype
         if scipy.sparse.issparse(X):
             # never densified: the network reads a CSR's rows in place; converted

@@ -8,6 +8,7 @@ import numpy as np
 
 from dnn_core import registry
 
+from dnn._dual import FIRST_LAYERS
 from dnn.functional import INITS
 
 __all__ = ["ACTIVATIONS", "OUT_ACTIVATIONS", "OUTPUT_FOR_TARGET", "REGRESSION_LOSSES", "check_params", "named",
@@ -62,6 +63,10 @@ def check_params(estimator):
                          f"{estimator.dtype!r}")
     if estimator.n_threads is not None:
         number(estimator.n_threads, "n_threads", 1, integer=True, also="None")
+    choice(estimator.first_layer, "first_layer", FIRST_LAYERS)
+    if estimator.first_layer == "dual" and estimator.solver != "sgd":
+        raise ValueError(f"first_layer: 'dual' needs solver='sgd' (its updates stay in the "
+                         f"row space of X), got solver={estimator.solver!r}")
     flags = estimator.batch_norm
     if isinstance(flags, (bool, np.bool_)):
         flags = [bool(flags)] * len(sizes)

@@ -113,6 +113,15 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         hidden layer), as :class:`dnn.Network`'s ``batch_norm``; not with
         ``solver="lbfgs"``. A batch-norm layer's ``intercepts_`` entry is its
         ``beta``.
+    first_layer : {"auto", "primal", "dual"}, default="auto"
+        How ``solver="sgd"`` trains the first layer, as :class:`dnn.Network`'s
+        ``first_layer``: "dual" through the Gram matrix of the training rows
+        (exact; pays when there are many more features than samples), "primal"
+        the usual way, "auto" the one its cost model says does less work
+        (each ``fit`` call of this wrapper is one epoch of the network's, so
+        "auto" turns dual only once the repeated epochs on one array pay for
+        the Gram matrix). "dual" is refused for "adam" and "lbfgs" (not exact)
+        and for sparse X.
 
     Attributes
     ----------
@@ -304,7 +313,7 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dropout=0.0, dtype=None, init="glorot_uniform", n_threads=None,
-                 batch_norm=False):
+                 batch_norm=False, first_layer="auto"):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -314,7 +323,7 @@ class DNNRegressor(RegressorMixin, _BaseDNN):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             dropout=dropout, dtype=dtype, init=init, n_threads=n_threads,
-            batch_norm=batch_norm)
+            batch_norm=batch_norm, first_layer=first_layer)
         self.loss = loss
 
     def _targets(self, y):
