@@ -39,7 +39,8 @@ def shard_count(layer_dims, batch, n_threads=None, shardable=True, sparse=False)
     norm: its steps run in one thread), and for a ``sparse`` (CSR) X unless
     ``n_threads`` is given: each shard then clears and sums a dense
     ``n1 x n_features`` gradient of layer 1, which cost more than the rows
-    saved (0.64x of one thread on benchmarks/bench_shards.py's sparse epoch).
+    saved (benchmarks/bench_shards.py's sparse epoch: 1.02-1.04x of one thread
+    for twice the CPU lightly loaded, 0.64x loaded).
     """
     if not shardable:
         return 1
