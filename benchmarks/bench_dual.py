@@ -10,6 +10,9 @@ NumPy loop, in one run, BLAS pinned to one thread (threadpoolctl).
 3. The cut-over: m = 200, [n_x, 20, 1], 200 epochs of full-batch gd (and of
    mini-batches of 50) as n_x / m varies; seconds per fit both ways, and what
    "auto" picks.
+4. scikit-learn's sgd (one fit an epoch, inside ``Network.consecutive_fits``):
+   ``DNNClassifier(solver="sgd")`` on the cat app's shape, 200 epochs,
+   first_layer primal / dual / auto, taking turns.
 
     python benchmarks/bench_dual.py               # all three
     python benchmarks/bench_dual.py --quick       # fewer iterations
@@ -19,6 +22,7 @@ import importlib.util
 import pathlib
 import sys
 import time
+import warnings
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -98,6 +102,35 @@ def synthetic(epochs):
     print(f"  primal {t_primal:7.2f} s, dual {t_dual:7.2f} s: dual {t_primal / t_dual:.1f}x")
 
 
+def sklearn_sgd(epochs, rounds=3):
+    from sklearn.exceptions import ConvergenceWarning
+    from dnn.sklearn import DNNClassifier
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    rng = np.random.default_rng(2)
+    X = rng.random((209, 12288))
+    y = (X[:, :50].sum(1) > 25).astype(int)
+    times = {mode: [] for mode in ("primal", "dual", "auto")}
+    coefs = {}
+    for _ in range(rounds):
+        for mode in times:
+            clf = DNNClassifier(hidden_layer_sizes=(20, 7, 5), solver="sgd",
+                                learning_rate_init=0.01, max_iter=epochs, tol=0.0,
+                                n_iter_no_change=epochs + 1, random_state=0,
+                                first_layer=mode, n_threads=1)
+            start = time.perf_counter()
+            clf.fit(X, y)
+            times[mode].append(time.perf_counter() - start)
+            coefs[mode] = (clf.coefs_[0].copy(), clf.network_.first_layer_)
+    gap = np.max(np.abs(coefs["dual"][0] - coefs["primal"][0]))
+    print(f"scikit-learn sgd, [12288, 20, 7, 5, 1], m = 209 (batches of 200), {epochs} "
+          f"epochs, one thread, least of {rounds}")
+    for mode, values in times.items():
+        print(f"  first_layer={mode:6s} {min(values):7.2f} s   "
+              f"{min(times['primal']) / min(values):5.2f}x primal"
+              f"   (last epoch: {coefs[mode][1]})")
+    print(f"  max |coefs_[0] dual - primal| = {gap:.1e}")
+
+
 def cut_over(epochs):
     rng = np.random.default_rng(1)
     m = 200
@@ -120,7 +153,7 @@ def cut_over(epochs):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=("cat", "synthetic", "cutover"))
+    parser.add_argument("--only", choices=("cat", "synthetic", "cutover", "sklearn"))
     args = parser.parse_args(argv)
     with threadpool_limits(1):
         if args.only in (None, "cat"):
@@ -129,6 +162,8 @@ def main(argv=None):
             synthetic(20 if args.quick else 100)
         if args.only in (None, "cutover"):
             cut_over(50 if args.quick else 200)
+        if args.only in (None, "sklearn"):
+            sklearn_sgd(50 if args.quick else 200)
 
 
 if __name__ == "__main__":

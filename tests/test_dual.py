@@ -182,10 +182,10 @@ def test_consecutive_fits_on_one_array_reuse_the_features():
     for epoch in range(6):
         for net in (primal, auto):
             net.fit(X, y, epochs=1, optimizer="momentum", learning_rate=0.01, l2=0.1)
-        picks.append((auto.first_layer_, id(auto._dual_fit)))
+        picks.append((auto.first_layer_, auto._first_layer.kept))
     assert {mode for mode, _ in picks} == {"dual"}
     duals = [kept for mode, kept in picks if mode == "dual"]
-    assert len(set(duals)) == 1                       # one dual engine, reused
+    assert all(kept is duals[0] for kept in duals)    # one dual engine, reused
     assert_same_networks(auto, primal)
     auto.first_layer = "auto"
     for net in (primal, auto):
@@ -196,7 +196,7 @@ def test_consecutive_fits_on_one_array_reuse_the_features():
     X[:, :5] *= 2
     for net in (primal, auto):
         net.fit(X, y, epochs=3, optimizer="momentum", learning_rate=0.01, l2=0.1)
-    assert id(auto._dual_fit) != duals[0]
+    assert auto._first_layer.kept is not duals[0]
     assert_same_networks(auto, primal)
 
 

@@ -14,6 +14,8 @@ second engine whose input is the dual features ``F = [G | (B_1 X)^T | ...]``
 materialised, into the network's engine: ``parameters``, ``predict``,
 ``save`` read the primal ``W1``.
 """
+import weakref
+
 import numpy as np
 
 from dnn_core import DualLayer, Engine, registry
@@ -145,22 +147,71 @@ def choose(network, X, settings, epochs, calls, features_made=False, repeats=1):
     return dual < primal
 
 
-def plan_fit(network, X, settings, epochs, calls):
-    """("dual" or "primal", the DualFirstLayer to go on with or None) for a fit.
+def _release(reference):
+    """Drop the features and the dual engine of a DualFirstLayer whose X went."""
+    kept = reference()
+    if kept is not None and not kept.pending:
+        kept.features = kept.engine = None
 
-    A fit on the same array as the last one, its values unchanged (a
-    fingerprint, ``X @ r``), and the network's state as that fit left it, goes
-    on with the same dual features (scikit-learn's sgd calls fit once an
-    epoch). Each consecutive fit on one array counts as one more repeat in the
-    cost model, so that such epoch-by-epoch fits turn dual once it pays."""
-    kept = getattr(network, "_dual_fit", None)
-    if kept is not None and not (kept.in_sync(X) and kept.same_data(X)):
-        kept = None
-    last = getattr(network, "_dual_streak", (None, 0))
-    streak = last[1] + 1 if last[0] == (id(X), getattr(X, "shape", None)) else 1
-    network._dual_streak = ((id(X), getattr(X, "shape", None)), streak)
-    use = choose(network, X, settings, epochs, calls, kept is not None, streak)
-    return ("dual", kept) if use else ("primal", None)
+
+class FirstLayerState:
+    """What a network keeps between fits about its first layer: the last
+    fit's :class:`DualFirstLayer` (``kept``, or None) and how many fits in a
+    row were on the same array (the cost model's repeats).
+
+    While ``kept`` is ``pending`` (fits inside
+    :meth:`dnn.Network.consecutive_fits`), the network's engine lacks the
+    dual engine's state until :meth:`sync` writes it back.
+    """
+
+    def __init__(self):
+        self.kept = None
+        self._last = (None, 0)
+
+    @property
+    def pending(self):
+        return self.kept is not None and self.kept.pending
+
+    def sync(self):
+        """Write the pending dual state back into the network's engine."""
+        if self.pending:
+            self.kept.write_back()
+
+    def plan(self, network, X, settings, epochs, calls, deferred=False):
+        """"dual" or "primal" for a fit (``kept`` becomes the DualFirstLayer to
+        go on with, or None).
+
+        A fit on the same array as the last one, its values unchanged (a
+        fingerprint, ``X @ r``; not checked when ``deferred``: inside
+        :meth:`dnn.Network.consecutive_fits`, whose caller keeps X as it
+        is), and the network's state as that fit left it, goes on with the
+        same dual features (scikit-learn's sgd calls fit once an epoch).
+        Each consecutive fit on one array counts as one more repeat in the
+        cost model, so that such epoch-by-epoch fits turn dual once it
+        pays; ``deferred`` fits materialise W1 once at the end of the block
+        rather than after each fit."""
+        key = (id(X), getattr(X, "shape", None))
+        streak = self._last[1] + 1 if self._last[0] == key else 1
+        self._last = (key, streak)
+        if self.kept is not None and not self.kept.continues(X, check_values=not deferred):
+            self.sync()
+            self.kept = None
+        if choose(network, X, settings, epochs, 0 if deferred else calls,
+                  self.kept is not None, streak):
+            return "dual"
+        self.sync()
+        self.kept = None
+        return "primal"
+
+    def engine(self, primal, X, activations, loss, slope, check_values):
+        """(the DualFirstLayer for a training call on X, whether it is new):
+        the kept one if it continues on X, else one made anew from the
+        network's engine ``primal`` (its pending state written back first)."""
+        if self.kept is not None and self.kept.continues(X, check_values):
+            return self.kept, False
+        self.sync()
+        self.kept = DualFirstLayer(primal, X, activations, loss, slope)
+        return self.kept, True
 
 
 class DualFirstLayer:
@@ -180,7 +231,11 @@ class DualFirstLayer:
 
     def __init__(self, engine, X, activations, loss, slope):
         self.primal = engine
-        self.X = X
+        # X is held only while the state is pending; otherwise weakly, and the
+        # features go when X goes (a fit's converted copy of the user's data)
+        self._X = weakref.ref(X)
+        self._held = None
+        self.pending = False
         dims = engine.layer_dims
         n1, n0 = dims[1], dims[0]
         self.m = m = X.shape[0]
@@ -211,23 +266,36 @@ class DualFirstLayer:
         self._written = None
         self._probe = np.random.default_rng(0).standard_normal(X.shape[1])
         self._fingerprint = self._print(X)
+        weakref.finalize(X, _release, weakref.ref(self))
+
+    @property
+    def X(self):
+        return self._X()
 
     def _print(self, X):
         return np.asarray(X, dtype=np.float64) @ self._probe if X.dtype != np.float64 \
             else X @ self._probe
 
     def in_sync(self, X):
-        """Whether this dual engine still describes the network's state (nothing
-        changed it since the last write-back) for the same X."""
-        return (X is self.X and self._written is not None
-                and np.array_equal(self._written[0], self.primal.parameters)
-                and np.array_equal(self._written[1], self.primal.moments))
+        """Whether this dual engine still describes the network's state for
+        the same X: its state is pending, or nothing changed the network's
+        engine since the last write-back."""
+        if self.features is None or X is not self.X:
+            return False
+        return self.pending or (
+            self._written is not None
+            and np.array_equal(self._written[0], self.primal.parameters)
+            and np.array_equal(self._written[1], self.primal.moments))
 
     def same_data(self, X):
         """Whether X (the same array) still holds the values the features were
         made from (``X @ r`` for a fixed random r: a change of any value changes
         it but with probability 0)."""
         return X is self.X and np.array_equal(self._print(X), self._fingerprint)
+
+    def continues(self, X, check_values=True):
+        """Whether a training call on X can go on with these features."""
+        return self.in_sync(X) and (not check_values or self.same_data(X))
 
     @property
     def epochs_done(self):
@@ -237,16 +305,20 @@ class DualFirstLayer:
     def diverged_epoch(self):
         return self.engine.diverged_epoch
 
-    def train(self, X, T, labels, **arguments):
+    def train(self, X, T, labels, defer=False, **arguments):
         """Engine.train's on the dual features (one thread), then the state
-        written back into the network's engine (also after an exception)."""
+        written back into the network's engine (also after an exception), or
+        left ``pending`` when ``defer``."""
         arguments["n_threads"] = 1
-        self.engine.step_count = self.primal.step_count
-        self.engine.rng_state = self.primal.rng_state
+        if not self.pending:
+            self.engine.step_count = self.primal.step_count
+            self.engine.rng_state = self.primal.rng_state
+        self._held, self.pending = X, True
         try:
             return self.engine.train(self.features, T, labels, **arguments)
         finally:
-            self.write_back()
+            if not defer:
+                self.write_back()
 
     def write_back(self):
         """The network's engine gets the dual engine's state: W1 and its velocity
@@ -268,3 +340,4 @@ class DualFirstLayer:
         primal.step_count = dual.step_count
         primal.rng_state = dual.rng_state
         self._written = (primal.parameters.copy(), primal.moments.copy())
+        self._held, self.pending = None, False

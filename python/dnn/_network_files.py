@@ -89,7 +89,8 @@ class NetworkFiles:
 
     def __getstate__(self):
         # pickled as the fields of the file format (the engine is a C object)
-        return {"fields": self._fields(True), "seed": self.seed, "n_threads": self.n_threads}
+        return {"fields": self._fields(True), "seed": self.seed, "n_threads": self.n_threads,
+                "first_layer": self.first_layer}
 
     def to_onnx(self, path=None, opset=None):
         """The network as an ONNX model (Gemm and activation nodes) computing

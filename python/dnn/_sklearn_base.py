@@ -233,7 +233,7 @@ class _BaseDNN(Solvers, BaseEstimator):
         if comm is not None:
             for name in summaries[0]["parameters"]:
                 mpi.compare([item["parameters"].get(name) for item in summaries], name,
-                            SUMMARY_NAMES["parameters"])
+                            SUMMARY_NAMES["parameters"], shown=str)
             for key in ("first_pass", "n_features", "feature_names", "dtype", "classes"):
                 mpi.compare([item[key] for item in summaries],
                             "X" if key in ("n_features", "feature_names", "dtype") else
@@ -263,6 +263,9 @@ class _BaseDNN(Solvers, BaseEstimator):
         if np.any(self.batch_norm):
             raise ValueError(f"batch_norm: not supported with comm (its statistics would be "
                              f"each rank's batch's); got {self.batch_norm!r}")
+        if self.first_layer == "dual":
+            raise ValueError("first_layer: 'dual' is not supported with comm (each rank's "
+                             "dual features are its own rows'); use 'auto' or 'primal'")
 
     def _input_summary(self, X, y, first_pass, incremental):
         """What the ranks compare (and, "targets", join) before training."""

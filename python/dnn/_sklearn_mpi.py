@@ -51,12 +51,13 @@ def gather(comm, failure, when, payload):
     return agree(comm, failure, when, payload)
 
 
-def compare(values, name, what=None):
-    """ValueError naming ``name`` unless every rank's value equals rank 0's."""
+def compare(values, name, what=None, shown=repr):
+    """ValueError naming ``name`` unless every rank's value equals rank 0's
+    (the values quoted by ``shown``: str for values that are reprs already)."""
     for r, value in enumerate(values[1:], start=1):
         if value != values[0]:
             raise ValueError(f"{name}: every rank must fit with the same {what or name}; "
-                             f"rank {r} has {value!r}, rank 0 {values[0]!r}")
+                             f"rank {r} has {shown(value)}, rank 0 {shown(values[0])}")
 
 
 def union_labels(summaries):

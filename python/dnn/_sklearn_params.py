@@ -92,10 +92,16 @@ def named(names):
         raise
 
 
+class InvalidParameterError(ValueError, TypeError):
+    """A constructor parameter of the wrong type or value (both a ValueError,
+    as scikit-learn's estimators raise, and a TypeError, as :class:`dnn.Network`
+    raises for a wrong type; scikit-learn's own InvalidParameterError is both too)."""
+
+
 def choice(value, name, options):
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, "
-                         f"got {value!r}")
+        error = ValueError if isinstance(value, str) else InvalidParameterError
+        raise error(f"{name}: expected one of {', '.join(map(repr, options))}, got {value!r}")
 
 
 def number(value, name, low=None, high=None, *, integer=False, low_inclusive=True,

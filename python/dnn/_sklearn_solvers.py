@@ -121,6 +121,8 @@ class Solvers:
         with contextlib.ExitStack() as stack:
             # (with comm, a Ctrl-C between epochs is agreed upon at the epoch's end)
             interrupted = [False] if comm is None else stack.enter_context(sigint_flag())
+            # (a dual-form layer 1 is formed once, at the end: dnn.Network.consecutive_fits)
+            stack.enter_context(network.consecutive_fits())
             try:
                 for _ in range(self.max_iter):
                     try:

@@ -263,6 +263,10 @@ class DistributedTraining:
                 if any(self.batch_norm):
                     raise ValueError("comm: batch normalization is not supported with comm "
                                      "(its statistics would be each rank's batch's)")
+                if self.first_layer == "dual":
+                    raise ValueError("first_layer: 'dual' is not supported with comm (each "
+                                     "rank's dual features are its own rows'); use 'auto' "
+                                     "or 'primal'")
                 signature, m = _signature(self, plan, arguments), X.shape[0]
                 stack.enter_context(self.training(plan.settings["batch_size"],
                                                   sparse_input=is_sparse(X)))
@@ -282,6 +286,7 @@ class DistributedTraining:
         rank, size = comm.Get_rank(), comm.Get_size()
         engine = self._engine
         settings = plan.settings
+        self.first_layer_ = "primal"
         try:
             if reinitialize:
                 self.initialize()

@@ -162,11 +162,16 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
         self.seed = seed
         self.n_threads = n_threads
         self._rng = np.random.default_rng(seed)
-        self._engine = Engine(dims, [registry.ACTIVATIONS[name].code for name in names],
-                              registry.OUTPUTS[output].loss_code, self.slope, self.dtype,
-                              int(self._rng.integers(2 ** 63)))
+        self._primal_engine = Engine(
+            dims, [registry.ACTIVATIONS[name].code for name in names],
+            registry.OUTPUTS[output].loss_code, self.slope, self.dtype,
+            int(self._rng.integers(2 ** 63)))
         if any(self.batch_norm):
-            self._engine.enable_batch_norm(self.batch_norm)
+            self._primal_engine.enable_batch_norm(self.batch_norm)
+        # issue 14: layer 1's dual form between fits (dnn._dual); _consecutive
+        # counts the consecutive_fits blocks open
+        self._first_layer = dual.FirstLayerState()
+        self._consecutive = 0
         self._optimizer = None
         # _engine_lock is held around each call into the engine (so predict from
         # another thread waits for the current training call instead of failing);
@@ -207,6 +212,35 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
             self._engine.moments[...] = 0
             self._engine.step_count = 0
             self._optimizer = optimizer
+
+    @property
+    def _engine(self):
+        # the engine, with any pending dual state written back (every reader of
+        # the parameters, moments or step count goes through here)
+        self._first_layer.sync()
+        return self._primal_engine
+
+    @contextlib.contextmanager
+    def consecutive_fits(self):
+        """A block of fits that continue one another on the same X (such as
+        scikit-learn's one fit an epoch), X left unchanged by the caller.
+
+        Inside, a fit whose first layer runs in its dual form (see
+        ``first_layer``) leaves W1 unformed: the next fit on the same X goes
+        on from the dual state, and W1 (with its velocity) is formed once,
+        when anything reads the network (``parameters``, ``predict``,
+        ``save``, ...) or when the block ends. Arrays taken from
+        ``parameters`` before a fit in the block show the new values once
+        the network is read again or the block ends.
+        """
+        self._consecutive += 1
+        try:
+            yield self
+        finally:
+            self._consecutive -= 1
+            if not self._consecutive:
+                with self._engine_lock:
+                    self._first_layer.sync()
 
     @property
     def optimizer(self):
@@ -478,15 +512,17 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
             self.stop_training = False
             per_epoch = (validation is not None or callbacks or verbose or early_stopping
                          or plan.checkpoint is not None)
-            # issue 14: layer 1 in the dual form, or not (dnn._dual.plan_fit)
-            self.first_layer_, self._dual_fit = dual.plan_fit(
-                self, X, settings, plan.epochs, plan.epochs if per_epoch else 1)
+            # issue 14: layer 1 in the dual form, or not (dnn._dual.FirstLayerState)
+            self.first_layer_ = self._first_layer.plan(
+                self, X, settings, plan.epochs, plan.epochs if per_epoch else 1,
+                deferred=self._consecutive > 0)
             if not per_epoch:
                 self._train(X, T, labels, weights, plan.epochs, settings, history)
             else:
                 best = fit_loop.run_per_epoch(
                     self, lambda: self._train(X, T, labels, weights, 1, settings, history,
-                                              new_fit=not len(history)),
+                                              new_fit=not len(history),
+                                              check_values=bool(callbacks)),
                     self._scores, plan.epochs, history, validation, plan.early_stopping,
                     callbacks, verbose, plan.checkpoint)
                 # (not after Ctrl-C or divergence: those leave the last step's parameters)
@@ -510,22 +546,27 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
                         learning_rate=learning_rate, l2=l2, keep_prob=keep_prob,
                         shuffle=shuffle, sample_weight=sample_weight)
 
-    def _train(self, X, T, labels, weights, epochs, settings, history, new_fit=True):
+    def _train(self, X, T, labels, weights, epochs, settings, history, new_fit=True,
+               check_values=False):
         """Run epochs in the engine and record them; raise on divergence.
 
         new_fit: False when this call continues the same fit (the engine then
-        keeps its undo state, the fit's lowest-cost state, from the last call)."""
+        keeps its undo state, the fit's lowest-cost state, from the last call).
+        check_values: whether X's values may have changed since the last call
+        (a callback may change X in place), which the dual form checks."""
         costs = np.zeros(max(epochs, 1))
         seconds = np.zeros(max(epochs, 1))
-        engine = self._engine
         if getattr(self, "first_layer_", "primal") == "dual":
             # the dual form (dnn._dual): made anew if the state changed since the last call
-            if self._dual_fit is None or not self._dual_fit.in_sync(X):
-                self._dual_fit = dual.DualFirstLayer(
-                    engine, X, [registry.ACTIVATIONS[name].code for name in self.activations],
-                    registry.OUTPUTS[self.output].loss_code, self.slope)
-                new_fit = True
-            engine = self._dual_fit
+            engine, made = self._first_layer.engine(
+                self._primal_engine, X,
+                [registry.ACTIVATIONS[name].code for name in self.activations],
+                registry.OUTPUTS[self.output].loss_code, self.slope,
+                check_values and not self._consecutive)
+            new_fit = new_fit or made
+            extra = {"defer": self._consecutive > 0}
+        else:
+            engine, extra = self._engine, {}
         arguments = {key: value for key, value in settings.items()
                      if key not in ("optimizer_object", "target_scale")}
         first = self.epochs_
@@ -537,7 +578,7 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
             try:
                 finished = engine.train(X, T, labels, sample_weight=weights, epochs=epochs,
                                         first_epoch=first, new_fit=new_fit,
-                                        costs=costs, seconds=seconds, **arguments)
+                                        costs=costs, seconds=seconds, **arguments, **extra)
             finally:
                 # (after a divergence, done < 0 when the state restored is from an
                 # earlier call of this fit)
@@ -559,6 +600,7 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
     def __setstate__(self, state):
         network = Network._from_fields(state["fields"], "pickled Network")
         network.seed, network.n_threads = state["seed"], state["n_threads"]
+        network.first_layer = state.get("first_layer", "auto")
         self.__dict__.update(network.__dict__)
         _NETWORKS.add(self)
 

@@ -226,8 +226,10 @@ def _train_dual(X, Y, parameters, learning_rate, num_iterations, print_cost):
     for l in range(1, L + 1):
         engine.weight(l)[...] = parameters[f"W{l}"]
         engine.bias(l)[:, 0] = np.ravel(parameters[f"b{l}"])
-    # X.T: the examples as rows, the engine's layout (a view, never copied)
-    trainer = dual.DualFirstLayer(engine, X.T, [_RELU] * (L - 1), _BCE, 0.01)
+    # X.T: the examples as rows, the engine's layout (a view, never copied; kept
+    # alive here, as the trainer holds it weakly)
+    rows = X.T
+    trainer = dual.DualFirstLayer(engine, rows, [_RELU] * (L - 1), _BCE, 0.01)
     T = np.ascontiguousarray(Y.T, dtype=X.dtype)
     costs, seconds = np.zeros(num_iterations), np.zeros(num_iterations)
     for start in range(0, num_iterations, 100):
@@ -236,12 +238,17 @@ def _train_dual(X, Y, parameters, learning_rate, num_iterations, print_cost):
             None, T, None, batch_size=X.shape[1], shuffle=0, epochs=stop - start,
             first_epoch=start, optimizer=registry.OPTIMIZERS["gd"].code,
             schedule=registry.SCHEDULES["constant"].code, learning_rate=learning_rate,
-            costs=costs[start:stop], seconds=seconds[start:stop], new_fit=start == 0)
+            costs=costs[start:stop], seconds=seconds[start:stop], new_fit=start == 0,
+            defer=True)
         if not finished:
             return None
         for i in range(start, stop):
-            if print_cost and (i % 100 == 0 or i == num_iterations - 1):
+            # (the course's precedence: the last iteration's cost is printed
+            # even when print_cost is False)
+            if print_cost and i % 100 == 0 or i == num_iterations - 1:
                 print(f"Cost after iteration {i}: {np.squeeze(X.dtype.type(costs[i]))}")
+    # W1 formed once, at the end
+    trainer.write_back()
     parameters = {}
     for l in range(1, L + 1):
         parameters[f"W{l}"] = engine.weight(l).copy()
