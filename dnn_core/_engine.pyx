@@ -357,6 +357,9 @@ cdef class Engine:
         self._use_batch_norm(NORM_TRAIN)
         # dual: layer 1's DualState (enable_dual)
         self.buf.dual = NULL if self._dual is None else &self._dual.state
+        if self._dual is not None:
+            # (the l2 term's products are formed anew at the call's first cost)
+            self._dual.state.tracked = False
 
     cdef void _use_batch_norm(self, NormMode mode):
         """Point the buffers at the running statistics; mode: which statistics

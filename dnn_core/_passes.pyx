@@ -146,8 +146,8 @@ cdef void dense_layer_backward(const Layer *layer, double slope, floating *P, fl
         _dense_delta(layer, slope, dA, m, ws, buf, with_dropout, inv_m, db)
     if layer.dual:
         # dual: W' = [M, c I ...] updated from the batch's dZ / m (no dA0)
-        dual_weight_backward(layer, <const DualState *> buf.dual, buf, P, G, dA, m, inv_m,
-                             l2, fused_rate)
+        dual_weight_backward(layer, <DualState *> buf.dual, buf, P, G, dA, A_prev, ta, lda,
+                             m, inv_m, l2, fused_rate)
     else:
         _weight_backward(layer, P, G, dA, A_prev, ta, lda, m, inv_m, l2, fused_rate,
                          dA_prev)
@@ -338,8 +338,8 @@ cdef double batch_cost(const Architecture *arch, Buffers *buf, const floating *P
         for l in range(1, arch.n_layers + 1):
             if arch.layers[l].dual:
                 # dual: np.sum(W1 ** 2) from M, the c_k and the dual features
-                total += dual_weights_square_sum(&arch.layers[l],
-                                                 <const DualState *> buf.dual, P)
+                total += dual_weights_square_sum(&arch.layers[l], <DualState *> buf.dual,
+                                                 P, <const floating *> buf.moment1)
             else:
                 total += layer_weights_square_sum(&arch.layers[l], P)
         cost += l2 / (2.0 * weight) * total

@@ -14,6 +14,7 @@ from dnn_core._optim cimport GD, scheduled_rate, optimizer_step
 from dnn_core._rows cimport NO_SHUFFLE, read_ahead, shuffle_order, gather_batch
 from dnn_core._passes cimport forward_pass, batch_cost, backward_pass
 from dnn_core._clock cimport now, poll_signals
+from dnn_core._dual cimport DualState, dual_track_step
 from dnn_core._shards cimport Shards, Batch, sharded_gradients, sharded_update
 from dnn_core._random cimport MaskDraw, random_next
 
@@ -232,6 +233,10 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
                 optimizer_step(hyper.optimizer, size, rate, hyper.beta1, hyper.beta2,
                                hyper.epsilon, progress.step, P, G,
                                <floating *> buf.moment1, <floating *> buf.moment2)
+                if buf.dual != NULL and hyper.l2 > 0:
+                    # dual (_dual): the l2 term's products follow the step
+                    dual_track_step(&arch.layers[1], <DualState *> buf.dual,
+                                    hyper.optimizer, rate, hyper.beta1, hyper.l2 / weight, P)
             total += cost * weight
             total_weight += weight
             start += mb

@@ -204,3 +204,22 @@ def test_sklearn_first_layer_checks():
     # the ranks' differing parameters quoted once (they are reprs already)
     with pytest.raises(ValueError, match="rank 1 has 'dual', rank 0 'auto'$"):
         mpi.compare(["'auto'", "'dual'"], "first_layer", "estimator parameters", shown=str)
+
+
+@pytest.mark.parametrize("optimizer, batch_size, epochs, m, n_x, units", [
+    ("momentum", 8, 150, 40, 300, 6),       # 750 steps: drift and re-forming
+    ("nesterov", 7, 60, 40, 300, 6),        # a last batch of 5
+    ("gd", 8, 150, 40, 300, 6),             # gd folded into the backward pass
+    ("gd", None, 4, 1000, 1200, 100),       # gd's step long enough not to be folded
+])
+def test_the_l2_terms_tracked_products_give_the_primal_costs(optimizer, batch_size, epochs,
+                                                               m, n_x, units):
+    """With l2 the cost's ||W1||^2 comes from M G tracked step by step (dZ1 G_B
+    a step): the costs equal the primal engine's at 1e-12 over many steps."""
+    X, y = wide(m=m, n_x=n_x)
+    nets = [dnn.Network([n_x, units, 1], seed=3, first_layer=mode)
+            for mode in ("primal", "dual")]
+    runs = [net.fit(X, y, epochs=epochs, optimizer=optimizer, learning_rate=0.02, l2=0.7,
+                    batch_size=batch_size) for net in nets]
+    np.testing.assert_allclose(runs[1].cost, runs[0].cost, rtol=1e-12)
+    assert_same_networks(nets[1], nets[0])

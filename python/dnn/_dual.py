@@ -93,14 +93,17 @@ def step_work(layer_dims, m, batch, epochs, calls, n_bases, l2, materialised=Non
     """(primal, dual) multiply-adds of the first layer over a fit's ``epochs``
     epochs in ``calls`` engine calls: primal forward + weight gradient, 2 n1 n_x
     a row; dual: G and the bases' products once, the forward over the dual
-    features, M G per step for the l2 term, W1 (and its velocity:
+    features, the l2 term's products (dZ1 G_B a step; M G and V_M G formed
+    anew at each call and every 100 steps), W1 (and its velocity:
     ``materialised`` matrices, n_bases if None) formed after each call."""
     n_x, n1 = layer_dims[0], layer_dims[1]
     steps = -(-m // batch)
     primal = epochs * 2.0 * n1 * n_x * m
     dual = (m * m * n_x + n_bases * n1 * m * n_x                       # features
             + epochs * n1 * (m + n_bases * n1) * m                     # forward
-            + (epochs * steps * n1 * m * m if l2 > 0 else 0)           # l2 term
+            + (epochs * n1 * m * m                                     # l2 term:
+               + 2 * n1 * m * m * (calls + epochs * steps // 100)       # dZ1 G_B, and
+               if l2 > 0 else 0)                                        # M G, V_M G
             + calls * (n_bases if materialised is None else materialised)
             * n1 * m * n_x)                                            # materialise
     return primal, dual
