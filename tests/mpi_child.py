@@ -11,8 +11,9 @@ callback asks that rank to stop), "raise_on" (rank, epoch: a callback raises),
 epoch: the Ctrl-C test), "bcast_fails" (rank: its communicator's Bcast raises,
 a failure outside the agreed points), "absent" (rank -> seconds to sleep, or
 "finalize": that rank never calls fit, tests/test_mpi_start.py), "late" (rank
--> seconds it sleeps before its fit). Each outcome also holds the fit's wall
-and CPU seconds ("wall", "cpu").
+-> seconds it sleeps before its fit), "count_barriers" (the outcome's
+"barriers": how many Ibarrier the fit called). Each outcome also holds the
+fit's wall and CPU seconds ("wall", "cpu").
 
 A case with "estimator" ({"class": "DNNClassifier" or "DNNRegressor",
 "params": {...}}) fits a dnn.sklearn estimator instead (tests/test_mpi_sklearn.py):
@@ -30,6 +31,21 @@ import numpy as np
 from mpi4py import MPI
 
 import dnn
+
+
+class CountingBarriers:
+    """A communicator counting its Ibarrier calls (``count_barriers``)."""
+
+    def __init__(self, comm):
+        self._comm = comm
+        self.barriers = 0
+
+    def __getattr__(self, name):
+        return getattr(self._comm, name)
+
+    def Ibarrier(self):
+        self.barriers += 1
+        return self._comm.Ibarrier()
 
 
 class FailingBcast:
@@ -165,7 +181,14 @@ def main():
             return
         time.sleep(case.get("late", {}).get(str(rank), 0))
         run = run_estimator if "estimator" in case else run_case
-        run(comm, rank, data, case, spec["out"])
+        counting = CountingBarriers(comm) if case.get("count_barriers") else None
+        run(counting or comm, rank, data, case, spec["out"])
+        if counting is not None:
+            path = f"{spec['out']}.{case['name']}.{rank}.json"
+            with open(path) as file:
+                result = json.load(file)
+            with open(path, "w") as file:
+                json.dump(dict(result, barriers=counting.barriers), file)
 
 
 if __name__ == "__main__":
