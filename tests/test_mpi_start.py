@@ -144,7 +144,7 @@ def test_a_rank_that_never_comes_warns_once_then_aborts_the_job():
     assert f"Set {TIMEOUT} to wait longer" in lines[1]
     assert 0.4 <= waited < 1.5
     # it sleeps between polls: a spinning wait would poll ~10^5 times and burn 0.4 s
-    assert comm.tests < 400 and cpu < 0.15, (comm.tests, cpu)
+    assert comm.tests < 2000 and cpu < 0.15, (comm.tests, cpu)
     assert comm.calls[:3] == [("Irecv", 1, 32191), ("Irecv", 2, 32191), ("Irecv", 3, 32191)]
     assert comm.calls[3] == "Ibarrier"
 

@@ -20,8 +20,10 @@ How: every rank but 0 posts a small non-blocking send ("arrived", tag
 :data:`ARRIVAL_TAG`) to rank 0, which posts the matching receives; then every
 rank enters ``comm.Ibarrier()`` and polls it with ``Test()``, for at most
 :data:`POLL_SECONDS` in a row at first (ranks that arrive together pass at
-once), then sleeping between polls with a growing delay (at most
-:data:`MAX_DELAY` seconds): no CPU is burnt while waiting. A communicator
+once), then sleeping between polls for a tenth of the time waited so far
+(:data:`DELAY_FRACTION`; at least :data:`FIRST_DELAY`, at most
+:data:`MAX_DELAY` seconds): no CPU is burnt while waiting, and a rank that
+arrives late adds at most about a tenth to the wait. A communicator
 without ``Ibarrier`` (a test double) is returned as it is: the fit's first
 blocking collective then waits as before.
 """
@@ -43,8 +45,9 @@ DEFAULTS = {STALL_WARNING_VARIABLE: 60.0, START_TIMEOUT_VARIABLE: 1800.0}
 ARRIVAL_TAG = 32191
 #: polling without a pause for at most this long, then sleeping
 POLL_SECONDS = 1e-4
-#: the first sleep between two polls, and the longest
-FIRST_DELAY, MAX_DELAY = 1e-4, 0.05
+#: the sleep between two polls: this fraction of the time waited so far, within
+#: the shortest and the longest sleep
+DELAY_FRACTION, FIRST_DELAY, MAX_DELAY = 0.1, 1e-4, 0.05
 
 
 class Arrived:
@@ -231,7 +234,7 @@ def _wait(barrier, arrivals, limits, what, here, stream, interrupted):
     the timeout passes: (seconds waited, who is missing)."""
     warning, timeout = limits
     began = time.monotonic()
-    delay, warned = FIRST_DELAY, warning is None
+    warned = warning is None
     before = interrupted is not None and interrupted[0]
     while True:
         passed = barrier.Test()
@@ -255,8 +258,8 @@ def _wait(barrier, arrivals, limits, what, here, stream, interrupted):
         events = [limit - waited for limit, pending in ((warning, not warned),
                                                          (timeout, timeout is not None))
                   if pending]
+        delay = min(MAX_DELAY, max(FIRST_DELAY, DELAY_FRACTION * waited))
         time.sleep(max(0.0, min([delay] + events)))
-        delay = min(2 * delay, MAX_DELAY)
 
 
 def _missing(arrivals):
