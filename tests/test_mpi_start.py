@@ -356,14 +356,16 @@ def test_a_late_rank_delays_the_fit_which_then_runs_as_ever(mpi_job):
     assert code == 0, err
     messages = [re.sub(r"waiting 0\.5\d* s", "waiting 0.5 s", line)
                 for line in err.splitlines() if line.startswith("dnn: ")]
-    assert messages == [
+    # (the on-time cases may warn too on a loaded machine: ranks drift by 0.5 s)
+    expected = [
         "dnn: rank 0 of 2: waiting 0.5 s so far for every rank to call fit(..., comm=); "
         "not yet heard from rank 1. Every rank must call it; this rank aborts the MPI job "
         f"after 20 s ({TIMEOUT}; {WARNING} sets this warning's delay).",
         "dnn: rank 1 of 2: waiting 0.5 s so far for every rank to call fit(..., comm=) or "
         "partial_fit(..., comm=); not every rank has called it yet (rank 0, if it waits "
         f"too, names the missing ones). Every rank must call it; this rank aborts the MPI "
-        f"job after 20 s ({TIMEOUT}; {WARNING} sets this warning's delay)."], err
+        f"job after 20 s ({TIMEOUT}; {WARNING} sets this warning's delay)."]
+    assert [messages.count(line) for line in expected] == [1, 1], err
     for name, waiting in (("net", 0), ("partial", 1)):
         mine, other = outcomes[name, waiting], outcomes[name, 1 - waiting]
         assert mine["error"] is None and other["error"] is None
