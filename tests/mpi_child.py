@@ -9,7 +9,11 @@ arguments that override the case's on that rank), "stop_on" (rank, epoch: a
 callback asks that rank to stop), "raise_on" (rank, epoch: a callback raises),
 "marker" (each rank writes its pid to ``<marker>.<rank>`` after its first
 epoch: the Ctrl-C test), "bcast_fails" (rank: its communicator's Bcast raises,
-a failure outside the agreed points).
+a failure outside the agreed points), "absent" (rank -> seconds to sleep, or
+"finalize": that rank never calls fit, tests/test_mpi_start.py), "late" (rank
+-> seconds it sleeps before its fit), "count_barriers" (the outcome's
+"barriers": how many Ibarrier the fit called). Each outcome also holds the
+fit's wall and CPU seconds ("wall", "cpu").
 
 A case with "estimator" ({"class": "DNNClassifier" or "DNNRegressor",
 "params": {...}}) fits a dnn.sklearn estimator instead (tests/test_mpi_sklearn.py):
@@ -21,11 +25,27 @@ sample_weight, "calls" repeats the call, "partial" uses partial_fit (with
 import json
 import os
 import sys
+import time
 
 import numpy as np
 from mpi4py import MPI
 
 import dnn
+
+
+class CountingBarriers:
+    """A communicator counting its Ibarrier calls (``count_barriers``)."""
+
+    def __init__(self, comm):
+        self._comm = comm
+        self.barriers = 0
+
+    def __getattr__(self, name):
+        return getattr(self._comm, name)
+
+    def Ibarrier(self):
+        self.barriers += 1
+        return self._comm.Ibarrier()
 
 
 class FailingBcast:
@@ -76,6 +96,7 @@ def run_case(comm, rank, data, case, out):
         comm = FailingBcast(comm)
     net = dnn.Network(**case["network"], seed=rank)
     result = {"error": None}
+    began = time.perf_counter(), time.process_time()
     try:
         history = net.fit(X, y, comm=comm, **kwargs)
         result.update(cost=history.cost, val_cost=history.val_cost,
@@ -83,6 +104,7 @@ def run_case(comm, rank, data, case, out):
     except BaseException as error:  # (KeyboardInterrupt included: it is a test)
         result["error"] = [type(error).__name__, str(error)]
         result["epochs"] = net.epochs_
+    result.update(wall=time.perf_counter() - began[0], cpu=time.process_time() - began[1])
     np.save(f"{out}.{case['name']}.{rank}.npy", net.flat_parameters)
     with open(f"{out}.{case['name']}.{rank}.json", "w") as file:
         json.dump(result, file)
@@ -123,6 +145,7 @@ def run_estimator(comm, rank, data, case, out):
     if case.get("partial") and "classes" in case:
         kwargs["classes"] = np.asarray(case["classes"])
     result = {"error": None}
+    began = time.perf_counter(), time.process_time()
     try:
         for _ in range(case.get("calls", 1)):
             if case.get("partial"):
@@ -134,6 +157,7 @@ def run_estimator(comm, rank, data, case, out):
             result["classes_"] = plain(estimator.classes_)
     except BaseException as error:  # (KeyboardInterrupt included: it is a test)
         result["error"] = [type(error).__name__, str(error)]
+    result.update(wall=time.perf_counter() - began[0], cpu=time.process_time() - began[1])
     network = getattr(estimator, "network_", None)
     np.save(f"{out}.{case['name']}.{rank}.npy",
             np.zeros(0) if network is None else network.flat_parameters)
@@ -146,9 +170,25 @@ def main():
         spec = json.load(file)
     comm = MPI.COMM_WORLD
     data = np.load(spec["data"])
+    rank = comm.Get_rank()
     for case in spec["cases"]:
+        absent = case.get("absent", {}).get(str(rank))
+        if absent == "finalize":
+            MPI.Finalize()
+            return
+        if absent is not None:
+            time.sleep(absent)
+            return
+        time.sleep(case.get("late", {}).get(str(rank), 0))
         run = run_estimator if "estimator" in case else run_case
-        run(comm, comm.Get_rank(), data, case, spec["out"])
+        counting = CountingBarriers(comm) if case.get("count_barriers") else None
+        run(counting or comm, rank, data, case, spec["out"])
+        if counting is not None:
+            path = f"{spec['out']}.{case['name']}.{rank}.json"
+            with open(path) as file:
+                result = json.load(file)
+            with open(path, "w") as file:
+                json.dump(dict(result, barriers=counting.barriers), file)
 
 
 if __name__ == "__main__":

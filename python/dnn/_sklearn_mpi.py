@@ -3,6 +3,8 @@
 its own rows; what one process would decide from all the rows is decided
 from every rank's share.
 
+- :func:`checked`: the communicator, once every rank has called ``fit``
+  (a stall warning and a start timeout rather than a wait for ever).
 - :func:`gather`: each rank's local checks end in one agreement (every rank
   raises if any failed: that rank its own error, the others
   :class:`dnn.distributed.DistributedError`), so that no rank waits for ever;
@@ -23,16 +25,26 @@ import zlib
 import numpy as np
 from sklearn.utils.multiclass import unique_labels
 
-from dnn.distributed import DistributedError, agree, checked_comm
+from dnn.distributed import DistributedError, agree, checked_comm, wait_for_ranks
 
 __all__ = ["checked", "gather", "compare", "union_labels", "union_accuracy", "union_r2",
            "union_mean", "reduce_sum", "LbfgsObjective", "check_same_parameters", "rank"]
 
 
 def checked(comm):
-    """None, or ``comm`` if it is an mpi4py intra-communicator (TypeError naming
-    ``comm`` otherwise)."""
-    return None if comm is None else checked_comm(comm)
+    """None, or ``comm`` once every rank has arrived, if it is an mpi4py
+    intra-communicator (TypeError naming ``comm`` otherwise).
+
+    The start of every ``fit`` and ``partial_fit`` with ``comm``: the ranks
+    meet through :func:`dnn.distributed.wait_for_ranks` (a non-blocking
+    barrier: a warning after ``DNN_MPI_STALL_WARNING_SECONDS``, the job
+    aborted after ``DNN_MPI_START_TIMEOUT_SECONDS``), which returns the
+    communicator wrapped so that the fit's epochs (each a
+    ``Network.fit(..., comm=)``) do not wait again.
+    """
+    if comm is None:
+        return None
+    return wait_for_ranks(checked_comm(comm), "fit(..., comm=) or partial_fit(..., comm=)")
 
 
 def rank(comm):

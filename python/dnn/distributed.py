@@ -25,6 +25,13 @@ rank leaves ``fit`` the same way. A failure that cannot be agreed upon (an
 exception inside the loop outside those points) aborts the MPI job with a
 message rather than leave the other ranks waiting for ever.
 
+The ranks meet first (:func:`wait_for_ranks`: a non-blocking barrier polled
+with sleeps): a rank that never calls ``fit`` (it raised before, is stuck
+loading its data, or took another code path) makes the waiting ranks print
+a warning after ``DNN_MPI_STALL_WARNING_SECONDS`` (default 60; rank 0 names
+the ranks it has not heard from) and abort the MPI job after
+``DNN_MPI_START_TIMEOUT_SECONDS`` (default 1800; ``0`` or ``none``: never).
+
 Divergence (a union cost, or parameters or moments at the end of an epoch,
 that are not finite) puts every rank back to the state at the end of the
 fit's lowest-cost epoch (or at its start) and raises DivergenceError. Not
@@ -48,10 +55,13 @@ import dnn_core
 from dnn import _fit_loop as fit_loop
 from dnn import _fit_settings as fit_settings
 from dnn._history import DivergenceError, History, divergence_message
+from dnn._mpi_start import (START_TIMEOUT_VARIABLE, STALL_WARNING_VARIABLE, start_limits,
+                            wait_for_ranks)
 from dnn._sparse_input import is_sparse
 
-__all__ = ["DistributedError", "DistributedTraining", "agree", "checked_comm", "epoch_order",
-           "sigint_flag", "steps_per_epoch", "union_rows"]
+__all__ = ["DistributedError", "DistributedTraining", "START_TIMEOUT_VARIABLE",
+           "STALL_WARNING_VARIABLE", "agree", "checked_comm", "epoch_order", "sigint_flag",
+           "start_limits", "steps_per_epoch", "union_rows", "wait_for_ranks"]
 
 #: the methods a communicator must have (mpi4py's Intracomm)
 COMM_METHODS = ("Get_rank", "Get_size", "Allreduce", "allgather", "bcast", "Bcast", "Abort")
@@ -272,6 +282,8 @@ class DistributedTraining:
                                                   sparse_input=is_sparse(X)))
             except Exception as error:
                 failure = error
+            # (the first collective: through a barrier with a stall warning and a timeout)
+            comm = wait_for_ranks(comm, "fit(..., comm=)", interrupted=interrupted)
             try:
                 gathered = _agree(comm, failure, "its checks before training", (signature, m))
             except _Agreed as agreed:
