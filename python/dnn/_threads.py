@@ -4,6 +4,10 @@ import contextlib
 import os
 import threading
 
+# (imported here, not lazily in a fit's thread: a fork while that thread holds
+# the import lock left the child deadlocked on it)
+from threadpoolctl import ThreadpoolController
+
 __all__ = ["THREADED_GEMM_WORK", "SHARD_WORK", "thread_count", "shard_count",
            "usable_cpus", "limit"]
 
@@ -78,8 +82,6 @@ class BlasThreads:
         self._controller = None
 
     def _select(self):
-        from threadpoolctl import ThreadpoolController
-
         if self._controller is None:
             self._controller = ThreadpoolController()
         return self._controller.select(user_api="blas")
