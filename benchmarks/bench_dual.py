@@ -13,8 +13,11 @@ NumPy loop, in one run, BLAS pinned to one thread (threadpoolctl).
 4. scikit-learn's sgd (one fit an epoch, inside ``Network.consecutive_fits``):
    ``DNNClassifier(solver="sgd")`` on the cat app's shape, 200 epochs,
    first_layer primal / dual / auto, taking turns.
+5. Mini-batch momentum with and without L2, float64 and float32: [20000, 100,
+   1], m = 1000, batches of 200, 30 epochs, primal vs dual taking turns (the
+   L2 term's ||W1||^2 tracked step by step in the dual form).
 
-    python benchmarks/bench_dual.py               # all three
+    python benchmarks/bench_dual.py               # all five
     python benchmarks/bench_dual.py --quick       # fewer iterations
 """
 import argparse
@@ -131,6 +134,29 @@ def sklearn_sgd(epochs, rounds=3):
     print(f"  max |coefs_[0] dual - primal| = {gap:.1e}")
 
 
+def momentum_l2(epochs, rounds=2):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((1000, 20000))
+    y = (X[:, :10].sum(1) > 0).astype(float)
+    columns = [(dtype, l2, mode) for dtype in ("float64", "float32") for l2 in (0.0, 1e-4)
+               for mode in ("primal", "dual")]
+    times = {column: [] for column in columns}
+    for _ in range(rounds):
+        for dtype, l2, mode in columns:
+            net = dnn.Network([20000, 100, 1], seed=0, first_layer=mode, n_threads=1,
+                              dtype=dtype)
+            start = time.perf_counter()
+            net.fit(X, y, epochs=epochs, optimizer="momentum", learning_rate=0.01, l2=l2,
+                    batch_size=200)
+            times[dtype, l2, mode].append(time.perf_counter() - start)
+    print(f"[20000, 100, 1], m = 1000, batches of 200, momentum, {epochs} epochs, one "
+          f"thread, least of {rounds}")
+    for dtype, l2, mode in columns:
+        best = min(times[dtype, l2, mode])
+        print(f"  {dtype} l2={l2:<6g} {mode:6s} {best:7.2f} s   "
+              f"{min(times[dtype, l2, 'primal']) / best:5.2f}x primal")
+
+
 def cut_over(epochs):
     rng = np.random.default_rng(1)
     m = 200
@@ -153,7 +179,7 @@ def cut_over(epochs):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", choices=("cat", "synthetic", "cutover", "sklearn"))
+    parser.add_argument("--only", choices=("cat", "synthetic", "cutover", "sklearn", "l2"))
     args = parser.parse_args(argv)
     with threadpool_limits(1):
         if args.only in (None, "cat"):
@@ -164,6 +190,8 @@ def main(argv=None):
             cut_over(50 if args.quick else 200)
         if args.only in (None, "sklearn"):
             sklearn_sgd(50 if args.quick else 200)
+        if args.only in (None, "l2"):
+            momentum_l2(5 if args.quick else 30)
 
 
 if __name__ == "__main__":

@@ -223,3 +223,23 @@ def test_the_l2_terms_tracked_products_give_the_primal_costs(optimizer, batch_si
                     batch_size=batch_size) for net in nets]
     np.testing.assert_allclose(runs[1].cost, runs[0].cost, rtol=1e-12)
     assert_same_networks(nets[1], nets[0])
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov", "gd"])
+def test_float32_dual_with_l2_stays_close_over_many_steps(optimizer):
+    """float32: the tracked L2 products and the coordinates accumulate in
+    float32 over 750 steps (re-formed every 100): costs and parameters stay
+    within float32's reach of the primal engine's, and training is not
+    silently float64 (the parameters are float32)."""
+    X, y = wide(m=40, n_x=300)
+    nets = [dnn.Network([300, 6, 1], seed=3, first_layer=mode, dtype="float32")
+            for mode in ("primal", "dual")]
+    runs = [net.fit(X, y, epochs=150, optimizer=optimizer, learning_rate=0.02, l2=0.7,
+                    batch_size=8) for net in nets]
+    assert nets[1].first_layer_ == "dual"
+    assert nets[1].parameters["W1"].dtype == np.float32
+    # (seen: 4e-7 in the costs, 1e-6 in the parameters)
+    np.testing.assert_allclose(runs[1].cost, runs[0].cost, rtol=1e-5)
+    assert_same_networks(nets[1], nets[0], rtol=1e-5)
+    # far from float64's agreement (it really is float32) yet far below the change
+    assert relative(nets[1].parameters["W1"], nets[0].parameters["W1"]) > 1e-12

@@ -41,6 +41,13 @@ def _chunks(X):
         yield start, min(n_x, start + step)
 
 
+def _product_dtype(dtype):
+    """The dtype of the chunks' products: float32 for a float32 network (as
+    exact as its primal engine's own W1 X, and twice as fast), else float64;
+    the chunks' sums are float64 either way."""
+    return np.float32 if np.dtype(dtype) == np.float32 else np.float64
+
+
 def dual_features(X, bases, dtype):
     """The dual features of the rows of X.
 
@@ -50,7 +57,8 @@ def dual_features(X, bases, dtype):
         Examples as rows (float32, float64 or uint8).
     bases : sequence of ndarray, shape (n1, n_x)
     dtype : numpy dtype
-        Of the result (the sums are formed in float64).
+        Of the result (each chunk's product in it when float32, else in
+        float64; the chunks summed in float64).
 
     Returns
     -------
@@ -61,15 +69,16 @@ def dual_features(X, bases, dtype):
     """
     m = X.shape[0]
     n1 = bases[0].shape[0]
+    work = _product_dtype(dtype)
     out = np.zeros((m, m + len(bases) * n1))
     for start, stop in _chunks(X):
-        part = np.asarray(X[:, start:stop], dtype=np.float64)
+        part = np.asarray(X[:, start:stop], dtype=work)
         # G += X_c X_c^T
         out[:, :m] += part @ part.T
         for k, B in enumerate(bases):
             # (B_k X)^T += X_c B_k[:, c]^T
             out[:, m + k * n1:m + (k + 1) * n1] += part @ np.asarray(
-                B[:, start:stop], dtype=np.float64).T
+                B[:, start:stop], dtype=work).T
     flat = np.array([np.asarray(B, dtype=np.float64).ravel() for B in bases])
     return np.ascontiguousarray(out, dtype=dtype), flat @ flat.T
 
@@ -79,12 +88,13 @@ def materialise(X, coordinates, bases, out):
     ``[M, c_1 I, ...]`` (n1, m + r n1); X (m, n_x) as rows; out (n1, n_x)."""
     m = X.shape[0]
     n1 = out.shape[0]
-    M = np.asarray(coordinates[:, :m], dtype=np.float64)
+    work = _product_dtype(out.dtype)
+    M = np.asarray(coordinates[:, :m], dtype=work)
     c = [float(coordinates[0, m + k * n1]) for k in range(len(bases))]
     for start, stop in _chunks(X):
-        part = M @ np.asarray(X[:, start:stop], dtype=np.float64)
+        part = M @ np.asarray(X[:, start:stop], dtype=work)
         for ck, B in zip(c, bases):
-            part += ck * np.asarray(B[:, start:stop], dtype=np.float64)
+            part += ck * np.asarray(B[:, start:stop], dtype=work)
         out[:, start:stop] = part
     return out
 
@@ -152,8 +162,9 @@ def choose(network, X, settings, epochs, calls, features_made=False, repeats=1):
 
 def _release(reference):
     """Drop the features and the dual engine of a DualFirstLayer whose X went."""
+    # (never pending here: a pending state holds X)
     kept = reference()
-    if kept is not None and not kept.pending:
+    if kept is not None:
         kept.features = kept.engine = None
 
 
@@ -166,6 +177,11 @@ class FirstLayerState:
     :meth:`dnn.Network.consecutive_fits`), the network's engine lacks the
     dual engine's state until :meth:`sync` writes it back.
     """
+
+    #: the kept DualFirstLayer that plan() found continuing, for the fit's
+    #: first engine() call, which need not check it again (a class default:
+    #: states pickled before it existed)
+    _checked = None
 
     def __init__(self):
         self.kept = None
@@ -201,16 +217,22 @@ class FirstLayerState:
             self.kept = None
         if choose(network, X, settings, epochs, 0 if deferred else calls,
                   self.kept is not None, streak):
+            self._checked = self.kept
             return "dual"
         self.sync()
-        self.kept = None
+        self.kept = self._checked = None
         return "primal"
 
     def engine(self, primal, X, activations, loss, slope, check_values):
         """(the DualFirstLayer for a training call on X, whether it is new):
         the kept one if it continues on X, else one made anew from the
-        network's engine ``primal`` (its pending state written back first)."""
-        if self.kept is not None and self.kept.continues(X, check_values):
+        network's engine ``primal`` (its pending state written back first).
+        The fit's first call goes on with what :meth:`plan` checked (as
+        strictly as ``check_values`` asks: plan checks values unless
+        deferred, when this is asked not to either)."""
+        checked, self._checked = self._checked, None
+        if self.kept is not None and (checked is self.kept
+                                      or self.kept.continues(X, check_values)):
             return self.kept, False
         self.sync()
         self.kept = DualFirstLayer(primal, X, activations, loss, slope)
