@@ -8,7 +8,8 @@ list per rank), the Network's arguments and fit's. Every case's outcome
 arguments that override the case's on that rank), "stop_on" (rank, epoch: a
 callback asks that rank to stop), "raise_on" (rank, epoch: a callback raises),
 "marker" (each rank writes its pid to ``<marker>.<rank>`` after its first
-epoch: the Ctrl-C test), "bcast_fails" (rank: its communicator's Bcast raises,
+epoch: the Ctrl-C test), "sleep_on" (rank, epoch, seconds: a callback
+sleeps, tests/test_mpi_stall.py), "bcast_fails" (rank: its communicator's Bcast raises,
 a failure outside the agreed points), "absent" (rank -> seconds to sleep, or
 "finalize": that rank never calls fit, tests/test_mpi_start.py), "late" (rank
 -> seconds it sleeps before its fit), "count_barriers" (the outcome's
@@ -84,6 +85,13 @@ def run_case(comm, rank, data, case, out):
             if rank == bad_rank and epoch == bad_epoch:
                 raise ArithmeticError("a callback failed on purpose")
         callbacks.append(raising)
+    if "sleep_on" in case:
+        slow_rank, slow_epoch, seconds = case["sleep_on"]
+
+        def sleeping(epoch, logs):
+            if rank == slow_rank and epoch == slow_epoch:
+                time.sleep(seconds)
+        callbacks.append(sleeping)
     if "marker" in case:
         def mark(epoch, logs):
             if epoch == 0:

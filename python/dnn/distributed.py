@@ -31,6 +31,11 @@ loading its data, or took another code path) makes the waiting ranks print
 a warning after ``DNN_MPI_STALL_WARNING_SECONDS`` (default 60; rank 0 names
 the ranks it has not heard from) and abort the MPI job after
 ``DNN_MPI_START_TIMEOUT_SECONDS`` (default 1800; ``0`` or ``none``: never).
+In the loop, a watchdog thread (:class:`dnn._mpi_waits.StallWatch`) does the
+same for a rank waiting in one of its collectives (a step's Allreduce, the
+validation scores, the epoch's end, the checkpoint) for another rank that
+stopped or hangs: the warning after ``DNN_MPI_STALL_WARNING_SECONDS``, the
+abort after ``DNN_MPI_STALL_TIMEOUT_SECONDS`` (default 1800).
 
 Divergence (a union cost, or parameters or moments at the end of an epoch,
 that are not finite) puts every rank back to the state at the end of the
@@ -55,13 +60,15 @@ import dnn_core
 from dnn import _fit_loop as fit_loop
 from dnn import _fit_settings as fit_settings
 from dnn._history import DivergenceError, History, divergence_message
-from dnn._mpi_start import (START_TIMEOUT_VARIABLE, STALL_WARNING_VARIABLE, start_limits,
+from dnn._mpi_waits import (START_TIMEOUT_VARIABLE, STALL_TIMEOUT_VARIABLE,
+                            STALL_WARNING_VARIABLE, StallWatch, stall_limits, start_limits,
                             wait_for_ranks)
 from dnn._sparse_input import is_sparse
 
 __all__ = ["DistributedError", "DistributedTraining", "START_TIMEOUT_VARIABLE",
-           "STALL_WARNING_VARIABLE", "agree", "checked_comm", "epoch_order", "sigint_flag",
-           "start_limits", "steps_per_epoch", "union_rows", "wait_for_ranks"]
+           "STALL_TIMEOUT_VARIABLE", "STALL_WARNING_VARIABLE", "agree", "checked_comm",
+           "epoch_order", "sigint_flag", "stall_limits", "start_limits", "steps_per_epoch",
+           "union_rows", "wait_for_ranks"]
 
 #: the methods a communicator must have (mpi4py's Intracomm)
 COMM_METHODS = ("Get_rank", "Get_size", "Allreduce", "allgather", "bcast", "Bcast", "Abort")
@@ -262,8 +269,9 @@ class DistributedTraining:
         rank, size = comm.Get_rank(), comm.Get_size()
         with contextlib.ExitStack() as stack:
             interrupted = stack.enter_context(sigint_flag())
-            failure = signature = m = None
+            failure = signature = m = limits = None
             try:
+                limits = stall_limits()
                 plan = fit_settings.fit_plan(self, *arguments)
                 X = plan.data[0]
                 if plan.settings["keep"] is not None and min(plan.settings["keep"]) < 1:
@@ -291,10 +299,10 @@ class DistributedTraining:
             _compare([item[0] for item in gathered])
             sizes = [item[1] for item in gathered]
             return self._distributed_epochs(comm, plan, sizes, arguments[3], verbose,
-                                            reinitialize, interrupted)
+                                            reinitialize, interrupted, limits)
 
     def _distributed_epochs(self, comm, plan, sizes, batch_size, verbose, reinitialize,
-                            interrupted):
+                            interrupted, limits):
         rank, size = comm.Get_rank(), comm.Get_size()
         engine = self._engine
         settings = plan.settings
@@ -313,9 +321,10 @@ class DistributedTraining:
                               else random.randrange(2 ** 63), root=0)
             history = self.history_ = History()
             self.stop_training = False
-            loop = _Loop(self, engine, self._engine_lock, self._scores, comm, plan, sizes,
-                         batch_size, seed, interrupted)
-            best = loop.run(history, verbose and rank == 0)
+            with StallWatch(comm, limits) as watch:
+                loop = _Loop(self, engine, self._engine_lock, self._scores, comm, plan, sizes,
+                             batch_size, seed, interrupted, watch)
+                best = loop.run(history, verbose and rank == 0)
         except _Agreed as agreed:
             raise agreed.error from None
         except BaseException as error:
@@ -336,8 +345,10 @@ class _Loop:
     """The epochs of one distributed fit (see the module's docstring)."""
 
     def __init__(self, network, engine, lock, scores, comm, plan, sizes, batch_size, seed,
-                 interrupted):
+                 interrupted, watch):
         self.network, self.engine, self.lock, self.comm = network, engine, lock, comm
+        self.watch = watch
+        self.epoch = None
         self.scores = scores
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.plan, self.sizes, self.seed = plan, sizes, seed
@@ -416,10 +427,12 @@ class _Loop:
             self.send[:] = 0
             self.send[n + 3] = 1
         self.send[n + 2] = 1 if self.interrupted[0] else 0
+        self.watch.enter("the step's Allreduce", self.epoch, k)
         self.comm.Allreduce(self.send, self.total)
+        self.watch.leave()
         total = self.total
         if total[n + 3] > 0:
-            _agree(self.comm, failure, "in a training step")
+            self._agree("the step's agreement on a failure", failure, "in a training step")
         if total[n + 2] > 0:
             raise _Agreed(KeyboardInterrupt())
         weight = float(total[n + 1])
@@ -446,6 +459,14 @@ class _Loop:
                                     self.engine.moments[1], rate, s["beta1"], s["beta2"],
                                     s["epsilon"], self.engine.step_count)
         return cost, weight
+
+    def _agree(self, watched, failure, when, payload=None):
+        """:func:`_agree` over the ranks, the wait watched as ``watched``."""
+        self.watch.enter(watched, self.epoch)
+        try:
+            return _agree(self.comm, failure, when, payload)
+        finally:
+            self.watch.leave()
 
     def _rows(self, order, k):
         start = k * self.batch
@@ -488,7 +509,9 @@ class _Loop:
         keys = sorted(scores)
         local = np.array([scores[key] * m for key in keys] + [m], dtype=np.float64)
         total = np.empty_like(local)
+        self.watch.enter("the validation scores' Allreduce", self.epoch)
         self.comm.Allreduce(local, total)
+        self.watch.leave()
         return {key: float(total[i] / total[-1]) for i, key in enumerate(keys)}
 
     def run(self, history, verbose):
@@ -504,7 +527,7 @@ class _Loop:
             bar = tqdm(total=self.plan.epochs, unit="epoch", desc=f"fit ({self.size} ranks)")
         try:
             for e in range(self.plan.epochs):
-                epoch = network.epochs_
+                epoch = self.epoch = network.epochs_
                 began = time.perf_counter()
                 rate = dnn_core.scheduled_rate(s["schedule"], s["learning_rate"],
                                                s["schedule_a"], s["schedule_b"], epoch)
@@ -550,8 +573,9 @@ class _Loop:
         except Exception as error:
             failure = error
         check = zlib.crc32(self.engine.parameters.view(np.uint8))
-        gathered = _agree(self.comm, failure, "in a callback",
-                          (stop, check, bool(self.interrupted[0])))
+        gathered = self._agree("the epoch's end (callbacks, stopping, parameters' checksum)",
+                               failure, "in a callback",
+                               (stop, check, bool(self.interrupted[0])))
         if any(item[2] for item in gathered):
             raise _Agreed(KeyboardInterrupt())
         if len({item[1] for item in gathered}) > 1:
@@ -573,6 +597,7 @@ class _Loop:
                     network.save(checkpoint[0])
                 except Exception as error:
                     failure = error
-            _agree(self.comm, failure, "writing the checkpoint (rank 0 writes it)")
+            self._agree("the checkpoint (rank 0 writes it)", failure,
+                        "writing the checkpoint (rank 0 writes it)")
         network.stop_training = stop
         return best, stop
