@@ -19,8 +19,10 @@ MODULES = ["_blas", "_activations", "_losses", "_dense", "_update", "_checks", "
 SANITIZE = os.environ.get("DNN_SANITIZE", "") not in ("", "0")
 
 # -fno-trapping-math lets gcc vectorize the selects (relu, leaky_relu),
-# -fno-math-errno the square roots (optimizers)
-compile_args = ["-O3", "-g0", "-fno-trapping-math", "-fno-math-errno"]
+# -fno-math-errno the square roots (optimizers); -ffp-contract=off: no fused
+# multiply-adds in the copies compiled for AVX2/AVX-512 (_optim.pyx), so every
+# CPU rounds alike
+compile_args = ["-O3", "-g0", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off"]
 link_args = []
 directives = {"boundscheck": False, "wraparound": False, "cdivision": True,
               "initializedcheck": False}
@@ -28,7 +30,7 @@ if SANITIZE:
     sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
     # -fno-wrapv: Python's own CFLAGS say -fwrapv, which would hide signed overflow
     compile_args = ["-O1", "-g", "-fno-omit-frame-pointer", "-fno-wrapv",
-                    "-fno-trapping-math", "-fno-math-errno", *sanitizers]
+                    "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off", *sanitizers]
     link_args = sanitizers
     directives.update(boundscheck=True, initializedcheck=True)
 
