@@ -1,11 +1,203 @@
-"""Per-unit moments of a batch cut into row shards (dnn_core/_batchnorm_moments):
-Chan et al.'s parallel (count, mean, M2) combined in shard order equal NumPy's
-mean and variance, weighted or not, for any cut."""
+"""Data-parallel steps of batch-normalized networks (dnn_core/_bn_shards.pyx):
+a batch cut into row shards, run in phases on the engine's pool, each batch-norm
+layer's statistics (Chan's parallel moments) and gradient sums combined over the
+shards in shard order, gives one thread's parameters, running statistics and
+cost trace to rounding (float64 1e-12), the same bits on every run with the
+same thread count."""
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
+import dnn
+from dnn import _threads
 from dnn_core import _batchnorm_moments
 from helpers import assert_close
+
+OPTIMIZERS = ["gd", "momentum", "adam"]
+
+
+def data(m=301, n=12, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal((m, n)) * 2 + 1).astype(dtype)
+    y = (X[:, 0] + 0.5 * X[:, 1] > 1.5).astype(np.float64)
+    return X, y
+
+
+def fitted(n_threads, optimizer="adam", dims=(12, 16, 8, 1), batch_norm=True, output="sigmoid",
+           X=None, y=None, dtype="float64", **fit):
+    if X is None:
+        X, y = data(dtype=dtype)
+    net = dnn.Network(list(dims), output=output, seed=4, n_threads=n_threads,
+                      batch_norm=batch_norm, dtype=dtype)
+    fit.setdefault("epochs", 4)
+    fit.setdefault("batch_size", 50)
+    fit.setdefault("learning_rate", 0.01 if optimizer == "adam" else 0.05)
+    history = net.fit(X, y, optimizer=optimizer, **fit)
+    return net, history
+
+
+def assert_same_fit(many, hn, one, h1, dtype=np.float64):
+    assert_close(many.flat_parameters, one.flat_parameters, dtype=dtype)
+    assert_close(many._engine.running_statistics, one._engine.running_statistics,
+                 dtype=dtype)
+    assert_close(hn.cost, h1.cost, dtype=dtype)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("n_threads", [2, 3, 7])
+@pytest.mark.parametrize("keep_prob", [None, 0.8])
+def test_bn_shards_give_one_threads_fit(optimizer, n_threads, keep_prob):
+    one, h1 = fitted(1, optimizer, keep_prob=keep_prob)
+    many, hn = fitted(n_threads, optimizer, keep_prob=keep_prob)
+    assert one._engine.train_shards == 1
+    assert many._engine.train_shards == n_threads
+    assert_same_fit(many, hn, one, h1)
+
+
+@pytest.mark.parametrize("batch_norm", [[True, False, True], [False, True, False],
+                                        [True, True, True], [False, False, True],
+                                        [True, False, False]])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_bn_on_some_or_all_hidden_layers(batch_norm, optimizer):
+    dims = (12, 10, 9, 7, 3)
+    X, y = data()
+    labels = (y + (X[:, 2] > 1)).astype(int)
+    fit = dict(dims=dims, batch_norm=batch_norm, output="softmax", X=X, y=labels,
+               keep_prob=[0.9, 1.0, 0.8])
+    one, h1 = fitted(1, optimizer, **fit)
+    many, hn = fitted(3, optimizer, **fit)
+    assert many._engine.train_shards == 3
+    assert_same_fit(many, hn, one, h1)
+
+
+@pytest.mark.parametrize("fit", [
+    dict(batch_size=None),                       # full batch: rows gathered once
+    dict(shuffle=False),                         # consecutive rows read in place
+    dict(l2=0.3),                                # l2 added once, by shard 0
+    dict(sample_weight=np.linspace(0, 3, 301)),  # weighted statistics, some weights zero
+    dict(sample_weight=np.r_[np.zeros(40), np.ones(261)], shuffle=False,
+         batch_size=20),                         # whole shards and batches of zero weight
+    dict(batch_size=7),                          # batches not divisible by the shards
+    dict(batch_size=5, epochs=2),                # shards of 2 or 3 rows
+    dict(batch_size=64, epochs=3),               # last batch (45 rows) and shards uneven
+])
+def test_bn_shards_equal_one_thread_in_every_mode(fit):
+    one, h1 = fitted(1, "momentum", **fit)
+    many, hn = fitted(3, "momentum", **fit)
+    assert many._engine.train_shards == 3 or fit.get("batch_size") == 5
+    assert_same_fit(many, hn, one, h1)
+
+
+def test_batches_smaller_than_the_shard_count():
+    """301 rows in batches of 8: four shards of two rows, and the epoch's last
+    batch of 5 rows (one shard idle); an engine asked for more shards than a
+    batch has rows uses one row a shard."""
+    one, h1 = fitted(1, "adam", batch_size=8, epochs=2)
+    many, hn = fitted(4, "adam", batch_size=8, epochs=2)
+    assert many._engine.train_shards == 4
+    assert_same_fit(many, hn, one, h1)
+    from dnn_core._engine import Engine
+    X, y = data(m=10)
+    results = []
+    for n_threads in (1, 6):
+        engine = Engine([12, 5, 1], [0], 0, 0.01, np.float64, seed=1)
+        engine.enable_batch_norm([True])
+        engine.parameters[:] = np.random.default_rng(3).standard_normal(engine.size) * 0.3
+        engine.gamma(1)[...] = 1
+        costs = np.zeros(3)
+        engine.train(X, y[:, None], None, batch_size=10, shuffle=1, epochs=3, optimizer=2,
+                     learning_rate=0.01, costs=costs, seconds=np.zeros(3),
+                     n_threads=n_threads)
+        assert engine.train_shards == min(n_threads, 5)
+        results.append((engine.parameters.copy(), engine.running_statistics.copy(), costs))
+    for a, b in zip(results[1], results[0]):
+        assert_close(a, b)
+
+
+def test_sparse_input_with_batch_norm_above_layer_one():
+    rng = np.random.default_rng(0)
+    X = sp.random(301, 40, density=0.15, format="csr", random_state=0,
+                  data_rvs=rng.standard_normal)
+    y = (np.asarray(X[:, :4].sum(axis=1)).ravel() > 0).astype(np.float64)
+    fit = dict(dims=(40, 16, 8, 1), batch_norm=[False, True], X=X, y=y, keep_prob=0.9)
+    one, h1 = fitted(1, "adam", **fit)
+    many, hn = fitted(2, "adam", **fit)
+    assert many._engine.train_shards == 2
+    assert_same_fit(many, hn, one, h1)
+    dense, hd = fitted(2, "adam", **{**fit, "X": X.toarray()})
+    assert_same_fit(many, hn, dense, hd)
+
+
+def test_the_same_thread_count_gives_the_same_bits():
+    for keep_prob in (None, 0.7):
+        first, h1 = fitted(3, "adam", keep_prob=keep_prob, batch_size=37)
+        again, h2 = fitted(3, "adam", keep_prob=keep_prob, batch_size=37)
+        np.testing.assert_array_equal(again.flat_parameters, first.flat_parameters)
+        np.testing.assert_array_equal(again._engine.running_statistics,
+                                      first._engine.running_statistics)
+        np.testing.assert_array_equal(h2.cost, h1.cost)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_float32_bn_shards_stay_close_to_one_thread(optimizer):
+    fit = dict(dtype="float32", epochs=2, keep_prob=0.9)
+    one, h1 = fitted(1, optimizer, **fit)
+    many, hn = fitted(2, optimizer, **fit)
+    assert many._engine.train_shards == 2
+    assert_same_fit(many, hn, one, h1, dtype=np.float32)
+
+
+def test_bn_shards_are_not_a_one_thread_fit_in_disguise():
+    """The sharded fit moves: its parameters and running statistics differ
+    from the initial ones and from those of a network without batch norm."""
+    plain, _ = fitted(2, "adam", batch_norm=False)
+    many, _ = fitted(2, "adam")
+    fresh = dnn.Network([12, 16, 8, 1], seed=4, batch_norm=True)
+    assert many.flat_parameters.shape != plain.flat_parameters.shape
+    stats = many._engine.running_statistics
+    assert np.all(np.isfinite(stats))
+    assert not np.allclose(stats, fresh._engine.running_statistics)
+    net, _ = fitted(2, "adam", epochs=0)
+    assert not np.allclose(many.flat_parameters, net.flat_parameters)
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_divergence_under_shards_is_one_threads(batch_norm):
+    """A step whose parameters overflow diverges as with one thread: the same
+    error, back to the same best state (running statistics included); so does
+    a first step whose Z overflows (a NaN cost is not a skipped batch)."""
+    X, y = data()
+    outcomes = []
+    for n_threads in (1, 3):
+        net = dnn.Network([12, 16, 8, 1], seed=4, n_threads=n_threads, batch_norm=batch_norm)
+        net.fit(X, y, epochs=2, batch_size=50, optimizer="adam", learning_rate=0.01)
+        with pytest.raises(dnn.DivergenceError):
+            net.fit(X, y, epochs=3, batch_size=50, optimizer="gd", learning_rate=1e305)
+        with pytest.raises(dnn.DivergenceError):
+            dnn.Network([12, 16, 8, 1], seed=4, n_threads=n_threads,
+                        batch_norm=batch_norm).fit(X * 1e307, y, epochs=1, batch_size=50)
+        outcomes.append((net.flat_parameters, net._engine.running_statistics))
+    assert_close(outcomes[1][0], outcomes[0][0])
+    assert_close(outcomes[1][1], outcomes[0][1])
+
+
+def test_default_threads_shard_bn_networks_by_their_work():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    cpus = _threads.usable_cpus()
+    big, small = [784, 256, 128, 10], [784, 64, 64, 10]
+    with threadpoolctl.threadpool_limits(cpus, user_api="blas"):
+        assert _threads.shard_count(big, 128, batch_norm=True) == min(cpus, 2)   # 15 M a shard
+        assert _threads.shard_count(small, 128, batch_norm=True) == 1            # 3.5 M
+        assert _threads.shard_count(small, 128) == min(cpus, 3)   # without batch norm it shards
+    assert _threads.shard_count(small, 128, n_threads=2, batch_norm=True) == 2
+    assert _threads.shard_count(big, 128, n_threads=1, batch_norm=True) == 1
+    # n_threads=1 never shards, n_threads=k forces k, None follows shard_count
+    X, y = data(m=256, n=784)
+    for n_threads, expected in ((1, 1), (2, 2), (None, _threads.shard_count(
+            [784, 256, 1], 128, batch_norm=True))):
+        net = dnn.Network([784, 256, 1], seed=0, n_threads=n_threads, batch_norm=True)
+        net.fit(X, y, epochs=1, batch_size=128)
+        assert net._engine.train_shards == expected
 
 
 def test_chan_moments_equal_numpy_for_any_cut():

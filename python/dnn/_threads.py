@@ -8,7 +8,8 @@ import threading
 # the import lock left the child deadlocked on it)
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["THREADED_GEMM_WORK", "SHARD_WORK", "thread_count", "shard_count",
+__all__ = ["THREADED_GEMM_WORK", "SHARD_WORK", "BATCH_NORM_SHARD_WORK", "thread_count",
+           "shard_count",
            "usable_cpus", "limit"]
 
 #: multiply-adds per GEMM from which a fit uses more than one BLAS thread: a
@@ -23,6 +24,15 @@ THREADED_GEMM_WORK = 1e8
 #: condition variable, measured ~65 us a job on this 2-core machine)
 SHARD_WORK = 2e6
 
+#: the same cut-off for a network with batch norm, whose step runs as 2 K + 2
+#: pool jobs for K batch-norm layers instead of 2 (dnn_core/_bn_shards.pyx:
+#: each layer's statistics, and its gradient sums, combined between two jobs);
+#: measured with benchmarks/bench_shards.py (2 threads, batch 128, adam,
+#: float32, a loaded 2-core machine; benchmarks/README.md): [784, 256, 128, 10]
+#: (15 M a shard) 1.26-1.35x of one thread (min), [784, 192, 128, 10] (11 M)
+#: 0.87-0.91x, [784, 64, 64, 10] (3.5 M) 0.85-0.87x
+BATCH_NORM_SHARD_WORK = 12e6
+
 
 def usable_cpus():
     """The CPUs this process may run on (its affinity mask), at least 1."""
@@ -32,19 +42,23 @@ def usable_cpus():
         return os.cpu_count() or 1
 
 
-def shard_count(layer_dims, batch, n_threads=None, shardable=True, sparse=False):
+def shard_count(layer_dims, batch, n_threads=None, shardable=True, sparse=False,
+                batch_norm=False):
     """Row shards of each training step (threads of the engine's pool) for a fit
     of ``layer_dims`` on batches of ``batch`` rows.
 
     ``n_threads`` when given (at most one shard per two rows); else the usable
     CPUs, no more than a BLAS limit set with threadpoolctl (or
     OPENBLAS_NUM_THREADS), and fewer where a shard's forward pass would fall
-    below :data:`SHARD_WORK` multiply-adds. 1 when not ``shardable`` (batch
-    norm: its steps run in one thread), and for a ``sparse`` (CSR) X unless
-    ``n_threads`` is given: each shard then clears and sums a dense
-    ``n1 x n_features`` gradient of layer 1, which cost more than the rows
-    saved (benchmarks/bench_shards.py's sparse epoch: 1.02-1.04x of one thread
-    for twice the CPU lightly loaded, 0.64x loaded).
+    below :data:`SHARD_WORK` multiply-adds, or :data:`BATCH_NORM_SHARD_WORK`
+    for a network with ``batch_norm`` (its step runs in phases on the pool,
+    each batch-norm layer's statistics and gradient sums combined over the
+    shards between two of them: more wake-ups a step). 1 when not
+    ``shardable``, and for a ``sparse`` (CSR) X unless ``n_threads`` is given:
+    each shard then clears and sums a dense ``n1 x n_features`` gradient of
+    layer 1, which cost more than the rows saved (benchmarks/bench_shards.py's
+    sparse epoch: 1.02-1.04x of one thread for twice the CPU lightly loaded,
+    0.64x loaded).
     """
     if not shardable:
         return 1
@@ -54,7 +68,8 @@ def shard_count(layer_dims, batch, n_threads=None, shardable=True, sparse=False)
         return 1
     per_row = sum(layer_dims[l] * layer_dims[l - 1] for l in range(1, len(layer_dims)))
     cap = min(usable_cpus(), _blas_threads.current_limit())
-    return max(1, min(cap, batch // 2, int(per_row * batch // SHARD_WORK)))
+    work = BATCH_NORM_SHARD_WORK if batch_norm else SHARD_WORK
+    return max(1, min(cap, batch // 2, int(per_row * batch // work)))
 
 
 def thread_count(layer_dims, batch, n_threads=None):
