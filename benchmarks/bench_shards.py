@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import dnn
+from dnn_core import _pool
 
 
 def workload(name, rows):
@@ -49,10 +50,18 @@ def workload(name, rows):
     return [n_x, 256, 128, 10], X, y, {}
 
 
-def epoch_seconds(dims, X, y, fit, n_threads, batch_norm=False):
+def epoch_seconds(dims, X, y, fit, n_threads, batch_norm=False, jobs=None):
+    """The second epoch's seconds and the shards used; with ``jobs`` (a dict), the
+    fit's pool jobs per step and how many of them found the pool busy, into it."""
     net = dnn.Network(dims, output="softmax", dtype="float32", seed=0, n_threads=n_threads,
                       batch_norm=batch_norm)
+    before = _pool.busy_jobs()
     history = net.fit(X, y, epochs=2, batch_size=128, optimizer="adam", **fit)
+    after = _pool.busy_jobs()
+    if jobs is not None:
+        steps = 2 * -(-X.shape[0] // 128)
+        jobs["per_step"] = (after[0] - before[0]) / steps
+        jobs["busy"] = after[1] - before[1]
     return history.seconds[-1], net._engine.train_shards
 
 
@@ -103,15 +112,16 @@ def batch_norm_section(args):
     columns = (1, None, forced)
     print("| batch norm network | 1 thread s (min / median) | default: shards, s "
           f"(min / median), speed-up | {forced} shards: s (min / median), speed-up "
-          "(min / median) |")
-    print("|---|---:|---:|---:|")
+          "(min / median) | its pool jobs a step, busy |")
+    print("|---|---:|---:|---:|---:|")
     for spec in args.bn_dims or ["784,256,128,10", "784,64,64,10"]:
         dims = [int(n) for n in spec.split(",")]
         times = {c: [] for c in columns}
-        shards = {}
+        shards, jobs = {}, {}
         for _ in range(args.rounds):
             for n_threads in columns:
-                seconds, used = epoch_seconds(dims, X, y, {}, n_threads, batch_norm=True)
+                seconds, used = epoch_seconds(dims, X, y, {}, n_threads, batch_norm=True,
+                                              jobs=jobs if n_threads == forced else None)
                 times[n_threads].append(seconds)
                 shards[n_threads] = used
         one = times[1]
@@ -121,7 +131,8 @@ def batch_norm_section(args):
                     f"{min(one) / min(times[c]):.2f} / "
                     f"{statistics.median(one) / statistics.median(times[c]):.2f}")
         print(f"| {dims} | {min(one):.3f} / {statistics.median(one):.3f} | "
-              f"{shards[None]}: {cell(None)} | {cell(forced)} |", flush=True)
+              f"{shards[None]}: {cell(None)} | {cell(forced)} | {jobs['per_step']:.0f}, "
+              f"{jobs['busy']} |", flush=True)
 
 
 if __name__ == "__main__":
