@@ -20,8 +20,10 @@ Workloads (random data; the time does not depend on the values):
   ``--bn-dims`` (default [784, 256, 128, 10] and [784, 64, 64, 10]) relu/softmax
   with batch norm on every hidden layer, batch 128, adam; three columns taking
   turns: n_threads=1, the default (None: dnn._threads.shard_count's choice,
-  BATCH_NORM_SHARD_WORK) and 2 (or ``--threads``). Each sharded step runs as
-  2 K + 2 pool jobs for K batch-norm layers (dnn_core/_bn_shards.pyx).
+  from (K + 1) SHARD_WORK a shard) and 2 (or ``--threads``). Each sharded step
+  runs as 2 K + 2 pool jobs for K batch-norm layers (dnn_core/_bn_shards.pyx):
+  the last column gives the jobs a step of the 2-shard fit and how many found
+  the pool busy (run in the caller alone).
 
 Reported: seconds of the second epoch (min and median over rounds) and the
 speed-up over one thread.

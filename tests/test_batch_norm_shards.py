@@ -206,15 +206,17 @@ def test_default_threads_shard_bn_networks_by_their_work():
     cpus = _threads.usable_cpus()
     big, small = [784, 256, 128, 10], [784, 64, 64, 10]
     with threadpoolctl.threadpool_limits(cpus, user_api="blas"):
-        assert _threads.shard_count(big, 128, batch_norm=True) == min(cpus, 2)   # 15 M a shard
-        assert _threads.shard_count(small, 128, batch_norm=True) == 1            # 3.5 M
+        # two batch-norm layers: from 3 x SHARD_WORK (6 M) a shard
+        assert _threads.shard_count(big, 128, batch_norm=2) == min(cpus, 5)     # 30 M a batch
+        assert _threads.shard_count(small, 128, batch_norm=2) == 1              # 7 M
+        assert _threads.shard_count(small, 128, batch_norm=1) == 1              # 4 M: 1.75
         assert _threads.shard_count(small, 128) == min(cpus, 3)   # without batch norm it shards
-    assert _threads.shard_count(small, 128, n_threads=2, batch_norm=True) == 2
-    assert _threads.shard_count(big, 128, n_threads=1, batch_norm=True) == 1
+    assert _threads.shard_count(small, 128, n_threads=2, batch_norm=2) == 2
+    assert _threads.shard_count(big, 128, n_threads=1, batch_norm=2) == 1
     # n_threads=1 never shards, n_threads=k forces k, None follows shard_count
     X, y = data(m=256, n=784)
     for n_threads, expected in ((1, 1), (2, 2), (None, _threads.shard_count(
-            [784, 256, 1], 128, batch_norm=True))):
+            [784, 256, 1], 128, batch_norm=1))):
         net = dnn.Network([784, 256, 1], seed=0, n_threads=n_threads, batch_norm=True)
         net.fit(X, y, epochs=1, batch_size=128)
         assert net._engine.train_shards == expected

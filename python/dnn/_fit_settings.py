@@ -79,10 +79,10 @@ def fit_plan(network, X, y, epochs, batch_size, optimizer, learning_rate, l2, ke
     if registry.OUTPUTS[network.output].target == "continuous":
         settings["target_scale"] = fit_loop.target_scale(T)
     # row shards of each step on the engine's threads (batch norm: in phases, from
-    # a larger step; a sparse X only when n_threads is asked for)
+    # a larger step, by its number of batch-norm layers; a sparse X only when n_threads is asked for)
     settings["n_threads"] = threads.shard_count(
         network.layer_dims, settings["batch_size"], network.n_threads,
-        sparse=is_sparse(X), batch_norm=any(network.batch_norm))
+        sparse=is_sparse(X), batch_norm=sum(network.batch_norm))
     if checkpoint is not None:
         checkpoint = (writable_path(checkpoint, "checkpoint"),
                       check.positive_int(checkpoint_every, "checkpoint_every"))

@@ -8,8 +8,7 @@ import threading
 # the import lock left the child deadlocked on it)
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["THREADED_GEMM_WORK", "SHARD_WORK", "BATCH_NORM_SHARD_WORK", "thread_count",
-           "shard_count",
+__all__ = ["THREADED_GEMM_WORK", "SHARD_WORK", "thread_count", "shard_count",
            "usable_cpus", "limit"]
 
 #: multiply-adds per GEMM from which a fit uses more than one BLAS thread: a
@@ -24,14 +23,14 @@ THREADED_GEMM_WORK = 1e8
 #: condition variable, measured ~65 us a job on this 2-core machine)
 SHARD_WORK = 2e6
 
-#: the same cut-off for a network with batch norm, whose step runs as 2 K + 2
-#: pool jobs for K batch-norm layers instead of 2 (dnn_core/_bn_shards.pyx:
-#: each layer's statistics, and its gradient sums, combined between two jobs);
-#: measured with benchmarks/bench_shards.py (2 threads, batch 128, adam,
-#: float32, a loaded 2-core machine; benchmarks/README.md): [784, 256, 128, 10]
-#: (15 M a shard) 1.26-1.35x of one thread (min), [784, 192, 128, 10] (11 M)
-#: 0.87-0.91x, [784, 64, 64, 10] (3.5 M) 0.85-0.87x
-BATCH_NORM_SHARD_WORK = 12e6
+# A network with K batch-norm layers shards from K + 1 times SHARD_WORK (see
+# shard_count): its step runs as 2 K + 2 pool jobs instead of 2
+# (dnn_core/_bn_shards.pyx: each layer's statistics, and its gradient sums,
+# combined between two jobs). Measured with benchmarks/bench_shards.py (2 threads,
+# batch 128, adam, float32, K = 2: from 6 M; benchmarks/README.md), quiet machine:
+# [784, 64, 64, 10] (3.5 M a shard) 0.94x of one thread, [784, 128, 64, 10] (6.9 M)
+# 1.08-1.13x, [784, 256, 128, 10] (15 M) 1.27-1.33x; with two other processes
+# busy: 6.9 M 0.91-0.94x (min), 15 M 1.26-1.35x (min) but 0.90-0.97x (median).
 
 
 def usable_cpus():
@@ -43,17 +42,17 @@ def usable_cpus():
 
 
 def shard_count(layer_dims, batch, n_threads=None, shardable=True, sparse=False,
-                batch_norm=False):
+                batch_norm=0):
     """Row shards of each training step (threads of the engine's pool) for a fit
     of ``layer_dims`` on batches of ``batch`` rows.
 
     ``n_threads`` when given (at most one shard per two rows); else the usable
     CPUs, no more than a BLAS limit set with threadpoolctl (or
     OPENBLAS_NUM_THREADS), and fewer where a shard's forward pass would fall
-    below :data:`SHARD_WORK` multiply-adds, or :data:`BATCH_NORM_SHARD_WORK`
-    for a network with ``batch_norm`` (its step runs in phases on the pool,
-    each batch-norm layer's statistics and gradient sums combined over the
-    shards between two of them: more wake-ups a step). 1 when not
+    below :data:`SHARD_WORK` multiply-adds, times ``batch_norm + 1`` for a
+    network with ``batch_norm`` batch-normalized layers (its step runs in 2 K + 2
+    phases on the pool instead of 2, each batch-norm layer's statistics and
+    gradient sums combined over the shards between two of them). 1 when not
     ``shardable``, and for a ``sparse`` (CSR) X unless ``n_threads`` is given:
     each shard then clears and sums a dense ``n1 x n_features`` gradient of
     layer 1, which cost more than the rows saved (benchmarks/bench_shards.py's
@@ -68,7 +67,7 @@ def shard_count(layer_dims, batch, n_threads=None, shardable=True, sparse=False,
         return 1
     per_row = sum(layer_dims[l] * layer_dims[l - 1] for l in range(1, len(layer_dims)))
     cap = min(usable_cpus(), _blas_threads.current_limit())
-    work = BATCH_NORM_SHARD_WORK if batch_norm else SHARD_WORK
+    work = SHARD_WORK * (1 + int(batch_norm))
     return max(1, min(cap, batch // 2, int(per_row * batch // work)))
 
 
