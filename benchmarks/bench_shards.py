@@ -35,7 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import dnn
-from dnn_core import _pool
+import dnn_core
 
 
 def workload(name, rows):
@@ -57,9 +57,9 @@ def epoch_seconds(dims, X, y, fit, n_threads, batch_norm=False, jobs=None):
     fit's pool jobs per step and how many of them found the pool busy, into it."""
     net = dnn.Network(dims, output="softmax", dtype="float32", seed=0, n_threads=n_threads,
                       batch_norm=batch_norm)
-    before = _pool.busy_jobs()
+    before = dnn_core.busy_jobs()
     history = net.fit(X, y, epochs=2, batch_size=128, optimizer="adam", **fit)
-    after = _pool.busy_jobs()
+    after = dnn_core.busy_jobs()
     if jobs is not None:
         steps = 2 * -(-X.shape[0] // 128)
         jobs["per_step"] = (after[0] - before[0]) / steps

@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 import dnn
+import dnn_core
 from dnn import _threads
 from dnn_core import _batchnorm_moments
 from helpers import assert_close
@@ -187,18 +188,17 @@ def test_a_sharded_step_is_2k_plus_2_pool_jobs(batch_norm, jobs_a_step):
     """Without batch norm: the gradients and the update; with K batch-norm layers:
     K forward phases, the turn (rest of the forward, the cost, backward to the last
     BN layer), K - 1 backward phases, the last one down to layer 1, the update."""
-    from dnn_core import _pool
     X, y = data()
     net = dnn.Network([12, 16, 8, 1], seed=4, n_threads=2, batch_norm=batch_norm)
-    before, _ = _pool.busy_jobs()
+    before, _ = dnn_core.busy_jobs()
     net.fit(X, y, epochs=2, batch_size=50)       # 7 steps an epoch (the last of 1 row)
-    after, _ = _pool.busy_jobs()
+    after, _ = dnn_core.busy_jobs()
     assert net._engine.train_shards == 2
     assert after - before == jobs_a_step * 7 * 2
-    before, _ = _pool.busy_jobs()
+    before, _ = dnn_core.busy_jobs()
     dnn.Network([12, 16, 8, 1], seed=4, n_threads=1, batch_norm=batch_norm).fit(
         X, y, epochs=2, batch_size=50)
-    assert _pool.busy_jobs()[0] == before
+    assert dnn_core.busy_jobs()[0] == before
 
 
 def test_default_threads_shard_bn_networks_by_their_work():
