@@ -201,6 +201,42 @@ def test_a_sharded_step_is_2k_plus_2_pool_jobs(batch_norm, jobs_a_step):
     assert dnn_core.busy_jobs()[0] == before
 
 
+def test_fork_while_a_sharded_bn_fit_runs_never_hangs(tmp_path):
+    """A fork between two of a step's phases: the prepare handler takes the pool
+    between jobs, the parent's next job finds it busy and runs in the caller (the
+    same results), the child starts with an empty pool."""
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import os, threading
+        import numpy as np
+        import dnn
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((4000, 64)); y = (X[:, 0] > 0).astype(float)
+        net = dnn.Network([64, 128, 64, 1], seed=0, n_threads=2, batch_norm=True)
+        fit = threading.Thread(target=net.fit, args=(X, y), kwargs=dict(epochs=6, batch_size=64))
+        fit.start()
+        for _ in range(15):
+            pid = os.fork()
+            if pid == 0:
+                child = dnn.Network([64, 32, 1], seed=1, n_threads=2, batch_norm=True)
+                child.fit(X[:500], y[:500], epochs=1, batch_size=100)
+                os._exit(0 if np.isfinite(child.flat_parameters).all() else 1)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+        fit.join()
+        one = dnn.Network([64, 128, 64, 1], seed=0, n_threads=1, batch_norm=True)
+        one.fit(X, y, epochs=6, batch_size=64)
+        gap = np.abs(one.flat_parameters - net.flat_parameters).max()
+        print(net._engine.train_shards, gap < 1e-12 * np.abs(one.flat_parameters).max())
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)     # not the source tree: it would shadow
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2 True"
+
+
 def test_default_threads_shard_bn_networks_by_their_work():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     cpus = _threads.usable_cpus()
