@@ -13,7 +13,8 @@ from setuptools import Extension, setup
 
 MODULES = ["_blas", "_activations", "_losses", "_dense", "_update", "_checks", "_optim",
            "_layout", "_rows", "_passes", "_train", "_floor", "_engine", "_batchnorm",
-           "_sparse", "_sparse_rows", "_pool", "_shards", "_intake", "_call", "_dual",
+           "_sparse", "_sparse_rows", "_pool", "_shards", "_batchnorm_moments",
+           "_bn_shards", "_intake", "_call", "_dual",
            "sparse_kernels"]
 
 SANITIZE = os.environ.get("DNN_SANITIZE", "") not in ("", "0")

@@ -29,9 +29,13 @@ The public names (everything in ``__all__``) are what ``dnn`` uses; the
   ``batch_norm_backward``, ``batch_norm_fold``: one batch-normalization
   layer's kernels over ``(units, examples)`` C-contiguous arrays (see each
   one's docstring).
+- ``busy_jobs()``: ``(jobs, busy)``, the engine's pool jobs of more than one
+  task run so far in this process and how many of them found the pool busy (a
+  sharded step is 2 jobs, 2 K + 2 with K batch-norm layers; benchmarks count
+  them).
 """
 from dnn_core import (_activations, _batchnorm, _blas, _checks, _dense, _losses, _optim,
-                      _update, registry, sparse_kernels)
+                      _pool, _update, registry, sparse_kernels)
 from dnn_core._engine import Engine
 from dnn_core._floor import gemm_floor
 from dnn_core._dual import DualLayer
@@ -60,6 +64,7 @@ batch_norm_train_forward = _batchnorm.train_forward
 batch_norm_inference_forward = _batchnorm.inference_forward
 batch_norm_backward = _batchnorm.backward
 batch_norm_fold = _batchnorm.fold
+busy_jobs = _pool.busy_jobs
 
 __all__ = [
     "ACTIVATIONS", "LOSSES", "dense_forward", "dense_backward", "activation_forward",
@@ -67,4 +72,5 @@ __all__ = [
     "sgd_update", "value_summary", "has_nonfinite", "rows_beyond", "Engine", "optimizer_step",
     "scheduled_rate", "batch_norm_train_forward", "batch_norm_inference_forward",
     "batch_norm_backward", "batch_norm_fold", "gemm_floor", "sparse_kernels", "DualLayer",
+    "busy_jobs",
 ]

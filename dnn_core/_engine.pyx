@@ -248,6 +248,7 @@ cdef class Engine:
         self._running = np.zeros(self.arch.state_size, dtype=self.dtype)
         self._running_snapshot = np.zeros(self.arch.state_size, dtype=self.dtype)
         self.train_ws = self.infer_ws = None
+        self.shard_set = None
         for l in range(1, L):
             if flags[l - 1]:
                 self.running_var(l)[...] = 1
@@ -384,19 +385,23 @@ cdef class Engine:
                             bint dropout, object X) except -1:
         """call.shards: the row shards of training steps on batches of ``batch`` rows with
         ``n_threads`` (made once and reused), or NULL where one thread trains:
-        n_threads 1, fewer than two rows a shard, or batch norm (its statistics
-        are the whole batch's). Dropout (masks drawn per row from the step's
-        key) and a CSR X (each shard gathers its rows; X: the call's
-        SparseInput) shard. Call after _prepare."""
+        n_threads 1, fewer than two rows a shard, or the dual form. Dropout
+        (masks drawn per row from the step's key), a CSR X (each shard gathers
+        its rows; X: the call's SparseInput) and batch norm (in phases, its
+        statistics combined over the shards: _bn_shards) shard. Call after
+        _prepare."""
         call.shards = NULL
         self.train_shards = 1
         n_threads = min(n_threads, batch // 2)
-        if n_threads < 2 or self.arch.state_size > 0 or self.arch.layers[1].dual:
+        if n_threads < 2 or self.arch.layers[1].dual:
             return 0
         if (self.shard_set is None or self.shard_set.batch != batch
                 or self.shard_set.shards.n != n_threads or self.shard_set.dropout != dropout):
             self.shard_set = ShardSet(self.layer_dims, batch, n_threads, n_threads,
                                       self.dtype, self.arch.size, dropout)
+            if self.arch.state_size > 0:
+                # batch norm: each shard's workspaces and sums (_bn_shards)
+                self.shard_set.add_batch_norm(&self.arch)
         self.shard_set.use_input(X if self.arch.layers[1].kind == SPARSE_DENSE else None,
                                  self.arch.layers[1].n)
         call.shards = self.shard_set.bind(&self.arch, &self.buf)
@@ -457,7 +462,7 @@ cdef class Engine:
         snapshot (the lowest-cost state so far) over from the previous call,
         as the calls of one fit epoch by epoch do.
         n_threads: row shards of each step run on the engine's pool (1: this
-        thread only); used only without batch norm, and with at least two rows
+        thread only); with batch norm too (in phases: _bn_shards), with at least two rows
         per shard. The parameters reached depend on
         n_threads (the order of the gradient's sums), never on timing.
         """

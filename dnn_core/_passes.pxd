@@ -36,3 +36,32 @@ cdef double data_gradients(const Architecture *arch, Buffers *buf, floating *P,
                            floating *G, const Rows *X, const floating *T,
                            const int64_t *labels, const floating *W, Py_ssize_t m,
                            double l2) noexcept nogil
+
+# One layer's pieces, for passes that run a network in phases (_bn_shards)
+from dnn_core._layout cimport Layer
+from dnn_core._sparse_rows cimport SparseRows
+
+cdef void dropout_forward(const MaskDraw *draw, int l, double keep, Py_ssize_t n,
+                          Py_ssize_t m, const floating *A, floating *mask,
+                          floating *dropped) noexcept nogil
+
+cdef bint dense_layer_forward(const Layer *layer, double slope, const floating *P,
+                              const floating *A_prev, BLAS_Trans ta, blas_int lda,
+                              blas_int m, floating *ws, double *work) noexcept nogil
+
+cdef void dense_layer_backward(const Layer *layer, double slope, floating *P, floating *G,
+                               floating *dA, const floating *A_prev, BLAS_Trans ta,
+                               blas_int lda, blas_int m, floating *ws,
+                               const Buffers *buf, bint with_dropout, double inv_m,
+                               double l2, double fused_rate,
+                               floating *dA_prev) noexcept nogil
+
+cdef bint sparse_dense_layer_forward(const Layer *layer, double slope, const floating *P,
+                                     SparseRows *batch, blas_int m, floating *ws,
+                                     double *work) noexcept nogil
+
+cdef void sparse_dense_layer_backward(const Layer *layer, double slope, floating *P,
+                                      floating *G, floating *dA, SparseRows *batch,
+                                      blas_int m, floating *ws, const Buffers *buf,
+                                      bint with_dropout, double inv_m, double l2,
+                                      double fused_rate) noexcept nogil

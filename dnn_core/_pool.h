@@ -43,6 +43,11 @@ typedef struct {
     long seen;                    /* the generation of the last job it saw */
 } dnn_worker_t;
 
+/* Jobs of more than one task run so far, and of those the ones the caller ran
+ * alone because the pool was busy (benchmarks and tests count a step's jobs). */
+static long dnn_pool_jobs_run;
+static long dnn_pool_jobs_busy;
+
 static dnn_pool_t dnn_pool = {
     PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
     PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
@@ -132,7 +137,11 @@ static int dnn_pool_run(dnn_task task, void *context, int n_tasks)
 {
     dnn_pool_t *pool = &dnn_pool;
     int i, workers;
+    if (n_tasks > 1)
+        __atomic_fetch_add(&dnn_pool_jobs_run, 1, __ATOMIC_RELAXED);
     if (n_tasks <= 1 || pthread_mutex_trylock(&pool->busy) != 0) {
+        if (n_tasks > 1)
+            __atomic_fetch_add(&dnn_pool_jobs_busy, 1, __ATOMIC_RELAXED);
         for (i = 0; i < n_tasks; i++)
             task(context, i);
         return 1;
@@ -158,6 +167,13 @@ static int dnn_pool_run(dnn_task task, void *context, int n_tasks)
     pthread_mutex_unlock(&pool->mutex);
     pthread_mutex_unlock(&pool->busy);
     return workers + 1;
+}
+
+/* The job counts above (jobs of more than one task; of those, busy). */
+static void dnn_pool_job_counts(long *jobs, long *busy)
+{
+    *jobs = __atomic_load_n(&dnn_pool_jobs_run, __ATOMIC_RELAXED);
+    *busy = __atomic_load_n(&dnn_pool_jobs_busy, __ATOMIC_RELAXED);
 }
 
 /* Workers started so far (the caller not counted). */

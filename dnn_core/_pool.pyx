@@ -15,6 +15,7 @@ cdef extern from "_pool.h" nogil:
     int DNN_POOL_MAX_WORKERS
     int dnn_pool_run(dnn_task task, void *context, int n_tasks)
     int pool_size "dnn_pool_size"()
+    void job_counts "dnn_pool_job_counts"(long *jobs, long *busy)
     void dnn_pool_init()
 
 cdef extern from "<pthread.h>" nogil:
@@ -46,6 +47,16 @@ cdef int check_tasks(int n_tasks, str name) except -1:
 def size():
     """Worker threads started so far in this process (the callers not counted)."""
     return pool_size()
+
+
+def busy_jobs():
+    """``(jobs, busy)``: jobs of more than one task run so far in this process, and
+    how many of them the caller ran alone because the pool was busy (another
+    caller's job). A sharded training step is 2 jobs, 2 K + 2 with K batch-norm
+    layers (_bn_shards)."""
+    cdef long jobs, busy
+    job_counts(&jobs, &busy)
+    return jobs, busy
 
 
 # ---------------------------------------------------------------------------

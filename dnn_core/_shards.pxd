@@ -15,12 +15,22 @@ cdef struct Shard:
     double cost                    # the shard's cost summed over its rows (weighted)
     double weight                  # its rows' total weight (rows, unweighted)
     bint bad                       # some Z was not finite
+    # batch norm (_bn_shards): where the shard's forward reads its rows, and its
+    # per-unit sums: [weight, sum of squared weights, a (widest,), b (widest,)]
+    const void *xb
+    blas_int ldx
+    double *norm
 
 
 cdef struct Shards:
     int n                          # shards (>= 2 when used)
     int n_threads                  # tasks on the pool (<= n)
     Shard *shard                   # (n,)
+    # batch norm (_bn_shards), NULL without: the batch's mean and 1 / sqrt(var + eps)
+    # of each batch-norm layer (at its stats_off, as the running statistics), and
+    # the shards' sums combined ([weight, squares, a (widest,), b (widest,)])
+    double *norm_stats
+    double *norm_sums
 
 
 cdef struct Batch:
@@ -35,6 +45,12 @@ cdef struct Batch:
     bint gather                    # gather the rows (False: still there from the last step)
     const MaskDraw *draw           # the step's dropout key (first_row unused), or NULL: none
 
+
+cdef void cut_batch(Shards *shards, Py_ssize_t mb, bint weighted) noexcept nogil
+
+cdef bint shard_rows(const Batch *b, Shard *s, bint first, floating *xb, floating *yb,
+                     Py_ssize_t n0, Py_ssize_t n_out, const floating **Xb,
+                     blas_int *ldx) noexcept nogil
 
 cdef double sharded_gradients(Shards *shards, const Architecture *arch, const Buffers *buf,
                               floating *P, const Batch *batch, double l2,
@@ -51,5 +67,7 @@ cdef class ShardSet:
     cdef readonly bint dropout
     cdef list _workspaces, _grads, _sparse
     cdef object _sparse_source
+    cdef object _norm, _norm_stats
+    cdef int add_batch_norm(self, const Architecture *arch) except -1
     cdef int use_input(self, object X, Py_ssize_t n1) except -1
     cdef Shards *bind(self, const Architecture *arch, const Buffers *buf) except NULL

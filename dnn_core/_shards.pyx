@@ -11,7 +11,8 @@ alone adds the L2 terms. Then the gradients are summed in
 shard order, divided by the batch's weight, and the optimizer steps, split by
 parameter ranges. Tasks take shards in turn from a
 counter, so a thread slowed by a busy machine takes fewer; which thread runs
-a shard never changes a result.
+a shard never changes a result. A network with batch norm runs the same shards
+in phases (_bn_shards: cut_batch and shard_rows are shared).
 """
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
@@ -63,50 +64,80 @@ cdef struct Job:
     void *S
 
 
-cdef void _shard_gradients(Job *job, Shard *s, floating *P) noexcept nogil:
-    cdef const Batch *b = job.batch
-    cdef Py_ssize_t n0 = job.arch.layers[1].n_prev
-    cdef Py_ssize_t n_out = job.arch.layers[job.arch.n_layers].n
-    cdef floating *Yb = (<floating *> job.yb) + s.lo * n_out
+cdef void cut_batch(Shards *shards, Py_ssize_t mb, bint weighted) noexcept nogil:
+    """Shard k: the batch's rows [lo, lo + rows), the mb rows spread over the
+    first min(n, mb) shards, so that shard 0 (which adds the L2 terms) always
+    has some."""
+    cdef int k
+    cdef int active = <int> min(<Py_ssize_t> shards.n, mb)
+    for k in range(shards.n):
+        shards.shard[k].lo = mb * min(k, active) // active
+        shards.shard[k].rows = mb * min(k + 1, active) // active - shards.shard[k].lo
+        shards.shard[k].buf.weighted = weighted
+
+
+cdef bint shard_rows(const Batch *b, Shard *s, bint first, floating *xb, floating *yb,
+                     Py_ssize_t n0, Py_ssize_t n_out, const floating **Xb,
+                     blas_int *ldx) noexcept nogil:
+    """Shard s's rows of batch b: gathered (unless b.gather is False: still
+    there from the last step) into xb + s.lo * n0 (xb: the batch's gathered
+    rows) unless read in place, its targets into yb + s.lo * n_out, its
+    weights into its workspace (s.weight); a SPARSE_DENSE layer 1 gathers into
+    the shard's own compressed columns. Xb, ldx: where the shard's forward pass
+    reads them. Resets s.cost and s.bad. Return whether the shard computes: it
+    has rows, and weight (or it is the ``first``, whose gradient holds the L2
+    terms)."""
     cdef floating *ws = <floating *> s.buf.ws
-    cdef const floating *Xb
-    cdef blas_int ldx
-    cdef double l2 = job.l2 if s == &job.shards.shard[0] else 0
-    cdef bint dropout = b.draw != NULL
-    cdef MaskDraw draw
     # X as this shard reads it: a SPARSE_DENSE layer 1 gathers into the shard's own buffers
     cdef Rows X = b.X[0]
     if s.buf.sparse != NULL:
         X.sparse = s.buf.sparse
-    # this shard's masks: the batch's rows [lo, lo + rows) of the step's key
-    draw.key = b.draw.key if dropout else 0
-    draw.first_row = s.lo
     if s.buf.sparse != NULL:
         # (not read: gather_batch gathers into the shard's compressed columns, which
         # layer 1 reads; any non-NULL Xb asks for the gather)
-        Xb = ws
-        ldx = 1
+        Xb[0] = ws
+        ldx[0] = 1
     elif b.in_place:
-        Xb = (<const floating *> b.X.data) + (b.start + s.lo) * b.X.stride
-        ldx = <blas_int> b.X.stride
+        Xb[0] = (<const floating *> b.X.data) + (b.start + s.lo) * b.X.stride
+        ldx[0] = <blas_int> b.X.stride
     else:
-        Xb = (<floating *> job.xb) + s.lo * n0
-        ldx = <blas_int> n0
+        Xb[0] = xb + s.lo * n0
+        ldx[0] = <blas_int> n0
+    s.xb = Xb[0]
+    s.ldx = ldx[0]
     s.cost = 0
     s.bad = False
     if b.gather:
         s.weight = 0
     if s.rows == 0:
-        return
+        return False
     if b.gather:
         # this shard's rows (unless read in place), targets and weights
         s.weight = gather_batch(&X, <const floating *> b.T, b.labels,
                                 <const floating *> b.W, n0, n_out,
                                 b.rows + s.lo if b.rows != NULL else NULL,
                                 0 if b.rows != NULL else b.start + s.lo, s.rows,
-                                NULL if b.in_place else <floating *> Xb, Yb,
-                                ws + s.buf.wb_off)
-    if s.weight <= 0 and s != &job.shards.shard[0]:
+                                NULL if b.in_place else <floating *> Xb[0],
+                                yb + s.lo * n_out, ws + s.buf.wb_off)
+    return s.weight > 0 or first
+
+
+cdef void _shard_gradients(Job *job, Shard *s, floating *P) noexcept nogil:
+    cdef const Batch *b = job.batch
+    cdef Py_ssize_t n0 = job.arch.layers[1].n_prev
+    cdef Py_ssize_t n_out = job.arch.layers[job.arch.n_layers].n
+    cdef floating *Yb = (<floating *> job.yb) + s.lo * n_out
+    cdef const floating *Xb
+    cdef blas_int ldx
+    cdef bint first = s == &job.shards.shard[0]
+    cdef double l2 = job.l2 if first else 0
+    cdef bint dropout = b.draw != NULL
+    cdef MaskDraw draw
+    # this shard's masks: the batch's rows [lo, lo + rows) of the step's key
+    draw.key = b.draw.key if dropout else 0
+    draw.first_row = s.lo
+    if not shard_rows(b, s, first, <floating *> job.xb, <floating *> job.yb, n0, n_out,
+                      &Xb, &ldx):
         return                      # (shard 0 computes: its gradient holds the L2 terms)
     # Sums over the shard's rows (weight 1); the update divides by the batch's
     # weight. forward_pass and backward_pass raise only through a Ctrl-C poll:
@@ -144,14 +175,7 @@ cdef double sharded_gradients(Shards *shards, const Architecture *arch, const Bu
     cdef Job job
     cdef int k
     cdef double cost = 0, total = 0
-    # rows spread over the first min(n, mb) shards, so that shard 0 (which adds
-    # the L2 terms) always has some
-    cdef int active = <int> min(<Py_ssize_t> shards.n, batch.mb)
-    for k in range(shards.n):
-        shards.shard[k].lo = batch.mb * min(k, active) // active
-        shards.shard[k].rows = (batch.mb * min(k + 1, active) // active
-                                - shards.shard[k].lo)
-        shards.shard[k].buf.weighted = buf.weighted
+    cut_batch(shards, batch.mb, buf.weighted)
     job.shards = shards
     job.next = 0
     job.is_double = floating is double
@@ -163,11 +187,13 @@ cdef double sharded_gradients(Shards *shards, const Architecture *arch, const Bu
     job.l2 = l2
     run_tasks(_gradients_task, &job, shards.n_threads)
     for k in range(shards.n):
-        if shards.shard[k].bad:
-            return NAN
         cost += shards.shard[k].cost
         total += shards.shard[k].weight
+    # (the weight also with a NaN cost: a step of weight > 0 diverged, not skipped)
     weight[0] = total
+    for k in range(shards.n):
+        if shards.shard[k].bad:
+            return NAN
     return cost / total if total > 0 else 0
 
 
@@ -281,6 +307,7 @@ cdef class ShardSet:
         self.shards.n = 0
         self._sparse = []
         self._sparse_source = None
+        self._norm = self._norm_stats = None
 
     def __dealloc__(self):
         free(self.shards.shard)
@@ -304,6 +331,20 @@ cdef class ShardSet:
         self.shards.n_threads = n_threads
         self.batch = batch
         self.dropout = dropout
+
+    cdef int add_batch_norm(self, const Architecture *arch) except -1:
+        """Workspaces for arch's batch-norm layers in each shard (shard 0: the
+        batch's), and the per-unit sums that _bn_shards combines."""
+        cdef int l
+        cdef Py_ssize_t widest = 1
+        cdef Workspace ws
+        for l in range(1, arch.n_layers + 1):
+            widest = max(widest, <Py_ssize_t> arch.layers[l].n)
+        for ws in self._workspaces[1:]:
+            ws.add_batch_norm(arch)
+        self._norm = np.zeros((self.shards.n + 1, 2 + 2 * widest))
+        self._norm_stats = np.zeros(max(1, arch.state_size))
+        return 0
 
     cdef int use_input(self, object X, Py_ssize_t n1) except -1:
         """The coming call's X: a SparseInput read by a SPARSE_DENSE layer 1 of
@@ -329,11 +370,20 @@ cdef class ShardSet:
         With a SPARSE_DENSE layer 1 (buf.sparse), call use_input first."""
         cdef int k
         cdef Workspace ws
+        cdef double *norm = NULL
+        cdef Py_ssize_t stride = 0
         if buf.sparse != NULL and len(self._sparse) != self.shards.n:
             raise RuntimeError("ShardSet.bind: a sparse input without use_input")
+        self.shards.norm_stats = self.shards.norm_sums = NULL
+        if self._norm is not None:
+            norm = <double *> cnp.PyArray_DATA(self._norm)
+            stride = self._norm.shape[1]
+            self.shards.norm_stats = <double *> cnp.PyArray_DATA(self._norm_stats)
+            self.shards.norm_sums = norm + self.shards.n * stride
         for k in range(self.shards.n):
             self.shards.shard[k].arch = arch[0]
             self.shards.shard[k].buf = buf[0]
+            self.shards.shard[k].norm = norm + k * stride if norm != NULL else NULL
             if k > 0:
                 ws = self._workspaces[k]
                 ws.use(&self.shards.shard[k].arch, &self.shards.shard[k].buf)

@@ -16,6 +16,7 @@ from dnn_core._passes cimport forward_pass, batch_cost, backward_pass
 from dnn_core._clock cimport now, poll_signals
 from dnn_core._dual cimport DualState, dual_track_step
 from dnn_core._shards cimport Shards, Batch, sharded_gradients, sharded_update
+from dnn_core._bn_shards cimport bn_sharded_gradients
 from dnn_core._random cimport MaskDraw, random_next
 
 # A new lowest-cost state is copied aside (the undo for divergence) when at
@@ -103,7 +104,7 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
     the end of the last completed step.
 
     shards: NULL (each step in this thread), or the row shards that the
-    engine's pool runs each step on (no batch norm).
+    engine's pool runs each step on (with batch norm: in phases, _bn_shards).
     """
     cdef floating *ws = <floating *> buf.ws
     cdef floating *G = <floating *> buf.grads
@@ -161,7 +162,13 @@ cdef int run_epochs(const Architecture *arch, const Hyperparameters *hyper, Buff
                 source.in_place = (full_batch or shuffle == NO_SHUFFLE) and X.in_place
                 source.gather = not (full_batch and e > 0)
                 source.draw = &draw if hyper.dropout else NULL
-                cost = sharded_gradients(shards, arch, buf, P, &source, hyper.l2, &weight)
+                if arch.state_size > 0:
+                    # batch norm: in phases, the statistics combined between them
+                    cost = bn_sharded_gradients(shards, arch, buf, P, &source, hyper.l2,
+                                                &weight)
+                else:
+                    cost = sharded_gradients(shards, arch, buf, P, &source, hyper.l2,
+                                             &weight)
                 if weight <= 0:
                     start += mb
                     continue

@@ -1,8 +1,8 @@
 """Data-parallel steps: a batch cut into row shards on the engine's pool gives
 one thread's parameters to rounding (float64 1e-12), the same bits on every run
 with the same thread count, with dense or sparse input and dropout (masks drawn
-per row, the same whatever the shards), and falls back to one thread with batch
-norm."""
+per row, the same whatever the shards), and with batch norm (in phases:
+tests/test_batch_norm_shards.py)."""
 import os
 import subprocess
 import sys
@@ -93,18 +93,19 @@ def test_float32_shards_stay_close_to_one_thread():
     assert_close(nets[1], nets[0], dtype=np.float32)
 
 
-def test_batch_norm_steps_run_in_one_thread():
-    """Batch norm's statistics are the whole batch's: such fits run as with one
-    thread, n_threads or not."""
+def test_batch_norm_steps_shard_in_phases():
+    """Batch norm's statistics are the whole batch's: such fits shard in phases
+    (tests/test_batch_norm_shards.py), their statistics combined over the
+    shards, and give one thread's parameters to rounding; not shardable: one."""
     X, y = data()
     assert _threads.shard_count([12, 16, 8, 1], 50, 4, shardable=False) == 1
     params = []
     for n_threads in (1, 4):
         net = dnn.Network([12, 16, 8, 1], seed=4, n_threads=n_threads, batch_norm=True)
         net.fit(X, y, epochs=2, batch_size=50)
-        assert net._engine.train_shards == 1
+        assert net._engine.train_shards == n_threads
         params.append(net.flat_parameters)
-    np.testing.assert_array_equal(params[1], params[0])
+    assert_close(params[1], params[0])
 
 
 # -- sparse input and dropout -------------------------------------------------

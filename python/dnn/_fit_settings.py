@@ -78,11 +78,11 @@ def fit_plan(network, X, y, epochs, batch_size, optimizer, learning_rate, l2, ke
     settings.update(streaming.shuffle_settings(X))
     if registry.OUTPUTS[network.output].target == "continuous":
         settings["target_scale"] = fit_loop.target_scale(T)
-    # row shards of each step on the engine's threads (one where a step needs the
-    # whole batch: batch norm; a sparse X only when n_threads is asked for)
+    # row shards of each step on the engine's threads (batch norm: in phases, from
+    # a larger step, by its number of batch-norm layers; a sparse X only when n_threads is asked for)
     settings["n_threads"] = threads.shard_count(
         network.layer_dims, settings["batch_size"], network.n_threads,
-        shardable=not any(network.batch_norm), sparse=is_sparse(X))
+        sparse=is_sparse(X), batch_norm=sum(network.batch_norm))
     if checkpoint is not None:
         checkpoint = (writable_path(checkpoint, "checkpoint"),
                       check.positive_int(checkpoint_every, "checkpoint_every"))

@@ -23,6 +23,15 @@ THREADED_GEMM_WORK = 1e8
 #: condition variable, measured ~65 us a job on this 2-core machine)
 SHARD_WORK = 2e6
 
+# A network with K batch-norm layers shards from K + 1 times SHARD_WORK (see
+# shard_count): its step runs as 2 K + 2 pool jobs instead of 2
+# (dnn_core/_bn_shards.pyx: each layer's statistics, and its gradient sums,
+# combined between two jobs). Measured with benchmarks/bench_shards.py (2 threads,
+# batch 128, adam, float32, K = 2: from 6 M; benchmarks/README.md), quiet machine:
+# [784, 64, 64, 10] (3.5 M a shard) 0.94x of one thread, [784, 128, 64, 10] (6.9 M)
+# 1.08-1.13x, [784, 256, 128, 10] (15 M) 1.27-1.33x; with two other processes
+# busy: 6.9 M 0.91-0.94x (min), 15 M 1.26-1.35x (min) but 0.90-0.97x (median).
+
 
 def usable_cpus():
     """The CPUs this process may run on (its affinity mask), at least 1."""
@@ -32,19 +41,23 @@ def usable_cpus():
         return os.cpu_count() or 1
 
 
-def shard_count(layer_dims, batch, n_threads=None, shardable=True, sparse=False):
+def shard_count(layer_dims, batch, n_threads=None, shardable=True, sparse=False,
+                batch_norm=0):
     """Row shards of each training step (threads of the engine's pool) for a fit
     of ``layer_dims`` on batches of ``batch`` rows.
 
     ``n_threads`` when given (at most one shard per two rows); else the usable
     CPUs, no more than a BLAS limit set with threadpoolctl (or
     OPENBLAS_NUM_THREADS), and fewer where a shard's forward pass would fall
-    below :data:`SHARD_WORK` multiply-adds. 1 when not ``shardable`` (batch
-    norm: its steps run in one thread), and for a ``sparse`` (CSR) X unless
-    ``n_threads`` is given: each shard then clears and sums a dense
-    ``n1 x n_features`` gradient of layer 1, which cost more than the rows
-    saved (benchmarks/bench_shards.py's sparse epoch: 1.02-1.04x of one thread
-    for twice the CPU lightly loaded, 0.64x loaded).
+    below :data:`SHARD_WORK` multiply-adds, times ``batch_norm + 1`` for a
+    network with ``batch_norm`` batch-normalized layers (its step runs in 2 K + 2
+    phases on the pool instead of 2, each batch-norm layer's statistics and
+    gradient sums combined over the shards between two of them). 1 when not
+    ``shardable``, and for a ``sparse`` (CSR) X unless ``n_threads`` is given:
+    each shard then clears and sums a dense ``n1 x n_features`` gradient of
+    layer 1, which cost more than the rows saved (benchmarks/bench_shards.py's
+    sparse epoch: 1.02-1.04x of one thread for twice the CPU lightly loaded,
+    0.64x loaded).
     """
     if not shardable:
         return 1
@@ -54,7 +67,8 @@ def shard_count(layer_dims, batch, n_threads=None, shardable=True, sparse=False)
         return 1
     per_row = sum(layer_dims[l] * layer_dims[l - 1] for l in range(1, len(layer_dims)))
     cap = min(usable_cpus(), _blas_threads.current_limit())
-    return max(1, min(cap, batch // 2, int(per_row * batch // SHARD_WORK)))
+    work = SHARD_WORK * (1 + int(batch_norm))
+    return max(1, min(cap, batch // 2, int(per_row * batch // work)))
 
 
 def thread_count(layer_dims, batch, n_threads=None):

@@ -91,9 +91,13 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
         shards, run on the engine's own threads with single-threaded BLAS,
         their gradients summed in a fixed order (the parameters reached depend
         on the number of shards, never on timing, and equal one thread's to
-        rounding; dropout masks do not depend on it); without shards (batch
-        norm) it is BLAS's thread count. None: the CPUs this process may use, fewer for
-        steps too small to gain (see :func:`dnn._threads.shard_count`).
+        rounding; dropout masks do not depend on it). With batch norm too: the
+        step runs in phases, each batch-norm layer's mean and variance (and its
+        backward's sums) combined over the shards in shard order, so the
+        statistics are the whole batch's. 1: one thread, never sharded (BLAS's
+        thread count by problem size). None: the CPUs this process may use,
+        fewer for steps too small to gain (a higher cut-off with batch norm,
+        whose phases cost more wake-ups; see :func:`dnn._threads.shard_count`).
         Limits set with threadpoolctl are honoured.
     first_layer : {"auto", "primal", "dual"}
         How a fit trains layer 1 (issue 14, :mod:`dnn._dual`): "dual" keeps
