@@ -42,17 +42,10 @@ from dnn_core._batchnorm cimport (batchnorm_unbias_factor, batchnorm_update_runn
                                   batchnorm_normalize, batchnorm_gradient_sums,
                                   batchnorm_input_gradient)
 from dnn_core._batchnorm_moments cimport shard_moments, combine_moments
-from dnn_core._pool cimport run_tasks
+from dnn_core._pool cimport run_tasks, take
 from dnn_core._shards cimport Shard, cut_batch, shard_rows
 from dnn_core._sparse_rows cimport SparseRows
 from dnn_core._random cimport MaskDraw
-
-cdef extern from *:
-    """
-    static inline int dnn_bn_take(int *counter)
-    { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
-    """
-    int take "dnn_bn_take"(int *counter) noexcept nogil
 
 
 cdef struct Phase:

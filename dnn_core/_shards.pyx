@@ -25,16 +25,9 @@ from dnn_core._blas cimport Trans
 from dnn_core._layout cimport Workspace
 from dnn_core._optim cimport GD, optimizer_step
 from dnn_core._passes cimport forward_pass, batch_cost, backward_pass
-from dnn_core._pool cimport run_tasks, pool_task
+from dnn_core._pool cimport run_tasks, pool_task, take
 from dnn_core._rows cimport gather_batch
 from dnn_core._sparse_rows cimport SparseInput
-
-cdef extern from *:
-    """
-    static inline int dnn_take(int *counter)
-    { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
-    """
-    int take "dnn_take"(int *counter) noexcept nogil
 
 cnp.import_array()
 
