@@ -29,7 +29,13 @@ The public names (everything in ``__all__``) are what ``dnn`` uses; the
   ``batch_norm_backward``, ``batch_norm_fold``: one batch-normalization
   layer's kernels over ``(units, examples)`` C-contiguous arrays (see each
   one's docstring).
+- ``gemm_threads``: the per-GEMM choice of OpenBLAS threads (``bind_setter``
+  the address of ``openblas_set_num_threads``, ``work`` the cut-off, ``own`` /
+  ``share`` / ``disown`` the count, ``state``, and the fork lock's handlers);
+  :mod:`dnn._threads` drives it.
 """
+import types
+
 from dnn_core import (_activations, _batchnorm, _blas, _checks, _dense, _losses, _optim,
                       _update, registry, sparse_kernels)
 from dnn_core._engine import Engine
@@ -61,10 +67,20 @@ batch_norm_inference_forward = _batchnorm.inference_forward
 batch_norm_backward = _batchnorm.backward
 batch_norm_fold = _batchnorm.fold
 
+#: OpenBLAS's thread count chosen per GEMM (issue 8), driven by dnn._threads:
+#: see dnn_core._blas's functions of the same role for each one's contract
+gemm_threads = types.SimpleNamespace(
+    bind_setter=_blas.bind_thread_setter, setter_bound=_blas.thread_setter_bound,
+    work=_blas.gemm_thread_work, own=_blas.own_gemm_threads, share=_blas.share_gemm_threads,
+    disown=_blas.disown_gemm_threads, state=_blas.gemm_threads_state,
+    take_fork_lock=_blas.take_fork_lock, fork_prepare=_blas.fork_prepare,
+    fork_parent=_blas.fork_parent, fork_child=_blas.fork_child)
+
 __all__ = [
     "ACTIVATIONS", "LOSSES", "dense_forward", "dense_backward", "activation_forward",
     "activation_backward", "logits_cost", "probs_cost", "probs_gradient", "output_delta",
     "sgd_update", "value_summary", "has_nonfinite", "rows_beyond", "Engine", "optimizer_step",
     "scheduled_rate", "batch_norm_train_forward", "batch_norm_inference_forward",
     "batch_norm_backward", "batch_norm_fold", "gemm_floor", "sparse_kernels", "DualLayer",
+    "gemm_threads",
 ]

@@ -4,7 +4,7 @@ every other GEMM on one; threadpoolctl limits, n_threads=1, shards and
 concurrent fits keep one thread; the process's counts are restored after.
 
 The cut-off is lowered for these tests (the ``cut_off`` fixture) so that small
-networks have one layer above it; ``dnn_core._blas.gemm_threads_state()``
+networks have one layer above it; ``dnn_core.gemm_threads.state()``
 counts the GEMMs that ran threaded.
 """
 import threading
@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 import dnn
 from dnn import _threads
-from dnn_core import _blas
+from dnn_core import gemm_threads
 
 from helpers import assert_close
 
@@ -32,15 +32,15 @@ CUT = 5e5
 
 @pytest.fixture
 def cut_off():
-    before = _blas.gemm_thread_work()
-    _blas.gemm_thread_work(CUT)
+    before = gemm_threads.work()
+    gemm_threads.work(CUT)
     yield CUT
-    _blas.gemm_thread_work(before)
+    gemm_threads.work(before)
 
 
 def threaded():
     """GEMMs run on more than one thread so far in this process."""
-    return _blas.gemm_threads_state()[2]
+    return gemm_threads.state()[2]
 
 
 def counts():
@@ -180,11 +180,11 @@ def test_concurrent_fits_equal_the_same_fits_in_sequence_and_restore_counts(cut_
     for got, want in zip(results, expected):
         assert_close(got, want)
     assert counts() == start
-    assert _blas.gemm_threads_state()[0] is False       # nobody owns the count now
+    assert gemm_threads.state()[0] is False       # nobody owns the count now
 
 
 def test_bad_cut_off_is_refused():
     with pytest.raises(ValueError, match="work"):
-        _blas.gemm_thread_work(0)
+        gemm_threads.work(0)
     with pytest.raises(ValueError, match="work"):
-        _blas.gemm_thread_work(float("nan"))
+        gemm_threads.work(float("nan"))

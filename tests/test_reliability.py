@@ -117,7 +117,7 @@ FORK_DURING_THREADED_GEMMS = """
 import os, threading
 import numpy as np
 import dnn
-from dnn_core import _blas
+from dnn_core import gemm_threads
 rng = np.random.default_rng(0)
 X = rng.standard_normal((2048, 512)); y = (X[:, 0] > 0).astype(float)
 # batch norm: unsharded; layer 1's GEMMs (512 x 512 x 512 = 1.3e8) on 2 threads
@@ -126,7 +126,7 @@ fit = threading.Thread(target=net.fit, args=(X, y), kwargs=dict(epochs=8, batch_
 fit.start()
 during = 0
 for _ in range(15):
-    during += fit.is_alive() and _blas.gemm_threads_state()[2] > 0
+    during += fit.is_alive() and gemm_threads.state()[2] > 0
     pid = os.fork()
     if pid == 0:
         child = dnn.Network([512, 64, 1], seed=1, batch_norm=True)
@@ -135,7 +135,7 @@ for _ in range(15):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
 fit.join()
-print(during, _blas.gemm_threads_state()[2], net.history_.cost[-1] < net.history_.cost[0])
+print(during, gemm_threads.state()[2], net.history_.cost[-1] < net.history_.cost[0])
 """
 
 

@@ -5,7 +5,7 @@ pools (threadpoolctl) for the duration of concurrent fits.
 Per GEMM: within a fit (or a large prediction) that may use more than one
 thread, the engine runs each GEMM of ``m*n*k >=`` :data:`THREADED_GEMM_WORK`
 multiply-adds on the allowed OpenBLAS threads and every other GEMM on one
-(``dnn_core._blas``: it sets the count through the ``openblas_set_num_threads``
+(``dnn_core.gemm_threads``: it sets the count through the ``openblas_set_num_threads``
 of the OpenBLAS that scipy's ``cython_blas`` calls, bound once at import, and
 only when the count changes). Where that BLAS is not a pthreads OpenBLAS (no
 such symbol), the fit's count is decided once from the average layer's GEMM, as
@@ -21,7 +21,7 @@ import threading
 # the import lock left the child deadlocked on it)
 from threadpoolctl import ThreadpoolController
 
-from dnn_core import _blas
+from dnn_core import gemm_threads
 
 __all__ = ["THREADED_GEMM_WORK", "SHARD_WORK", "thread_count", "shard_count",
            "usable_cpus", "limit", "prediction", "per_gemm_available", "per_gemm"]
@@ -104,7 +104,7 @@ def thread_count(layer_dims, batch, n_threads=None):
     dims = layer_dims
     works = [dims[l] * dims[l - 1] * batch for l in range(1, len(dims))]
     if per_gemm_available():
-        reached = max(works) >= _blas.gemm_thread_work()
+        reached = max(works) >= gemm_threads.work()
     else:
         reached = sum(works) / len(works) >= THREADED_GEMM_WORK
     return usable_cpus() if reached else 1
@@ -135,24 +135,24 @@ def _bind_openblas():
 
 
 _SETTER = _bind_openblas()
-_blas.gemm_thread_work(THREADED_GEMM_WORK)
-_blas.bind_thread_setter(_SETTER)
+gemm_threads.work(THREADED_GEMM_WORK)
+gemm_threads.bind_setter(_SETTER)
 
 
 def per_gemm_available():
     """Whether GEMMs choose their own thread count (see the module's docstring)."""
-    return _blas.thread_setter_bound()
+    return gemm_threads.setter_bound()
 
 
 @contextlib.contextmanager
 def per_gemm(enabled):
     """Within: the per-GEMM choice on (if available) or off (the rule by the
     average layer), for benchmarks and tests; not while a fit runs."""
-    _blas.bind_thread_setter(_SETTER if enabled else 0)
+    gemm_threads.bind_setter(_SETTER if enabled else 0)
     try:
         yield
     finally:
-        _blas.bind_thread_setter(_SETTER)
+        gemm_threads.bind_setter(_SETTER)
 
 
 class BlasThreads:
@@ -213,9 +213,9 @@ class BlasThreads:
                 with _blas_control(blas):
                     self._limiter = blas.limit(limits=1 if per_gemm else allowed)
                 self._blas = blas
-                owner = per_gemm and _blas.own_gemm_threads(allowed)
+                owner = per_gemm and gemm_threads.own(allowed)
             else:
-                _blas.share_gemm_threads()
+                gemm_threads.share()
             self._users += 1
         self._local.depth = 1
         try:
@@ -224,7 +224,7 @@ class BlasThreads:
             self._local.depth = 0
             with self._lock:
                 if owner:
-                    _blas.disown_gemm_threads()
+                    gemm_threads.disown()
                 self._users -= 1
                 if self._users == 0:
                     with _blas_control(self._blas):
@@ -250,11 +250,11 @@ def _blas_control(controller):
                 clear(force=True)
 
     release()
-    _blas.take_fork_lock()
+    gemm_threads.take_fork_lock()
     try:
         yield
     finally:
-        _blas.fork_parent()
+        gemm_threads.fork_parent()
         release()
 
 
@@ -302,12 +302,12 @@ def _after_fork_in_child():
     held (a fit) would stay locked for ever, so the pinning starts anew (and
     the engine's fork lock, held by the fork, too)."""
     global _blas_threads
-    _blas.fork_child()
+    gemm_threads.fork_child()
     _blas_threads = BlasThreads()
 
 
 if hasattr(os, "register_at_fork"):
     # (before fork: wait for a threaded GEMM of another thread to end; see
-    # dnn_core._blas: a fork while OpenBLAS's workers run could deadlock)
-    os.register_at_fork(before=_blas.fork_prepare, after_in_parent=_blas.fork_parent,
+    # dnn_core.gemm_threads: a fork while OpenBLAS's workers run could deadlock)
+    os.register_at_fork(before=gemm_threads.fork_prepare, after_in_parent=gemm_threads.fork_parent,
                         after_in_child=_after_fork_in_child)
