@@ -16,7 +16,8 @@ from scipy.linalg.cython_blas cimport saxpy, daxpy, sscal, dscal, sdot, ddot
 # threads, every other GEMM on one; the count is set (through OpenBLAS's own
 # openblas_set_num_threads, whose address dnn._threads binds once) only when it
 # changes. Every other thread (the engine's shard workers, concurrent fits)
-# leaves the count alone: their GEMMs run on what BlasThreads pinned (one).
+# leaves the count alone: their GEMMs run on what BlasThreads pinned (one); a
+# fit joining the owner's sets it to one (share_gemm_threads) until it leaves.
 # Fork: OpenBLAS's fork handler shuts its workers down, and a fork while they
 # run a GEMM, or while a thread holds OpenBLAS's server lock (it re-creating
 # the workers in openblas_set_num_threads after an earlier fork), deadlocked the
@@ -79,8 +80,14 @@ cdef extern from *:
         dnn_gemm_owner = 1;
         return 1;
     }
-    static void dnn_gemm_share(void) {
-        __atomic_store_n(&dnn_gemm_allowed, 1, __ATOMIC_RELAXED);
+    static void dnn_gemm_share(int allowed) {
+        __atomic_store_n(&dnn_gemm_allowed, allowed, __ATOMIC_RELAXED);
+        if (allowed == 1 && dnn_set_threads != NULL) {
+            /* (after the owner's running threaded GEMM) the count to one now */
+            pthread_mutex_lock(&dnn_fork_lock);
+            dnn_count(1);
+            pthread_mutex_unlock(&dnn_fork_lock);
+        }
     }
     static void dnn_gemm_disown(void) {
         if (!dnn_gemm_owner) return;
@@ -109,7 +116,7 @@ cdef extern from *:
     int dnn_gemm_begin(double work) noexcept nogil
     void dnn_gemm_end(int locked) noexcept nogil
     int dnn_gemm_own(int allowed) noexcept nogil
-    void dnn_gemm_share() noexcept nogil
+    void dnn_gemm_share(int allowed) noexcept nogil
     void dnn_gemm_disown() noexcept nogil
     void dnn_fork_prepare() noexcept nogil
     void dnn_fork_child() noexcept nogil
@@ -154,10 +161,14 @@ def own_gemm_threads(int allowed):
     return bool(dnn_gemm_own(allowed))
 
 
-def share_gemm_threads():
+def share_gemm_threads(int allowed=1):
     """Another fit runs alongside the owner's: from the owner's next GEMM on,
-    every GEMM runs on one thread."""
-    dnn_gemm_share()
+    every GEMM runs on one thread (the count is set to one once the owner's
+    running threaded GEMM ends); ``allowed``: the owner alone again (its
+    GEMMs may use that many again)."""
+    cdef int n = allowed if allowed > 1 else 1
+    with nogil:
+        dnn_gemm_share(n)
 
 
 def disown_gemm_threads():

@@ -188,3 +188,24 @@ def test_bad_cut_off_is_refused():
         gemm_threads.work(0)
     with pytest.raises(ValueError, match="work"):
         gemm_threads.work(float("nan"))
+
+
+def test_a_prediction_in_another_thread_pauses_the_fits_threads_then_gives_them_back(cut_off):
+    X, y = data()
+    other = bn_net()
+    pauses = []
+
+    def predict_elsewhere(epoch, logs):
+        if epoch == 0:
+            before = threaded()
+            thread = threading.Thread(target=other.predict, args=(X,))
+            thread.start()
+            thread.join()
+            pauses.append(threaded() - before)
+
+    before = threaded()
+    bn_net().fit(X, y, epochs=2, batch_size=64, callbacks=[predict_elsewhere])
+    # the prediction (another thread: not the owner) ran on one thread; the
+    # fit's 2 GEMMs a step threaded in both epochs
+    assert pauses == [0]
+    assert threaded() - before == 2 * 4 * 2

@@ -161,10 +161,12 @@ class BlasThreads:
     The first of concurrent fits (in several threads) pins every BLAS library
     (threadpoolctl) and, with the per-GEMM choice and more than one thread
     allowed, owns OpenBLAS's process-wide count: its GEMMs choose theirs. A
-    second fit joining it turns that off (from the owner's next GEMM, every
-    GEMM of every fit runs on one thread: they never fight over the count);
-    the last one out restores every library's count as it was before. A fit or
-    prediction nested in one of this thread's (a callback's) changes nothing.
+    second fit (or prediction) joining it turns that off: the count goes to
+    one as soon as the owner's running threaded GEMM ends, and every GEMM of
+    every fit runs on one thread (they never fight over the count) until the
+    owner is alone again. The last one out restores every library's count as
+    it was before. A fit or prediction nested in one of this thread's (in a
+    callback) changes nothing.
     """
 
     def __init__(self):
@@ -174,6 +176,7 @@ class BlasThreads:
         self._blas = None            # the BLAS libraries that _limiter limits
         self._controller = None
         self._local = threading.local()
+        self._owned = 0              # the owner's allowed count while it is in
 
     def _select(self):
         if self._controller is None:
@@ -214,6 +217,7 @@ class BlasThreads:
                     self._limiter = blas.limit(limits=1 if per_gemm else allowed)
                 self._blas = blas
                 owner = per_gemm and gemm_threads.own(allowed)
+                self._owned = allowed if owner else 0
             else:
                 gemm_threads.share()
             self._users += 1
@@ -225,7 +229,10 @@ class BlasThreads:
             with self._lock:
                 if owner:
                     gemm_threads.disown()
+                    self._owned = 0
                 self._users -= 1
+                if self._users == 1 and self._owned:
+                    gemm_threads.share(self._owned)      # the owner alone again
                 if self._users == 0:
                     with _blas_control(self._blas):
                         self._limiter.restore_original_limits()

@@ -92,9 +92,13 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
         their gradients summed in a fixed order (the parameters reached depend
         on the number of shards, never on timing, and equal one thread's to
         rounding; dropout masks do not depend on it); without shards (batch
-        norm) it is BLAS's thread count. None: the CPUs this process may use, fewer for
-        steps too small to gain (see :func:`dnn._threads.shard_count`).
-        Limits set with threadpoolctl are honoured.
+        norm, a sparse X by default) and in predictions it is the most
+        OpenBLAS threads a GEMM may use: those of ``m*n*k >=``
+        ``dnn._threads.THREADED_GEMM_WORK`` use them, every other GEMM one
+        (see :mod:`dnn._threads`). None: the CPUs this process may use, fewer
+        shards for steps too small to gain (see
+        :func:`dnn._threads.shard_count`). Limits set with threadpoolctl (or
+        OPENBLAS_NUM_THREADS) are honoured.
     first_layer : {"auto", "primal", "dual"}
         How a fit trains layer 1 (issue 14, :mod:`dnn._dual`): "dual" keeps
         ``W1`` as its starting value plus ``M X^T`` and steps through the Gram
