@@ -22,6 +22,7 @@ n_threads=1. ``--cut-off``: one dgemm (scipy.linalg.blas: the same OpenBLAS) on 
 OpenBLAS threads, median of 7 rounds taking turns.
 """
 import argparse
+import contextlib
 import multiprocessing
 import statistics
 import time
@@ -48,7 +49,23 @@ def epoch_seconds(X, y, optimizer, n_threads, batch):
 #: (layer_dims, batch): many small layers and one huge; the issue's wide net;
 #: many small and one big whose average stays below the cut-off
 GEMM_NETS = [([4096, 2048, 32, 32, 32, 10], 512), ([1024, 2048, 2048, 10], 512),
-             ([1024, 1024, 32, 32, 32, 32, 32, 32, 32, 10], 256)]
+             ([2048, 2048, *[32] * 15, 10], 256)]
+
+#: the old rule's cut-off for the average layer's GEMM (before per-GEMM threads)
+OLD_CUT_OFF = 1e8
+
+
+@contextlib.contextmanager
+def old_rule():
+    """The rule before per-GEMM threads: one count for the fit, every CPU if
+    the average layer's GEMM reaches OLD_CUT_OFF multiply-adds."""
+    kept = _threads.THREADED_GEMM_WORK
+    _threads.THREADED_GEMM_WORK = OLD_CUT_OFF
+    try:
+        with _threads.per_gemm(False):
+            yield
+    finally:
+        _threads.THREADED_GEMM_WORK = kept
 
 
 def gemm_epoch_seconds(dims, batch, X, y, mode):
@@ -56,7 +73,7 @@ def gemm_epoch_seconds(dims, batch, X, y, mode):
     rule for every GEMM), "per-gemm" or "one" (n_threads=1)."""
     net = dnn.Network(dims, output="softmax", seed=0, batch_norm=True,
                       n_threads=1 if mode == "one" else None)
-    with _threads.per_gemm(mode != "old"):
+    with old_rule() if mode == "old" else contextlib.nullcontext():
         history = net.fit(X, y, epochs=2, batch_size=batch, optimizer="adam")
     return history.seconds[-1]
 
@@ -81,10 +98,11 @@ def gemm_main(args):
           "| old / per GEMM | one / per GEMM |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for dims, batch in GEMM_NETS:
-        with _threads.per_gemm(False):
+        with old_rule():
             old_threads = _threads.thread_count(dims, batch)
         old, per, one = (times[(tuple(dims), mode)] for mode in modes)
-        print(f"| {dims} | {batch} | {old_threads} | {min(old):.3f} / {statistics.median(old):.3f}"
+        name = f"[{dims[0]}, {dims[1]}, 32 x 15, 10]" if len(dims) > 10 else str(dims)
+        print(f"| {name} | {batch} | {old_threads} | {min(old):.3f} / {statistics.median(old):.3f}"
               f" | {min(per):.3f} / {statistics.median(per):.3f}"
               f" | {min(one):.3f} / {statistics.median(one):.3f}"
               f" | {min(old) / min(per):.2f} | {min(one) / min(per):.2f} |")

@@ -24,7 +24,8 @@ from scipy.linalg.cython_blas cimport saxpy, daxpy, sscal, dscal, sdot, ddot
 # parent or left the child stuck on that lock. So every count change and every
 # threaded GEMM of the owner holds dnn_fork_lock; fork_prepare (before fork)
 # takes it, sets the count back to one, and holds it through the fork; an owner
-# finding it taken runs that GEMM on one thread.
+# finding it taken waits until the count is one, then runs that GEMM on one
+# thread. (dnn_gemm_work's default is dnn._threads.THREADED_GEMM_WORK's.)
 cdef extern from *:
     """
     #include <pthread.h>
@@ -32,7 +33,7 @@ cdef extern from *:
     typedef void (*dnn_set_threads_t)(int);
     static dnn_set_threads_t dnn_set_threads = NULL;
     static int dnn_gemm_allowed = 1;        /* threads a big GEMM may use (atomic) */
-    static double dnn_gemm_work = 1e8;      /* m*n*k from which a GEMM is threaded */
+    static double dnn_gemm_work = 5e8;      /* m*n*k from which a GEMM is threaded */
     static int dnn_gemm_now = 1;            /* the count set while owned (atomic) */
     static long dnn_gemm_threaded = 0;      /* GEMMs run on more than one thread */
     static __thread int dnn_gemm_owner = 0; /* this thread owns the count */

@@ -209,3 +209,31 @@ def test_a_prediction_in_another_thread_pauses_the_fits_threads_then_gives_them_
     # fit's 2 GEMMs a step threaded in both epochs
     assert pauses == [0]
     assert threaded() - before == 2 * 4 * 2
+
+
+OPENBLAS_ONE = """
+import numpy as np
+import dnn
+from dnn_core import gemm_threads
+gemm_threads.work(5e5)
+rng = np.random.default_rng(0)
+X = rng.standard_normal((256, 64)); y = (X[:, 0] > 0).astype(float)
+dnn.Network([64, 256, 8, 1], seed=0, batch_norm=True).fit(X, y, epochs=2, batch_size=64)
+print(gemm_threads.state()[2])
+"""
+
+
+@pytest.mark.parametrize("variable,expected", [("1", "0"), (None, "16")])
+def test_openblas_num_threads_caps_the_allowed_count(tmp_path, variable, expected):
+    import os
+    import subprocess
+    import sys
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    if variable is not None:
+        env["OPENBLAS_NUM_THREADS"] = variable
+    done = subprocess.run([sys.executable, "-c", OPENBLAS_ONE], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    # 2 epochs x 4 steps x layer 1's 2 GEMMs threaded, or none under the variable
+    assert done.stdout.strip() == expected

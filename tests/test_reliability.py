@@ -120,7 +120,9 @@ import dnn
 from dnn_core import gemm_threads
 rng = np.random.default_rng(0)
 X = rng.standard_normal((2048, 512)); y = (X[:, 0] > 0).astype(float)
-# batch norm: unsharded; layer 1's GEMMs (512 x 512 x 512 = 1.3e8) on 2 threads
+# batch norm: unsharded; layer 1's GEMMs (512 x 512 x 512 = 1.3e8, above the
+# cut-off lowered to 1e8 here) on 2 threads
+gemm_threads.work(1e8)
 net = dnn.Network([512, 512, 8, 1], seed=0, batch_norm=True)
 fit = threading.Thread(target=net.fit, args=(X, y), kwargs=dict(epochs=8, batch_size=512))
 fit.start()

@@ -28,14 +28,15 @@ __all__ = ["THREADED_GEMM_WORK", "SHARD_WORK", "thread_count", "shard_count",
 
 #: multiply-adds (m*n*k) of one GEMM from which it runs on more than one
 #: OpenBLAS thread (decided per GEMM by the engine; without a bindable OpenBLAS,
-#: the average layer's GEMM of a fit is compared to it instead). The GEMM then
-#: lasts ~10-40 ms on one thread, so a thread waiting a scheduler slice on a
-#: busy machine costs little against the time saved when the machine is quiet.
-#: Measured (benchmarks/bench_threads.py's cut-off section, float64, 2 cores):
-#: quiet, 2 threads ran 1.2-1.6x faster from 8e6 multiply-adds up; with another
-#: process busy on one core, 2 threads ran 0.1-0.6x as fast at 8e6-1.3e8 (the
-#: 10-50x steps NOTES.md reports) and REPLACE_BUSY at 5e8 and more.
-THREADED_GEMM_WORK = 1e8
+#: the average layer's GEMM of a fit is compared to it instead). Such a GEMM
+#: lasts ~20 ms or more on one thread. Measured (``bench_threads.py
+#: --cut-off``, float64 dgemm, 2 cores, 2026-12-04): quiet, 2 threads ran
+#: 1.8-2.1x faster from 8e6 multiply-adds up; with another process busy on one
+#: core, 2 threads ran 0.09-0.75x as fast as one from 8e6 to 2.7e8 (one shape
+#: 1.1x), and 0.89-1.45x at 5.4e8-1.1e9. So below this cut-off threads win
+#: only on a quiet machine and lose up to 10x on a busy one; above it they win
+#: 2x quiet and about break even busy. (It was 1e8 for the average layer.)
+THREADED_GEMM_WORK = 5e8
 
 
 #: forward multiply-adds of one shard's rows from which a training step is cut
