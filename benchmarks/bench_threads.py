@@ -51,21 +51,12 @@ def epoch_seconds(X, y, optimizer, n_threads, batch):
 GEMM_NETS = [([4096, 2048, 32, 32, 32, 10], 512), ([1024, 2048, 2048, 10], 512),
              ([2048, 2048, *[32] * 15, 10], 256)]
 
-#: the old rule's cut-off for the average layer's GEMM (before per-GEMM threads)
-OLD_CUT_OFF = 1e8
-
-
 @contextlib.contextmanager
 def old_rule():
     """The rule before per-GEMM threads: one count for the fit, every CPU if
-    the average layer's GEMM reaches OLD_CUT_OFF multiply-adds."""
-    kept = _threads.THREADED_GEMM_WORK
-    _threads.THREADED_GEMM_WORK = OLD_CUT_OFF
-    try:
-        with _threads.per_gemm(False):
-            yield
-    finally:
-        _threads.THREADED_GEMM_WORK = kept
+    the average layer's GEMM reaches dnn._threads.AVERAGE_GEMM_WORK (1e8)."""
+    with _threads.per_gemm(False):
+        yield
 
 
 def gemm_epoch_seconds(dims, batch, X, y, mode):

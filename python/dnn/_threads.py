@@ -23,20 +23,23 @@ from threadpoolctl import ThreadpoolController
 
 from dnn_core import gemm_threads
 
-__all__ = ["THREADED_GEMM_WORK", "SHARD_WORK", "thread_count", "shard_count",
-           "usable_cpus", "limit", "prediction", "per_gemm_available", "per_gemm"]
+__all__ = ["THREADED_GEMM_WORK", "AVERAGE_GEMM_WORK", "SHARD_WORK", "thread_count",
+           "shard_count", "usable_cpus", "limit", "prediction", "per_gemm_available", "per_gemm"]
 
 #: multiply-adds (m*n*k) of one GEMM from which it runs on more than one
-#: OpenBLAS thread (decided per GEMM by the engine; without a bindable OpenBLAS,
-#: the average layer's GEMM of a fit is compared to it instead). Such a GEMM
+#: OpenBLAS thread (decided per GEMM by the engine). Such a GEMM
 #: lasts ~20 ms or more on one thread. Measured (``bench_threads.py
 #: --cut-off``, float64 dgemm, 2 cores, 2026-12-04): quiet, 2 threads ran
 #: 1.8-2.1x faster from 8e6 multiply-adds up; with another process busy on one
 #: core, 2 threads ran 0.09-0.75x as fast as one from 8e6 to 2.7e8 (one shape
 #: 1.1x), and 0.89-1.45x at 5.4e8-1.1e9. So below this cut-off threads win
 #: only on a quiet machine and lose up to 10x on a busy one; above it they win
-#: 2x quiet and about break even busy. (It was 1e8 for the average layer.)
+#: 2x quiet and about break even busy.
 THREADED_GEMM_WORK = 5e8
+
+#: without the per-GEMM choice (no bindable OpenBLAS): the average layer's GEMM
+#: of a fit from which every GEMM of it uses every CPU (the rule before it)
+AVERAGE_GEMM_WORK = 1e8
 
 
 #: forward multiply-adds of one shard's rows from which a training step is cut
@@ -85,9 +88,9 @@ def thread_count(layer_dims, batch, n_threads=None):
     ``n_threads`` when given. Else, with the per-GEMM choice
     (:func:`per_gemm_available`): the usable CPUs if some layer's GEMM (``n_l x
     batch x n_(l-1)`` multiply-adds) reaches :data:`THREADED_GEMM_WORK`, else
-    one. Without it (today's BLAS is not a pthreads OpenBLAS): the usable CPUs
-    if the AVERAGE layer's GEMM reaches it, else one, for every GEMM of the
-    fit. :meth:`BlasThreads.limit` caps the result by any threadpoolctl or
+    one. Without it (this BLAS is not a pthreads OpenBLAS): the usable CPUs
+    if the AVERAGE layer's GEMM reaches :data:`AVERAGE_GEMM_WORK`, else one,
+    for every GEMM of the fit. :meth:`BlasThreads.limit` caps the result by any threadpoolctl or
     OPENBLAS_NUM_THREADS limit.
 
     Parameters
@@ -107,7 +110,7 @@ def thread_count(layer_dims, batch, n_threads=None):
     if per_gemm_available():
         reached = max(works) >= gemm_threads.work()
     else:
-        reached = sum(works) / len(works) >= THREADED_GEMM_WORK
+        reached = sum(works) / len(works) >= AVERAGE_GEMM_WORK
     return usable_cpus() if reached else 1
 
 
