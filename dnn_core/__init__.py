@@ -33,7 +33,13 @@ The public names (everything in ``__all__``) are what ``dnn`` uses; the
   task run so far in this process and how many of them found the pool busy (a
   sharded step is 2 jobs, 2 K + 2 with K batch-norm layers; benchmarks count
   them).
+- ``gemm_threads``: the per-GEMM choice of OpenBLAS threads (``bind_setter``
+  the address of ``openblas_set_num_threads``, ``work`` the cut-off, ``own`` /
+  ``share`` / ``disown`` the count, ``state``, and the fork lock's handlers);
+  :mod:`dnn._threads` drives it.
 """
+import types
+
 from dnn_core import (_activations, _batchnorm, _blas, _checks, _dense, _losses, _optim,
                       _pool, _update, registry, sparse_kernels)
 from dnn_core._engine import Engine
@@ -66,6 +72,15 @@ batch_norm_backward = _batchnorm.backward
 batch_norm_fold = _batchnorm.fold
 busy_jobs = _pool.busy_jobs
 
+#: OpenBLAS's thread count chosen per GEMM (issue 8), driven by dnn._threads:
+#: see dnn_core._blas's functions of the same role for each one's contract
+gemm_threads = types.SimpleNamespace(
+    bind_setter=_blas.bind_thread_setter, setter_bound=_blas.thread_setter_bound,
+    work=_blas.gemm_thread_work, own=_blas.own_gemm_threads, share=_blas.share_gemm_threads,
+    disown=_blas.disown_gemm_threads, state=_blas.gemm_threads_state,
+    take_fork_lock=_blas.take_fork_lock, fork_prepare=_blas.fork_prepare,
+    fork_parent=_blas.fork_parent, fork_child=_blas.fork_child)
+
 __all__ = [
     "ACTIVATIONS", "LOSSES", "dense_forward", "dense_backward", "activation_forward",
     "activation_backward", "logits_cost", "probs_cost", "probs_gradient", "output_delta",
@@ -73,4 +88,5 @@ __all__ = [
     "scheduled_rate", "batch_norm_train_forward", "batch_norm_inference_forward",
     "batch_norm_backward", "batch_norm_fold", "gemm_floor", "sparse_kernels", "DualLayer",
     "busy_jobs",
+    "gemm_threads",
 ]

@@ -8,19 +8,224 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 from scipy.linalg.cython_blas cimport saxpy, daxpy, sscal, dscal, sdot, ddot
 
 
+# ---------------------------------------------------------------------------
+# BLAS threads decided per GEMM (issue 8). OpenBLAS's thread count is one
+# process-wide number, so one thread at a time may own it: the thread of the
+# fit (or prediction) that dnn._threads.BlasThreads let own it. In that thread,
+# a GEMM of m*n*k >= dnn_gemm_work multiply-adds runs on dnn_gemm_allowed
+# threads, every other GEMM on one; the count is set (through OpenBLAS's own
+# openblas_set_num_threads, whose address dnn._threads binds once) only when it
+# changes. Every other thread (the engine's shard workers, concurrent fits)
+# leaves the count alone: their GEMMs run on what BlasThreads pinned (one); a
+# fit joining the owner's sets it to one (share_gemm_threads) until it leaves.
+# Fork: OpenBLAS's fork handler shuts its workers down, and a fork while they
+# run a GEMM, or while a thread holds OpenBLAS's server lock (it re-creating
+# the workers in openblas_set_num_threads after an earlier fork), deadlocked the
+# parent or left the child stuck on that lock. So every count change and every
+# threaded GEMM of the owner holds dnn_fork_lock; fork_prepare (before fork)
+# takes it, sets the count back to one, and holds it through the fork; an owner
+# finding it taken waits until the count is one, then runs that GEMM on one
+# thread. (dnn_gemm_work's default is dnn._threads.THREADED_GEMM_WORK's.)
+cdef extern from *:
+    """
+    #include <pthread.h>
+    #include <sched.h>
+    typedef void (*dnn_set_threads_t)(int);
+    static dnn_set_threads_t dnn_set_threads = NULL;
+    static int dnn_gemm_allowed = 1;        /* threads a big GEMM may use (atomic) */
+    static double dnn_gemm_work = 5e8;      /* m*n*k from which a GEMM is threaded */
+    static int dnn_gemm_now = 1;            /* the count set while owned (atomic) */
+    static long dnn_gemm_threaded = 0;      /* GEMMs run on more than one thread */
+    static __thread int dnn_gemm_owner = 0; /* this thread owns the count */
+    static pthread_mutex_t dnn_fork_lock = PTHREAD_MUTEX_INITIALIZER;
+
+    static int dnn_now(void) { return __atomic_load_n(&dnn_gemm_now, __ATOMIC_ACQUIRE); }
+
+    /* (dnn_fork_lock held) the count to n */
+    static void dnn_count(int n) {
+        if (dnn_now() != n) {
+            dnn_set_threads(n);
+            __atomic_store_n(&dnn_gemm_now, n, __ATOMIC_RELEASE);
+        }
+    }
+
+    /* Before a GEMM of `work` multiply-adds: set the count it runs on (owner
+       only); return 1 if the GEMM holds the fork lock (release: dnn_gemm_end). */
+    static int dnn_gemm_begin(double work) {
+        int want;
+        if (!dnn_gemm_owner) return 0;
+        want = work >= dnn_gemm_work ? __atomic_load_n(&dnn_gemm_allowed, __ATOMIC_RELAXED) : 1;
+        if (want == 1 && dnn_now() == 1) return 0;
+        while (pthread_mutex_trylock(&dnn_fork_lock) != 0) {
+            /* a fork is under way (fork_prepare sets the count to one: then run
+               on one thread), or BlasThreads is pinning counts (wait for it) */
+            if (dnn_now() == 1) return 0;
+            sched_yield();
+        }
+        dnn_count(want);
+        if (want == 1) {
+            pthread_mutex_unlock(&dnn_fork_lock);
+            return 0;
+        }
+        dnn_gemm_threaded++;
+        return 1;
+    }
+    static void dnn_gemm_end(int locked) {
+        if (locked) pthread_mutex_unlock(&dnn_fork_lock);
+    }
+    /* (BlasThreads has pinned the count to one) */
+    static int dnn_gemm_own(int allowed) {
+        if (dnn_set_threads == NULL || allowed < 2) return 0;
+        __atomic_store_n(&dnn_gemm_allowed, allowed, __ATOMIC_RELAXED);
+        __atomic_store_n(&dnn_gemm_now, 1, __ATOMIC_RELEASE);
+        dnn_gemm_owner = 1;
+        return 1;
+    }
+    static void dnn_gemm_share(int allowed) {
+        __atomic_store_n(&dnn_gemm_allowed, allowed, __ATOMIC_RELAXED);
+        if (allowed == 1 && dnn_set_threads != NULL) {
+            /* (after the owner's running threaded GEMM) the count to one now */
+            pthread_mutex_lock(&dnn_fork_lock);
+            dnn_count(1);
+            pthread_mutex_unlock(&dnn_fork_lock);
+        }
+    }
+    static void dnn_gemm_disown(void) {
+        if (!dnn_gemm_owner) return;
+        pthread_mutex_lock(&dnn_fork_lock);
+        dnn_count(1);                       /* (back to what BlasThreads pinned) */
+        dnn_gemm_owner = 0;
+        __atomic_store_n(&dnn_gemm_allowed, 1, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&dnn_fork_lock);
+    }
+    static void dnn_fork_prepare(void) {
+        pthread_mutex_lock(&dnn_fork_lock);
+        if (dnn_set_threads != NULL) dnn_count(1);
+    }
+    static void dnn_fork_lock_take(void) { pthread_mutex_lock(&dnn_fork_lock); }
+    static void dnn_fork_child(void) {
+        pthread_mutex_init(&dnn_fork_lock, NULL);
+    }
+    """
+    ctypedef void (*dnn_set_threads_t)(int) noexcept nogil
+    dnn_set_threads_t dnn_set_threads
+    int dnn_gemm_allowed
+    double dnn_gemm_work
+    int dnn_gemm_now
+    long dnn_gemm_threaded
+    int dnn_gemm_owner
+    int dnn_gemm_begin(double work) noexcept nogil
+    void dnn_gemm_end(int locked) noexcept nogil
+    int dnn_gemm_own(int allowed) noexcept nogil
+    void dnn_gemm_share(int allowed) noexcept nogil
+    void dnn_gemm_disown() noexcept nogil
+    void dnn_fork_prepare() noexcept nogil
+    void dnn_fork_child() noexcept nogil
+    void dnn_fork_lock_take() noexcept nogil
+    ctypedef struct pthread_mutex_t:
+        pass
+    pthread_mutex_t dnn_fork_lock
+    int pthread_mutex_unlock(pthread_mutex_t *m) noexcept nogil
+
+
+def bind_thread_setter(size_t address):
+    """Bind OpenBLAS's ``openblas_set_num_threads`` (the one scipy's
+    cython_blas calls: its address, from ctypes) for the per-GEMM choice; 0
+    unbinds it (every GEMM then runs on the count pinned for the fit)."""
+    global dnn_set_threads
+    if dnn_gemm_owner:
+        raise RuntimeError("this thread owns the BLAS thread count: bind before a fit")
+    dnn_set_threads = <dnn_set_threads_t> address
+
+
+def thread_setter_bound():
+    """Whether the per-GEMM choice of threads is available (bound)."""
+    return dnn_set_threads != NULL
+
+
+def gemm_thread_work(work=None):
+    """The multiply-adds (m*n*k) from which a GEMM runs on more than one
+    thread; set it when ``work`` is given (> 0). Return the value in force."""
+    global dnn_gemm_work
+    if work is not None:
+        if not work > 0:
+            raise ValueError(f"work: expected a number > 0, got {work!r}")
+        dnn_gemm_work = work
+    return dnn_gemm_work
+
+
+def own_gemm_threads(int allowed):
+    """This thread's GEMMs choose their thread count, up to ``allowed``
+    (others: one), until :func:`disown_gemm_threads`. Return whether it took
+    effect (a bound setter and ``allowed`` >= 2). The caller (BlasThreads)
+    makes sure one thread at a time owns the count."""
+    return bool(dnn_gemm_own(allowed))
+
+
+def share_gemm_threads(int allowed=1):
+    """Another fit runs alongside the owner's: from the owner's next GEMM on,
+    every GEMM runs on one thread (the count is set to one once the owner's
+    running threaded GEMM ends); ``allowed``: the owner alone again (its
+    GEMMs may use that many again)."""
+    cdef int n = allowed if allowed > 1 else 1
+    with nogil:
+        dnn_gemm_share(n)
+
+
+def disown_gemm_threads():
+    """This thread stops choosing (the count goes back to one)."""
+    with nogil:
+        dnn_gemm_disown()
+
+
+def gemm_threads_state():
+    """(owner: this thread chooses, allowed, GEMMs run threaded so far)."""
+    return bool(dnn_gemm_owner), dnn_gemm_allowed, dnn_gemm_threaded
+
+
+def fork_prepare():
+    """Before fork: wait for a threaded GEMM or a count change to end, set the
+    count to one; the owner's GEMMs run on one thread until fork_parent."""
+    with nogil:
+        dnn_fork_prepare()
+
+
+def take_fork_lock():
+    """Hold off forks (and the owner's count changes) while this thread changes
+    BLAS thread counts itself (threadpoolctl: OpenBLAS re-creates its workers
+    under its server lock then); release with :func:`fork_parent`."""
+    with nogil:
+        dnn_fork_lock_take()
+
+
+def fork_parent():
+    """After fork, in the parent (and after take_fork_lock): let go of the lock."""
+    pthread_mutex_unlock(&dnn_fork_lock)
+
+
+def fork_child():
+    """After fork, in the child (its only thread): the lock anew."""
+    dnn_fork_child()
+
+
+
 cdef void gemm(BLAS_Trans ta, BLAS_Trans tb, blas_int m, blas_int n, blas_int k,
                floating alpha, const floating *A, blas_int lda,
                const floating *B, blas_int ldb,
                floating beta, floating *C, blas_int ldc) noexcept nogil:
-    """C := alpha * op(A) @ op(B) + beta * C, C of shape (m, n), row-major."""
+    """C := alpha * op(A) @ op(B) + beta * C, C of shape (m, n), row-major; on
+    more than one OpenBLAS thread when this thread owns the count and m*n*k
+    reaches the cut-off (see above)."""
     # Fortran BLAS is column-major: compute C^T = op(B)^T op(A)^T instead.
     cdef char ta_ = ta, tb_ = tb
+    cdef int locked = dnn_gemm_begin(<double> m * n * k)
     if floating is float:
         sgemm(&tb_, &ta_, &n, &m, &k, &alpha, <float *> B, &ldb,
               <float *> A, &lda, &beta, C, &ldc)
     else:
         dgemm(&tb_, &ta_, &n, &m, &k, &alpha, <double *> B, &ldb,
               <double *> A, &lda, &beta, C, &ldc)
+    dnn_gemm_end(locked)
 
 
 cdef void gemv(BLAS_Trans ta, blas_int m, blas_int n, floating alpha,

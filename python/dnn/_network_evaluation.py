@@ -7,8 +7,9 @@ import numpy as np
 import dnn_core
 from dnn_core import registry
 
+from dnn import _threads as threads
 from dnn import _validation as check
-from dnn._sparse_input import workspace_dims
+from dnn._sparse_input import is_sparse, workspace_dims
 
 __all__ = ["NetworkEvaluation"]
 
@@ -27,7 +28,7 @@ class NetworkEvaluation:
         network's dtype."""
         X = check.features(X, self.layer_dims[0], self.dtype)
         out = np.empty((X.shape[0], self.layer_dims[-1]), dtype=self.dtype)
-        with self._engine_lock:
+        with self._engine_lock, self._prediction_threads(X):
             self._engine.predict(X, out)
         _check_overflow(out, "the output activations")
         return out
@@ -51,8 +52,13 @@ class NetworkEvaluation:
         _check_overflow(np.array([scores["cost"]]), "the cost")
         return scores
 
+    def _prediction_threads(self, X):
+        """BLAS threads for a prediction on X (:func:`dnn._threads.prediction`)."""
+        dims = (0, *self.layer_dims[1:]) if is_sparse(X) else self.layer_dims
+        return threads.prediction(dims, X.shape[0], self.n_threads)
+
     def _scores(self, X, T, labels):
-        with self._engine_lock:
+        with self._engine_lock, self._prediction_threads(X):
             cost = self._engine.cost(X, T, labels)
             A = self._engine.predict(X, np.empty((X.shape[0], self.layer_dims[-1]),
                                                  dtype=self.dtype))

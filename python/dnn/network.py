@@ -94,11 +94,15 @@ class Network(NetworkEvaluation, NetworkFiles, DistributedTraining):
         rounding; dropout masks do not depend on it). With batch norm too: the
         step runs in phases, each batch-norm layer's mean and variance (and its
         backward's sums) combined over the shards in shard order, so the
-        statistics are the whole batch's. 1: one thread, never sharded (BLAS's
-        thread count by problem size). None: the CPUs this process may use,
-        fewer for steps too small to gain (a higher cut-off with batch norm,
-        whose phases cost more wake-ups; see :func:`dnn._threads.shard_count`).
-        Limits set with threadpoolctl are honoured.
+        statistics are the whole batch's. Without shards (a sparse X by
+        default, steps too small to shard) and in predictions it is the most
+        OpenBLAS threads a GEMM may use: those of ``m*n*k >=``
+        ``dnn._threads.THREADED_GEMM_WORK`` use them, every other GEMM one
+        (see :mod:`dnn._threads`). 1: one thread, never sharded. None: the
+        CPUs this process may use, fewer shards for steps too small to gain (a
+        higher cut-off with batch norm, whose phases cost more wake-ups; see
+        :func:`dnn._threads.shard_count`). Limits set with threadpoolctl (or
+        OPENBLAS_NUM_THREADS) are honoured.
     first_layer : {"auto", "primal", "dual"}
         How a fit trains layer 1 (issue 14, :mod:`dnn._dual`): "dual" keeps
         ``W1`` as its starting value plus ``M X^T`` and steps through the Gram

@@ -107,7 +107,8 @@ class DNNClassifier(ClassifierMixin, _BaseDNN):
         drawn from ``random_state`` as scikit-learn draws them, so that a seed
         starts where ``MLPClassifier``'s starts.
     n_threads : int or None, default=None
-        BLAS threads (None: chosen by layer size).
+        Threads, as :class:`dnn.Network`'s ``n_threads`` (None: the usable
+        CPUs, as row shards or per GEMM by size).
     batch_norm : bool or list of bool, default=False
         Batch normalization of the hidden layers (all, or one flag per
         hidden layer), as :class:`dnn.Network`'s ``batch_norm``; not with
