@@ -14,7 +14,8 @@ a failure outside the agreed points), "absent" (rank -> seconds to sleep, or
 "finalize": that rank never calls fit, tests/test_mpi_start.py), "late" (rank
 -> seconds it sleeps before its fit), "count_barriers" (the outcome's
 "barriers": how many Ibarrier the fit called). Each outcome also holds the
-fit's wall and CPU seconds ("wall", "cpu").
+fit's wall and CPU seconds ("wall", "cpu") and when it began and ended
+("began_at", "ended_at": time.time()).
 
 A case with "estimator" ({"class": "DNNClassifier" or "DNNRegressor",
 "params": {...}}) fits a dnn.sklearn estimator instead (tests/test_mpi_sklearn.py):
@@ -104,7 +105,7 @@ def run_case(comm, rank, data, case, out):
         comm = FailingBcast(comm)
     net = dnn.Network(**case["network"], seed=rank)
     result = {"error": None}
-    began = time.perf_counter(), time.process_time()
+    began = time.perf_counter(), time.process_time(), time.time()
     try:
         history = net.fit(X, y, comm=comm, **kwargs)
         result.update(cost=history.cost, val_cost=history.val_cost,
@@ -112,7 +113,8 @@ def run_case(comm, rank, data, case, out):
     except BaseException as error:  # (KeyboardInterrupt included: it is a test)
         result["error"] = [type(error).__name__, str(error)]
         result["epochs"] = net.epochs_
-    result.update(wall=time.perf_counter() - began[0], cpu=time.process_time() - began[1])
+    result.update(wall=time.perf_counter() - began[0], cpu=time.process_time() - began[1],
+                  began_at=began[2], ended_at=time.time())
     np.save(f"{out}.{case['name']}.{rank}.npy", net.flat_parameters)
     with open(f"{out}.{case['name']}.{rank}.json", "w") as file:
         json.dump(result, file)
@@ -153,7 +155,7 @@ def run_estimator(comm, rank, data, case, out):
     if case.get("partial") and "classes" in case:
         kwargs["classes"] = np.asarray(case["classes"])
     result = {"error": None}
-    began = time.perf_counter(), time.process_time()
+    began = time.perf_counter(), time.process_time(), time.time()
     try:
         for _ in range(case.get("calls", 1)):
             if case.get("partial"):
@@ -165,7 +167,8 @@ def run_estimator(comm, rank, data, case, out):
             result["classes_"] = plain(estimator.classes_)
     except BaseException as error:  # (KeyboardInterrupt included: it is a test)
         result["error"] = [type(error).__name__, str(error)]
-    result.update(wall=time.perf_counter() - began[0], cpu=time.process_time() - began[1])
+    result.update(wall=time.perf_counter() - began[0], cpu=time.process_time() - began[1],
+                  began_at=began[2], ended_at=time.time())
     network = getattr(estimator, "network_", None)
     np.save(f"{out}.{case['name']}.{rank}.npy",
             np.zeros(0) if network is None else network.flat_parameters)

@@ -352,7 +352,9 @@ def test_a_late_rank_delays_the_fit_which_then_runs_as_ever(mpi_job):
     for name, waiting in (("net", 0), ("partial", 1)):
         mine, other = outcomes[name, waiting], outcomes[name, 1 - waiting]
         assert mine["error"] is None and other["error"] is None
-        assert mine["wall"] > late - 0.2
+        # it waited for the late rank (its fit ended after the other's began; the
+        # ranks' start times may drift apart under load, so not "wall > late")
+        assert mine["ended_at"] > other["began_at"] and mine["wall"] > 0.5, (mine, other)
         # the waiting rank slept: a spinning wait would burn about `late` seconds
         assert mine["cpu"] < 0.5, mine
     assert outcomes["net", 0]["cost"] == outcomes["net", 1]["cost"]
