@@ -1,4 +1,4 @@
-"""OpenBLAS threads decided per GEMM (issue 8): within an unsharded fit or a
+"""OpenBLAS threads decided per GEMM (issue 12): within an unsharded fit or a
 large prediction, a GEMM of m*n*k >= the cut-off runs on the allowed threads,
 every other GEMM on one; threadpoolctl limits, n_threads=1, shards and
 concurrent fits keep one thread; the process's counts are restored after.
@@ -55,6 +55,9 @@ def data(m=256, n=DIMS[0], seed=0):
 
 
 def bn_net(n_threads=None, dims=DIMS):
+    """A batch-norm network small enough to stay below batch norm's shard
+    cut-off (dnn._threads.shard_count): its steps run unsharded."""
+    assert _threads.shard_count(list(dims), 64, n_threads, batch_norm=len(dims) - 2) == 1
     return dnn.Network(dims, seed=4, batch_norm=True, n_threads=n_threads)
 
 
