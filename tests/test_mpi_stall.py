@@ -35,6 +35,20 @@ def test_limits_default_to_a_minute_and_half_an_hour():
         stall_limits({TIMEOUT: "later"})
 
 
+def test_an_invalid_limit_makes_fit_raise_naming_it_before_training(monkeypatch):
+    import dnn
+    from test_dual_state import SingleRank
+    monkeypatch.setenv(TIMEOUT, "later")
+    X = np.random.default_rng(0).normal(size=(12, 3))
+    net = dnn.Network([3, 2, 1], seed=0)
+    with pytest.raises(ValueError, match=f"^{TIMEOUT}: expected a number of seconds"):
+        net.fit(X, (X[:, 0] > 0).astype(float), epochs=2, comm=SingleRank())
+    assert net.epochs_ == 0
+    monkeypatch.setenv(TIMEOUT, "none")
+    net.fit(X, (X[:, 0] > 0).astype(float), epochs=2, comm=SingleRank())
+    assert net.epochs_ == 2
+
+
 class Comm:
     def __init__(self, rank=0, size=2):
         self.rank, self.size = rank, size
