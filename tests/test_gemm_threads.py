@@ -25,6 +25,13 @@ pytestmark = pytest.mark.skipif(
     not _threads.per_gemm_available() or _threads.usable_cpus() < 2,
     reason="needs a pthreads OpenBLAS under scipy and two usable CPUs")
 
+#: for the tests that need threaded GEMMs: the allowed count (the usable CPUs,
+#: capped by OPENBLAS_NUM_THREADS or a threadpoolctl limit, as shard_count caps
+#: it) is at least 2 (tools/sanitize.sh runs the suite with OPENBLAS_NUM_THREADS=1)
+two_blas_threads = pytest.mark.skipif(
+    _threads.shard_count([4096, 4096], 1024) < 2,
+    reason="BLAS capped to one thread here (OPENBLAS_NUM_THREADS=1 or threadpoolctl)")
+
 #: layer 1 (256 x 64 x batch 64 = 1.05 M multiply-adds) above CUT, the rest below
 DIMS = [64, 256, 8, 8, 8, 1]
 CUT = 5e5
@@ -61,6 +68,7 @@ def bn_net(n_threads=None, dims=DIMS):
     return dnn.Network(dims, seed=4, batch_norm=True, n_threads=n_threads)
 
 
+@two_blas_threads
 def test_only_the_big_layers_gemms_are_threaded_and_results_equal_one_thread(cut_off):
     X, y = data()
     before = threaded()
@@ -100,6 +108,7 @@ def test_threadpool_limits_one_keeps_every_gemm_on_one_thread(cut_off):
     assert threaded() == before and set(seen) == {1}
 
 
+@two_blas_threads
 def test_the_process_counts_are_restored_after_a_fit(cut_off):
     X, y = data()
     for limit in (None, 2):
@@ -124,6 +133,7 @@ def test_sharded_steps_keep_single_threaded_blas(cut_off):
     assert threaded() == before
 
 
+@two_blas_threads
 def test_sparse_input_and_prediction_choose_per_gemm(cut_off):
     rng = np.random.default_rng(5)
     X = sp.random(300, 64, density=0.2, format="csr", random_state=6)
@@ -144,6 +154,7 @@ def test_sparse_input_and_prediction_choose_per_gemm(cut_off):
     assert threaded() - before == per_fit + 1
 
 
+@two_blas_threads
 def test_a_prediction_in_a_callback_does_not_turn_the_fits_choice_off(cut_off):
     X, y = data()
     other = bn_net()
@@ -193,6 +204,7 @@ def test_bad_cut_off_is_refused():
         gemm_threads.work(float("nan"))
 
 
+@two_blas_threads
 def test_a_prediction_in_another_thread_pauses_the_fits_threads_then_gives_them_back(cut_off):
     X, y = data()
     other = bn_net()
