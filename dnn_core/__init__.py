@@ -72,7 +72,7 @@ batch_norm_backward = _batchnorm.backward
 batch_norm_fold = _batchnorm.fold
 busy_jobs = _pool.busy_jobs
 
-#: OpenBLAS's thread count chosen per GEMM (issue 8), driven by dnn._threads:
+#: OpenBLAS's thread count chosen per GEMM (issue 12), driven by dnn._threads:
 #: see dnn_core._blas's functions of the same role for each one's contract
 gemm_threads = types.SimpleNamespace(
     bind_setter=_blas.bind_thread_setter, setter_bound=_blas.thread_setter_bound,

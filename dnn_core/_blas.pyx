@@ -9,7 +9,7 @@ from scipy.linalg.cython_blas cimport saxpy, daxpy, sscal, dscal, sdot, ddot
 
 
 # ---------------------------------------------------------------------------
-# BLAS threads decided per GEMM (issue 8). OpenBLAS's thread count is one
+# BLAS threads decided per GEMM (issue 12). OpenBLAS's thread count is one
 # process-wide number, so one thread at a time may own it: the thread of the
 # fit (or prediction) that dnn._threads.BlasThreads let own it. In that thread,
 # a GEMM of m*n*k >= dnn_gemm_work multiply-adds runs on dnn_gemm_allowed
